@@ -1,0 +1,34 @@
+import { promises as fsp, writeFileSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConvLoraError } from './errors.js';
+
+function tempName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Write a file atomically: a temporary name in the same directory, then rename. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempName(path);
+  try {
+    await fsp.mkdir(dirname(path), { recursive: true });
+    await fsp.writeFile(tmp, data);
+    await fsp.rename(tmp, path);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw new ConvLoraError('E_IO', `Could not write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Synchronous form of writeFileAtomic. */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
+  const tmp = tempName(path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw new ConvLoraError('E_IO', `Could not write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

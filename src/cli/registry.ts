@@ -1,0 +1,5 @@
+import type { Command } from './command.js';
+import { demoCommand } from './commands/demo.js';
+
+/** All CLI commands, in the order `convlora --help` lists them. */
+export const commands: Command[] = [demoCommand];

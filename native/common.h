@@ -1,0 +1,45 @@
+// Shared helpers of the convlora addon: the tensor handle table, argument decoding and the
+// translation of C++ exceptions into coded JS errors. The TypeScript layer validates arguments;
+// this layer trusts their types but still checks every handle, so a stale handle is an error,
+// never a crash.
+#pragma once
+#include <napi.h>
+#include <ATen/ATen.h>
+#include <string>
+#include <vector>
+
+namespace cl {
+
+// Handle table: integer handles index a vector of at::Tensor (no per-tensor N-API object; see
+// engine-notes.md: wrapper objects fragmented the heap, finalizers never ran in sync loops).
+int32_t put(at::Tensor t);
+at::Tensor& get(Napi::Env env, const Napi::Value& v);
+// Optional handle: a negative number means "none".
+c10::optional<at::Tensor> opt(Napi::Env env, const Napi::Value& v);
+void release(Napi::Env env, int32_t h);
+size_t liveCount();
+
+[[noreturn]] void throwCoded(Napi::Env env, const char* code, const std::string& msg);
+// Call inside a catch(...) block: classifies the in-flight exception and throws a JS error.
+[[noreturn]] void rethrowAsJs(Napi::Env env);
+void setErrorClass(const Napi::Function& ctor);
+
+std::vector<int64_t> intList(const Napi::Value& v);
+std::vector<int32_t> handleList(const Napi::Value& v);
+at::ScalarType parseDtype(Napi::Env env, const Napi::Value& v);
+const char* dtypeName(at::ScalarType t);
+at::Device parseDevice(Napi::Env env, const Napi::Value& v);
+inline int32_t i32(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
+inline double f64(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
+inline bool flag(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
+inline Napi::Value handle(Napi::Env env, at::Tensor t) { return Napi::Number::New(env, put(std::move(t))); }
+
+void registerTensor(Napi::Env env, Napi::Object exports);
+void registerOps(Napi::Env env, Napi::Object exports);
+void registerNN(Napi::Env env, Napi::Object exports);
+
+}  // namespace cl
+
+// Wrap a binding body: any C++ exception becomes a coded JS error.
+#define CL_BEGIN try {
+#define CL_END(env) } catch (...) { ::cl::rethrowAsJs(env); }

@@ -1,0 +1,50 @@
+/** Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off, L2 weight decay). */
+import { checkNumber } from '../errors.js';
+import { native } from './binding.js';
+import { zeros } from './create.js';
+import type { Tensor } from './tensor.js';
+
+export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+
+export class Adam {
+  readonly params: Tensor[];
+  lr: number;
+  readonly betas: [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** Number of steps taken (PyTorch keeps one per parameter; they are equal when all params get grads). */
+  stepCount = 0;
+  private readonly expAvg: Tensor[];
+  private readonly expAvgSq: Tensor[];
+
+  /** Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0, as in PyTorch. */
+  constructor(params: Tensor[], o: AdamOptions = {}) {
+    this.params = params.slice();
+    this.lr = checkNumber('lr', o.lr ?? 1e-3, 0);
+    this.betas = [checkNumber('betas[0]', o.betas?.[0] ?? 0.9, 0, 1), checkNumber('betas[1]', o.betas?.[1] ?? 0.999, 0, 1)];
+    this.eps = checkNumber('eps', o.eps ?? 1e-8, 0);
+    this.weightDecay = checkNumber('weightDecay', o.weightDecay ?? 0, 0);
+    this.expAvg = this.params.map((p) => zeros(p.shape, { dtype: p.dtype, device: p.device }).keep());
+    this.expAvgSq = this.params.map((p) => zeros(p.shape, { dtype: p.dtype, device: p.device }).keep());
+  }
+
+  /** Drop all gradients (set_to_none, PyTorch's default). */
+  zeroGrad(): void {
+    native().zeroGrad(this.params.map((p) => p.handle));
+  }
+
+  step(): void {
+    this.stepCount += 1;
+    native().adamStep(this.params.map((p) => p.handle), this.expAvg.map((t) => t.handle), this.expAvgSq.map((t) => t.handle),
+      this.stepCount, this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay);
+  }
+
+  /** Optimizer state tensors (for checkpoints), in parameter order. */
+  state(): { step: number; expAvg: Tensor[]; expAvgSq: Tensor[] } {
+    return { step: this.stepCount, expAvg: this.expAvg, expAvgSq: this.expAvgSq };
+  }
+
+  dispose(): void {
+    for (const t of [...this.expAvg, ...this.expAvgSq]) t.dispose();
+  }
+}

@@ -1,0 +1,61 @@
+/** Process-wide engine settings: threads, seeds, grad mode, devices. */
+import { ConvLoraError, checkInt, describe } from '../errors.js';
+import { native } from './binding.js';
+import type { Device } from './tensor.js';
+
+/** Set the intra-op thread count (at load it is CONVLORA_THREADS or the number of cores). */
+export function setThreads(n: number): void {
+  checkInt('threads', n, 1);
+  native().setNumThreads(n);
+}
+
+export function getThreads(): number { return native().getNumThreads(); }
+
+/** Seed libtorch's global generators (CPU and, when present, CUDA). */
+export function manualSeed(seed: number): void {
+  checkInt('seed', seed, 0);
+  native().manualSeed(seed);
+}
+
+/** Run `fn` with autograd recording off (like torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = native().setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native().setGradEnabled(prev);
+  }
+}
+
+/** Run `fn` with autograd recording on (undoing an enclosing noGrad). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = native().setGradEnabled(true);
+  try {
+    return fn();
+  } finally {
+    native().setGradEnabled(prev);
+  }
+}
+
+export function isGradEnabled(): boolean { return native().isGradEnabled(); }
+
+export function cudaDeviceCount(): number { return native().cudaDeviceCount(); }
+export function cudaAvailable(): boolean { return cudaDeviceCount() > 0; }
+
+/** Validate a device name: 'cpu', 'cuda' or 'cuda:N' (and that CUDA exists when asked for). */
+export function resolveDevice(name: string): Device {
+  if (name === 'cpu') return 'cpu';
+  const m = /^cuda(?::(\d+))?$/.exec(name);
+  if (m === null) throw new ConvLoraError('E_INVALID_ARG', `Expected "cpu", "cuda" or "cuda:N" for \`device\` but received ${describe(name)}`);
+  const count = cudaDeviceCount();
+  const index = m[1] === undefined ? 0 : Number(m[1]);
+  if (count === 0) {
+    throw new ConvLoraError('E_INVALID_ARG', 'Device "cuda" was requested but this convlora build has no CUDA GPU available. Build against a CUDA libtorch (see README: LIBTORCH) on a machine with an NVIDIA GPU.');
+  }
+  if (index >= count) throw new ConvLoraError('E_INVALID_ARG', `Expected a CUDA index < ${count} for \`device\` but received ${describe(name)}`);
+  native().setCudnnBenchmark(true);
+  return name as Device;
+}
+
+/** Wait for queued device work (timing); no-op on CPU. */
+export function synchronize(device: Device): void { native().synchronize(device); }

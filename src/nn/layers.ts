@@ -1,0 +1,161 @@
+/** Layers with PyTorch's parameter names, shapes and default initialisation. */
+import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
+import { fanIn, full, kaimingUniform, uniform, zeros, ones } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import type { Tensor, Device } from '../engine/tensor.js';
+import { Module } from './module.js';
+
+export interface ConvOptions {
+  stride?: number; padding?: number; dilation?: number; groups?: number; bias?: boolean; device?: Device;
+}
+
+/** Conv2d: weight [out, in/groups, k, k], optional bias [out]; PyTorch init (Kaiming-uniform a=sqrt 5). */
+export class Conv2d extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: number;
+  readonly stride: number;
+  readonly padding: number;
+  readonly dilation: number;
+  readonly groups: number;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number, o: ConvOptions = {}) {
+    super();
+    this.inChannels = checkInt('inChannels', inChannels, 1);
+    this.outChannels = checkInt('outChannels', outChannels, 1);
+    this.kernelSize = checkInt('kernelSize', kernelSize, 1);
+    this.stride = checkInt('stride', o.stride ?? 1, 1);
+    this.padding = checkInt('padding', o.padding ?? 0, 0);
+    this.dilation = checkInt('dilation', o.dilation ?? 1, 1);
+    this.groups = checkInt('groups', o.groups ?? 1, 1);
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected \`groups\` to divide in (${inChannels}) and out (${outChannels}) channels but received ${this.groups}`);
+    }
+    const shape = [outChannels, inChannels / this.groups, kernelSize, kernelSize];
+    const dev = o.device === undefined ? {} : { device: o.device };
+    this.registerParameter('weight', kaimingUniform(shape, Math.sqrt(5), dev));
+    const bound = 1 / Math.sqrt(fanIn(shape));
+    this.registerParameter('bias', o.bias === true ? uniform([outChannels], -bound, bound, dev) : null);
+  }
+
+  get weight(): Tensor { return this.getParameter('weight')!; }
+  get bias(): Tensor | null { return this.getParameter('bias'); }
+
+  /** Convolve with an explicit weight (used by LoRA layers to run W + delta with this geometry). */
+  convolve(x: Tensor, weight: Tensor): Tensor {
+    return ops.conv2d(x, weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  forward(x: Tensor): Tensor { return this.convolve(x, this.weight); }
+}
+
+/** ConvTranspose2d: weight [in, out/groups, k, k]. PyTorch computes fan_in from dim 1 for init. */
+export class ConvTranspose2d extends Module {
+  readonly stride: number;
+  readonly padding: number;
+  readonly outputPadding: number;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number, o: ConvOptions & { outputPadding?: number } = {}) {
+    super();
+    checkInt('inChannels', inChannels, 1);
+    checkInt('outChannels', outChannels, 1);
+    checkInt('kernelSize', kernelSize, 1);
+    this.stride = checkInt('stride', o.stride ?? 1, 1);
+    this.padding = checkInt('padding', o.padding ?? 0, 0);
+    this.outputPadding = checkInt('outputPadding', o.outputPadding ?? 0, 0);
+    const shape = [inChannels, outChannels, kernelSize, kernelSize];
+    const dev = o.device === undefined ? {} : { device: o.device };
+    this.registerParameter('weight', kaimingUniform(shape, Math.sqrt(5), dev));
+    const bound = 1 / Math.sqrt(fanIn(shape));
+    this.registerParameter('bias', o.bias === true ? uniform([outChannels], -bound, bound, dev) : null);
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.convTranspose2d(x, this.getParameter('weight')!, this.getParameter('bias'), { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding });
+  }
+}
+
+export interface BatchNormOptions { eps?: number; momentum?: number | null; affine?: boolean; device?: Device }
+
+/**
+ * BatchNorm2d over [B, C, H, W] with running statistics (buffers running_mean, running_var,
+ * num_batches_tracked). momentum null means a cumulative average (factor 1 / num_batches_tracked),
+ * which is what the explicit AdaBN re-estimation uses.
+ */
+export class BatchNorm2d extends Module {
+  readonly numFeatures: number;
+  eps: number;
+  momentum: number | null;
+  /** Count of training-mode batches seen since the last reset (mirrors the num_batches_tracked buffer). */
+  batchesTracked = 0;
+  /** When false, normalize with batch statistics even in eval mode and never update the buffers. */
+  useRunningStats = true;
+
+  constructor(numFeatures: number, o: BatchNormOptions = {}) {
+    super();
+    this.numFeatures = checkInt('numFeatures', numFeatures, 1);
+    this.eps = checkNumber('eps', o.eps ?? 1e-5, 0);
+    this.momentum = o.momentum === undefined ? 0.1 : o.momentum === null ? null : checkNumber('momentum', o.momentum, 0, 1);
+    const dev = o.device === undefined ? {} : { device: o.device };
+    const affine = o.affine ?? true;
+    this.registerParameter('weight', affine ? ones([numFeatures], dev) : null);
+    this.registerParameter('bias', affine ? zeros([numFeatures], dev) : null);
+    this.registerBuffer('running_mean', zeros([numFeatures], dev));
+    this.registerBuffer('running_var', ones([numFeatures], dev));
+    this.registerBuffer('num_batches_tracked', full([], 0, { ...dev, dtype: 'int64' }));
+  }
+
+  buffer(name: 'running_mean' | 'running_var' | 'num_batches_tracked'): Tensor { return this.getBuffer(name); }
+
+  /** Reset running statistics to mean 0, variance 1, count 0 (PyTorch's reset_running_stats). */
+  resetRunningStats(): void {
+    ops.zero_(this.buffer('running_mean'));
+    ops.fill_(this.buffer('running_var'), 1);
+    ops.zero_(this.buffer('num_batches_tracked'));
+    this.batchesTracked = 0;
+  }
+
+  /** Re-read num_batches_tracked after a state dict load. */
+  syncCounter(): void { this.batchesTracked = this.buffer('num_batches_tracked').item(); }
+
+  forward(x: Tensor): Tensor {
+    const weight = this.getParameter('weight');
+    const bias = this.getParameter('bias');
+    const track = this.training && this.useRunningStats;
+    let factor = 0;
+    if (track) {
+      this.batchesTracked += 1;
+      ops.fill_(this.buffer('num_batches_tracked'), this.batchesTracked);
+      factor = this.momentum ?? 1 / this.batchesTracked;
+    }
+    const useBatch = this.training || !this.useRunningStats;
+    return ops.batchNorm(x, {
+      weight, bias,
+      runningMean: useBatch && !track ? null : this.buffer('running_mean'),
+      runningVar: useBatch && !track ? null : this.buffer('running_var'),
+      training: useBatch, momentum: factor, eps: this.eps,
+    });
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor { return ops.relu(x); }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor { return x; }
+}
+
+/** Children named '0', '1', ... applied in order. */
+export class Sequential extends Module {
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const [, m] of this.children()) y = m.forward(y);
+    return y;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * ConvLoRA (convlora-method.md §3): a LoRA layer that wraps a Conv2d and adds a low-rank update
+ * delta to its weight: conv(x, W + delta) with the base conv's stride, padding, dilation, groups, bias.
+ *
+ * Layouts:
+ * - 'loralib' (the authors'): A [r*k, in*k], B [out/groups*k, r*k]; delta = (B @ A) viewed row-major
+ *   as [out, in/groups, k, k] (a plain memory view of the product, not a block reshape), times alpha/r.
+ * - 'peft': A [r, in/groups, k, k] (a k x k conv in->r), B [out, r, 1, 1] (a 1x1 conv r->out);
+ *   delta = (B[:, :, 0, 0] @ A.flatten(1)) viewed as [out, in/groups, k, k], times alpha/r. groups = 1 only.
+ * Init: A Kaiming-uniform (a = sqrt 5), B zeros, so a fresh adapter is an exact identity.
+ *
+ * Base weight and bias keep their names (`weight`, `bias`), so a model's base checkpoint keys do not
+ * change when adapters are injected; the active adapter adds `lora_A` and `lora_B`.
+ * Merging adds delta into W once and remembers the original W: merge and unmerge are idempotent and
+ * unmerge restores the original exactly (the authors' reload path merged twice; that cannot happen here).
+ */
+import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
+import { kaimingUniform, zeros } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import { tidy, type Tensor } from '../engine/tensor.js';
+import { noGrad } from '../engine/runtime.js';
+import { Module } from '../nn/module.js';
+import { Conv2d } from '../nn/layers.js';
+
+export type LoraLayout = 'loralib' | 'peft';
+export interface LoraConfig { rank: number; alpha: number; layout: LoraLayout }
+export const PAPER_LORA: LoraConfig = { rank: 2, alpha: 2, layout: 'loralib' };
+
+interface Adapter { a: Tensor; b: Tensor; config: LoraConfig }
+
+export class LoRAConv2d extends Module {
+  readonly base: Conv2d;
+  readonly #adapters = new Map<string, Adapter>();
+  #active: string | null = null;
+  #original: Tensor | null = null;
+  #mergedName: string | null = null;
+
+  constructor(base: Conv2d) {
+    super();
+    this.base = base;
+    this.registerParameter('weight', base.weight, base.weight.requiresGrad);
+    this.registerParameter('bias', base.bias, base.bias?.requiresGrad ?? false);
+  }
+
+  get activeAdapter(): string | null { return this.#active; }
+  get adapterNames(): string[] { return [...this.#adapters.keys()]; }
+  get merged(): boolean { return this.#mergedName !== null; }
+
+  /** Shapes of A and B for this conv under a config; validates rank and layout against the geometry. */
+  adapterShapes(cfg: LoraConfig): { a: number[]; b: number[] } {
+    const { inChannels: cin, outChannels: cout, kernelSize: k, groups: g } = this.base;
+    const r = checkInt('rank', cfg.rank, 1);
+    checkNumber('alpha', cfg.alpha, 0);
+    if (cfg.layout === 'loralib') return { a: [r * k, cin * k], b: [(cout / g) * k, r * k] };
+    if (cfg.layout === 'peft') {
+      if (g !== 1) throw new ConvLoraError('E_INVALID_ARG', `The 'peft' layout supports groups = 1 only but the conv has groups ${g}`);
+      return { a: [r, cin, k, k], b: [cout, r, 1, 1] };
+    }
+    throw new ConvLoraError('E_INVALID_ARG', `Expected 'loralib' or 'peft' for \`layout\` but received ${describe(cfg.layout)}`);
+  }
+
+  /** Add a fresh adapter (identity: B = 0) and make it active. */
+  addAdapter(name: string, cfg: LoraConfig = PAPER_LORA): void {
+    if (this.#adapters.has(name)) throw new ConvLoraError('E_INVALID_ARG', `Adapter ${JSON.stringify(name)} already exists on this layer`);
+    const { a, b } = this.adapterShapes(cfg);
+    const dev = { device: this.base.weight.device };
+    // Adapters are created trainable; the base conv's weight stays as it was (frozen by placement).
+    const ta = kaimingUniform(a, Math.sqrt(5), { ...dev, requiresGrad: true }).keep();
+    const tb = zeros(b, { ...dev, requiresGrad: true }).keep();
+    this.#adapters.set(name, { a: ta, b: tb, config: { ...cfg } });
+    this.setActive(name);
+  }
+
+  /** Switch the active adapter (null: base conv only). A merged layer must be unmerged first. */
+  setActive(name: string | null): void {
+    if (this.merged) throw new ConvLoraError('E_INVALID_ARG', 'Unmerge before switching adapters');
+    if (name !== null && !this.#adapters.has(name)) throw new ConvLoraError('E_INVALID_ARG', `No adapter ${JSON.stringify(name)} on this layer`);
+    this.#active = name;
+    const ad = name === null ? undefined : this.#adapters.get(name);
+    this.registerParameter('lora_A', ad?.a ?? null, ad?.a.requiresGrad ?? false);
+    this.registerParameter('lora_B', ad?.b ?? null, ad?.b.requiresGrad ?? false);
+  }
+
+  adapter(name: string): Adapter {
+    const ad = this.#adapters.get(name);
+    if (ad === undefined) throw new ConvLoraError('E_INVALID_ARG', `No adapter ${JSON.stringify(name)} on this layer`);
+    return ad;
+  }
+
+  removeAdapter(name: string): void {
+    const ad = this.adapter(name);
+    if (this.#active === name) this.setActive(null);
+    ad.a.dispose();
+    ad.b.dispose();
+    this.#adapters.delete(name);
+  }
+
+  /** delta [out, in/groups, k, k] of an adapter (differentiable w.r.t. A and B). */
+  delta(name = this.#active): Tensor {
+    if (name === null) throw new ConvLoraError('E_INVALID_ARG', 'No active adapter');
+    const { a, b, config } = this.adapter(name);
+    const scale = config.alpha / config.rank;
+    const w = this.base.weight.shape;
+    const prod = config.layout === 'loralib'
+      ? ops.matmul(b, a) // [out*k, in*k]
+      : ops.matmul(ops.reshape(b, [w[0]!, config.rank]), ops.reshape(a, [config.rank, -1])); // [out, in*k*k]
+    return ops.mul(ops.view(prod, w), scale); // row-major view as the kernel shape
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.#active === null || this.merged) return this.base.forward(x);
+    return this.base.convolve(x, ops.add(this.base.weight, this.delta()));
+  }
+
+  /**
+   * Add the active adapter's delta into the base weight (idempotent). safe: compute the merged weight
+   * first and refuse (E_INVALID_ARG) if it has non-finite values, leaving the layer unchanged.
+   */
+  merge(opts: { safe?: boolean } = {}): void {
+    if (this.merged || this.#active === null) return;
+    const name = this.#active;
+    noGrad(() => tidy(() => {
+      const merged = ops.add(this.base.weight, this.delta(name));
+      if (opts.safe === true && ops.amin(ops.isFinite(merged)).item() === 0) {
+        throw new ConvLoraError('E_INVALID_ARG', `Refusing to merge adapter ${JSON.stringify(name)}: the merged weight has NaN or Inf values`);
+      }
+      this.#original = ops.clone(this.base.weight).keep();
+      ops.copy_(this.base.weight, merged);
+    }));
+    this.#mergedName = name;
+  }
+
+  /** Restore the original base weight exactly (idempotent). */
+  unmerge(): void {
+    if (this.#original === null) return;
+    ops.copy_(this.base.weight, this.#original);
+    this.#original.dispose();
+    this.#original = null;
+    this.#mergedName = null;
+  }
+
+  override dispose(): void {
+    this.unmerge();
+    for (const n of [...this.#adapters.keys()]) this.removeAdapter(n);
+    super.dispose();
+  }
+}

@@ -1,5 +1,6 @@
 import type { Command } from './command.js';
 import { demoCommand } from './commands/demo.js';
+import { summaryCommand } from './commands/summary.js';
 
 /** All CLI commands, in the order `convlora --help` lists them. */
-export const commands: Command[] = [demoCommand];
+export const commands: Command[] = [demoCommand, summaryCommand];

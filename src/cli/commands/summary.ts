@@ -1,0 +1,46 @@
+import { ConvLoraError } from '../../errors.js';
+import { UNet2D } from '../../models/unet.js';
+import { EarlySegHead, UdasHead } from '../../models/esh.js';
+import { applyPlacement, checkBlocks, checkMethod, formatSummary, paramSummary, planPlacement } from '../../lora/placement.js';
+import { stringOpt, numberOpt, type Command } from '../command.js';
+
+export const summaryCommand: Command = {
+  name: 'summary',
+  summary: 'Print total and trainable parameters of a method (checks the paper\'s counts)',
+  usage: 'convlora summary --method udas|udas-convlora|convlora [--blocks 1|1-2|1-3|all] [--rank 2] [--filters 16] [--json]',
+  options: { method: { type: 'string' }, blocks: { type: 'string' }, rank: { type: 'string' }, filters: { type: 'string' }, json: { type: 'boolean' } },
+  async run(values, _pos, io) {
+    const usage = (e: unknown): never => { throw new ConvLoraError('E_USAGE', (e as Error).message); };
+    let method;
+    let blocks;
+    try {
+      method = checkMethod(stringOpt(values, 'method') ?? 'convlora');
+      blocks = checkBlocks(stringOpt(values, 'blocks') ?? 'all');
+    } catch (e) { return usage(e); }
+    const rank = numberOpt(values, 'rank', 2, { integer: true, min: 1 });
+    const filters = numberOpt(values, 'filters', 16, { integer: true, min: 1 });
+    const model = new UNet2D({ filters });
+    const head = method === 'udas' || method === 'udas-convlora' ? new UdasHead(filters) : new EarlySegHead(8 * filters);
+    try {
+      const placement = planPlacement(model, method, blocks);
+      applyPlacement(model, placement, 'default', { rank, alpha: rank, layout: 'loralib' });
+      const s = paramSummary(model);
+      const out = {
+        method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null, rank,
+        totalParams: s.totalParams, trainableParams: s.trainableParams, trainablePercent: Number(s.trainablePercent.toFixed(4)),
+        baseParams: s.totalParams - placement.loraTargets.reduce((n, p) => n + model.getModule(p).ownParameters().filter(([k]) => k.startsWith('lora_')).reduce((a, [, t]) => a + t.size, 0), 0),
+        headParams: head.countParameters(), headKind: head instanceof UdasHead ? 'udas (reads init_path)' : 'esh (reads the encoder output)',
+        loraLayers: placement.loraTargets.length,
+      };
+      if (values.json === true) io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      else {
+        io.stdout.write(`${formatSummary(s)}\n`);
+        io.stdout.write(`base U-Net params: ${out.baseParams.toLocaleString('en-US')} || ${out.headKind} head params: ${out.headParams.toLocaleString('en-US')} (frozen during adaptation) || LoRA layers: ${out.loraLayers}\n`);
+      }
+      return 0;
+    } finally {
+      model.dispose();
+      head.dispose();
+    }
+  },
+};

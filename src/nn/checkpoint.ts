@@ -1,0 +1,45 @@
+/** Model checkpoints as safetensors: the state dict plus a JSON description in the metadata. */
+import { createHash } from 'node:crypto';
+import { ConvLoraError } from '../errors.js';
+import type { Device, Tensor } from '../engine/tensor.js';
+import type { Module } from './module.js';
+import { BatchNorm2d } from './layers.js';
+import { loadSafetensors, saveSafetensors } from './safetensors.js';
+
+/** Metadata key under which convlora stores its JSON description. */
+export const META_KEY = 'convlora';
+
+/** sha256 over sorted names, dtypes, shapes and bytes of a state dict: identifies a base model. */
+export function hashState(state: Map<string, Tensor>): string {
+  const h = createHash('sha256');
+  for (const name of [...state.keys()].sort()) {
+    const t = state.get(name)!;
+    const d = t.data();
+    h.update(`${name}|${t.dtype}|${t.shape.join('x')}|`);
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest('hex');
+}
+
+export async function saveModel(path: string, model: Module, info: Record<string, unknown>): Promise<void> {
+  await saveSafetensors(path, model.stateDict(), { [META_KEY]: JSON.stringify(info) });
+}
+
+/** Load a checkpoint into `model` (strict by name and shape); returns its JSON description. */
+export async function loadModel(path: string, model: Module, device: Device = 'cpu'): Promise<Record<string, unknown>> {
+  const { tensors, metadata } = await loadSafetensors(path, device);
+  try {
+    model.loadStateDict(tensors, { strict: true });
+  } catch (err) {
+    if (err instanceof ConvLoraError) throw new ConvLoraError('E_CHECKPOINT', `${path}: ${err.message}`);
+    throw err;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
+  const raw = metadata[META_KEY];
+  if (raw === undefined) return {};
+  try { return JSON.parse(raw) as Record<string, unknown>; } catch {
+    throw new ConvLoraError('E_CHECKPOINT', `${path}: metadata "${META_KEY}" is not valid JSON`);
+  }
+}

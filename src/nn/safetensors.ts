@@ -97,7 +97,9 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors', devi
   if (expected !== buffer.length) bad(`tensors cover ${expected} bytes but the data buffer has ${buffer.length}`, source);
   const tensors = new Map<string, Tensor>();
   for (const e of entries) {
-    const slice = buffer.slice(e.begin, e.end); // copy: aligned for the typed array
+    // Copy into a fresh, aligned ArrayBuffer (a Node Buffer's slice() would be a view into a pool).
+    const slice = new Uint8Array(e.end - e.begin);
+    slice.set(buffer.subarray(e.begin, e.end));
     const view = e.dtype === 'float32' ? new Float32Array(slice.buffer) : e.dtype === 'float64' ? new Float64Array(slice.buffer)
       : e.dtype === 'int64' ? new BigInt64Array(slice.buffer) : e.dtype === 'int32' ? new Int32Array(slice.buffer) : new Uint8Array(slice.buffer);
     tensors.set(e.name, tensor(view, e.shape, { dtype: e.dtype, device }));

@@ -45,6 +45,8 @@ export interface NativeBinding {
   getNumThreads(): number;
   cudaDeviceCount(): number;
   setCudnnBenchmark(on: boolean): void;
+  /** Returns the previous setting. */
+  setCudnnTF32(on: boolean): boolean;
   synchronize(device: string): void;
   version(): { config: string; parallel: string };
   binary(op: number, a: Handle, b: Handle): Handle;

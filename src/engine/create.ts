@@ -24,6 +24,9 @@ function dtypeOf(data: ArrayBufferView): DType {
   throw new ConvLoraError('E_DTYPE', `Unsupported typed array ${Object.prototype.toString.call(data)}; use Float32Array, Float64Array, BigInt64Array, Int32Array or Uint8Array`);
 }
 
+/** Truthiness as PyTorch casts to bool: any non-zero value (NaN included) is true. */
+const toBool = (v: number): number => (v !== 0 ? 1 : 0);
+
 function finish(h: number, o: CreateOptions): Tensor {
   const t = new Tensor(h);
   if (o.requiresGrad === true) t.requiresGrad = true;
@@ -42,12 +45,16 @@ export function tensor(data: ArrayBufferView | number[], shape: readonly number[
   if (Array.isArray(data)) {
     dtype = o.dtype ?? 'float32';
     buf = dtype === 'float64' ? Float64Array.from(data) : dtype === 'int64' ? BigInt64Array.from(data, (v) => BigInt(v))
-      : dtype === 'int32' ? Int32Array.from(data) : dtype === 'uint8' || dtype === 'bool' ? Uint8Array.from(data) : Float32Array.from(data);
+      : dtype === 'int32' ? Int32Array.from(data) : dtype === 'uint8' ? Uint8Array.from(data)
+      : dtype === 'bool' ? Uint8Array.from(data, toBool) : Float32Array.from(data);
   } else {
     buf = data;
     dtype = dtypeOf(data);
-    if (o.dtype === 'bool' && dtype === 'uint8') dtype = 'bool';
-    else if (o.dtype !== undefined && o.dtype !== dtype) {
+    if (o.dtype === 'bool' && dtype === 'uint8') {
+      dtype = 'bool';
+      // The bytes are copied raw, and a bool byte other than 0/1 is an invalid value for libtorch.
+      if ((data as Uint8Array).some((v) => v > 1)) buf = Uint8Array.from(data as Uint8Array, toBool);
+    } else if (o.dtype !== undefined && o.dtype !== dtype) {
       throw new ConvLoraError('E_DTYPE', `Expected a typed array for dtype ${o.dtype} but received ${Object.prototype.toString.call(data)}`);
     }
   }

@@ -57,5 +57,15 @@ export function resolveDevice(name: string): Device {
   return name as Device;
 }
 
+/**
+ * Allow TF32 in cuDNN convolutions. libtorch's default (like PyTorch's) is on: faster on Ampere and
+ * newer GPUs, but inputs are rounded to 10 mantissa bits (~1e-3 relative error). Turn it off for
+ * float32 results that agree with the CPU's. Returns the previous setting; no effect on CPU.
+ */
+export function setCudnnTF32(on: boolean): boolean {
+  if (typeof on !== 'boolean') throw new ConvLoraError('E_INVALID_ARG', `Expected a boolean for \`on\` but received ${describe(on)}`);
+  return native().setCudnnTF32(on);
+}
+
 /** Wait for queued device work (timing); no-op on CPU. */
 export function synchronize(device: Device): void { native().synchronize(device); }

@@ -139,9 +139,9 @@ export class LoRAConv2d extends Module {
     this.#mergedName = null;
   }
 
-  override dispose(): void {
+  protected override disposeOwn(): void {
     this.unmerge();
     for (const n of [...this.#adapters.keys()]) this.removeAdapter(n);
-    super.dispose();
+    super.disposeOwn();
   }
 }

@@ -160,12 +160,15 @@ export abstract class Module {
     return { missing, unexpected };
   }
 
-  /** Free every parameter and buffer below. */
+  /** Free every parameter and buffer below (each module's disposeOwn). */
   dispose(): void {
-    for (const [, m] of this.namedModules()) {
-      for (const [, t] of m.ownParameters()) t.dispose();
-      for (const [, t] of m.ownBuffers()) t.dispose();
-    }
+    for (const [, m] of this.namedModules()) m.disposeOwn();
+  }
+
+  /** Free this module's own tensors; layers holding more (e.g. inactive adapters) extend it. */
+  protected disposeOwn(): void {
+    for (const [, t] of this.ownParameters()) t.dispose();
+    for (const [, t] of this.ownBuffers()) t.dispose();
   }
 }
 

@@ -1,0 +1,33 @@
+import { ConvLoraError } from '../../errors.js';
+import { CC359_DOMAINS, isDomain } from '../../data/cc359.js';
+import { DEFAULT_PHANTOM_SIZE, generatePhantomDataset } from '../../data/phantom.js';
+import { Progress } from '../progress.js';
+import { numberOpt, stringOpt, type Command } from '../command.js';
+
+export const phantomCommand: Command = {
+  name: 'phantom',
+  summary: 'Write a seeded six-scanner phantom dataset (heads + brain masks) in the CC359 layout',
+  usage: `convlora phantom --out DIR [--size N=${DEFAULT_PHANTOM_SIZE}] [--volumes K=10] [--seed S=0] [--domains ${CC359_DOMAINS.join(',')}] [--json]`,
+  options: {
+    out: { type: 'string' }, size: { type: 'string' }, volumes: { type: 'string' }, seed: { type: 'string' },
+    domains: { type: 'string' }, json: { type: 'boolean' },
+  },
+  async run(values, _pos, io) {
+    const out = stringOpt(values, 'out', true);
+    const size = numberOpt(values, 'size', DEFAULT_PHANTOM_SIZE, { integer: true, min: 16 });
+    const volumes = numberOpt(values, 'volumes', 10, { integer: true, min: 1 });
+    const seed = numberOpt(values, 'seed', 0, { integer: true, min: 0 });
+    const domains = (stringOpt(values, 'domains') ?? CC359_DOMAINS.join(',')).split(',').map((d) => d.trim()).filter((d) => d !== '');
+    const bad = domains.find((d) => !isDomain(d));
+    if (bad !== undefined || domains.length === 0) {
+      throw new ConvLoraError('E_USAGE', `Expected --domains from ${CC359_DOMAINS.join(',')} but received ${JSON.stringify(bad ?? '')}`);
+    }
+    const progress = new Progress(io.stderr, 'phantom', domains.length * volumes);
+    const started = Date.now();
+    const manifest = await generatePhantomDataset(out, { size, volumes, seed, domains, onProgress: (done, _t, stem) => progress.update(done, stem) });
+    progress.done(`${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (values.json === true) io.stdout.write(`${JSON.stringify({ out, ...manifest }, null, 2)}\n`);
+    else io.stdout.write(`${out}\n`);
+    return 0;
+  },
+};

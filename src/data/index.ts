@@ -1,0 +1,26 @@
+/** Data: NIfTI I/O, the CC359 layout and preprocessing, seeded splits and sampling, phantoms. */
+export {
+  readNifti, readNiftiHeader, parseNifti, encodeNifti, writeNifti, writeNiftiSync,
+  type NiftiVolume, type NiftiWriteInput, type ReadOptions, type WriteOptions, type NiftiData, type NiftiHeader, type Affine,
+} from './nifti.js';
+export { NIFTI_DATATYPES } from './nifti-header.js';
+export { DEFAULT_MAX_VOXELS } from './nifti-codec.js';
+export { niftiAffine, qformAffine, affineToQuatern } from './nifti-affine.js';
+export {
+  CC359_DOMAINS, CC359_SLICE_RANGES, CC359_SIZE, DATASET_FILE, isDomain, readDatasetInfo, listScans, validateDataset,
+  loadScan, loadImageSlices,
+  type Domain, type DatasetInfo, type ScanEntry, type ScanData, type LoadOptions, type DatasetSummary, type ValidateOptions,
+} from './cc359.js';
+export {
+  sliceGeometry, clampRange, sliceCount, preprocessImage, preprocessMask, toOriginalGrid, type SliceGeometry,
+} from './preprocess.js';
+export { splitScans, SOURCE_SPLIT, TARGET_SPLIT, type SplitSpec, type Split } from './splits.js';
+export { SliceSampler, type Batch, type SamplerOptions } from './sampler.js';
+export { Rng, hashSeed } from './rng.js';
+export { SCANNER_PRESETS, phantomGrid, phantomSliceRange, type ScannerPreset, type TissueLevels } from './presets.js';
+export { acquire, realToLevels, simulateScanner, type StoredIntensities } from './scanner.js';
+export { makeSubject, renderSubject, type Subject, type Grid } from './phantom-anatomy.js';
+export {
+  DEFAULT_PHANTOM_SIZE, phantomVolume, phantomStem, generatePhantomDataset,
+  type PhantomVolume, type PhantomDatasetOptions, type PhantomManifest,
+} from './phantom.js';

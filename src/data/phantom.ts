@@ -1,0 +1,136 @@
+/**
+ * Seeded multi-scanner phantom datasets in the CC359 layout: one procedural head per volume
+ * (phantom-anatomy.ts), acquired through the domain's scanner preset (presets.ts, scanner.ts), written
+ * as gzip NIfTI with its ground-truth brain mask, plus `dataset.json` declaring the phantom slice
+ * ranges and size so that the CC359 reader (cc359.ts) loads the root unchanged.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { ConvLoraError, checkInt } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { CC359_DOMAINS, DATASET_FILE, isDomain, type Domain } from './cc359.js';
+import { encodeNifti, type NiftiWriteInput } from './nifti.js';
+import { defaultHeader } from './nifti-header.js';
+import { makeSubject, renderSubject, type Grid } from './phantom-anatomy.js';
+import { SCANNER_PRESETS, phantomGrid, phantomSliceRange } from './presets.js';
+import { Rng, hashSeed } from './rng.js';
+import { acquire } from './scanner.js';
+
+/** Default phantom edge length: 64 voxels (4 mm) keeps a six-domain demo set well under a minute. */
+export const DEFAULT_PHANTOM_SIZE = 64;
+
+export interface PhantomVolume {
+  domain: Domain;
+  stem: string;
+  image: NiftiWriteInput;
+  mask: NiftiWriteInput;
+}
+
+/** `PH0007_philips_3`: like CC359's `CC0007_philips_3_...`, numbered across domains. */
+export function phantomStem(domain: Domain, index: number, volumesPerDomain: number): string {
+  const n = CC359_DOMAINS.indexOf(domain) * volumesPerDomain + index + 1;
+  return `PH${String(n).padStart(4, '0')}_${domain.toLowerCase()}`;
+}
+
+/**
+ * One phantom scan of `domain`: the brain centre sits at the middle of the domain's slice range along
+ * axis 0 and at the preset's field-of-view offsets along axes 1 and 2. Affine: axis-aligned RAS mm.
+ */
+export function phantomVolume(domain: Domain, index: number, opts: { size?: number; seed?: number; volumesPerDomain?: number } = {}): PhantomVolume {
+  const size = checkInt('size', opts.size ?? DEFAULT_PHANTOM_SIZE, 16);
+  const seed = checkInt('seed', opts.seed ?? 0);
+  const preset = SCANNER_PRESETS[domain];
+  const { dims, spacing } = phantomGrid(domain, size);
+  const [lo, hi] = phantomSliceRange(domain, size);
+  const center: [number, number, number] = [(lo + hi) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
+  // World origin at the nominal brain centre: the FOV centre is 6 mm anterior and fovCenterZ mm along z.
+  const origin: Grid['origin'] = [-center[0] * spacing[0], 6 - center[1] * spacing[1], preset.fovCenterZ - center[2] * spacing[2]];
+  const d = CC359_DOMAINS.indexOf(domain);
+  const subject = makeSubject(new Rng(hashSeed(seed, d, index)), [0, 0, 0]);
+  const { intensity, mask } = renderSubject(subject, { dims, spacing, origin }, preset.levels);
+  const centerVoxel = subject.center.map((c, a) => (c - origin[a]!) / spacing[a]!);
+  const stored = acquire(intensity, preset, { dims, spacing, centerVoxel, seed: hashSeed(seed, d, index, 1) });
+  const affine = [
+    [spacing[0], 0, 0, origin[0]], [0, spacing[1], 0, origin[1]], [0, 0, spacing[2], origin[2]], [0, 0, 0, 1],
+  ];
+  const stem = phantomStem(domain, index, opts.volumesPerDomain ?? 1000);
+  const image: NiftiWriteInput = { dims, data: stored.data, datatype: stored.datatype, affine, spacing };
+  if (stored.sclSlope !== 1) image.header = { ...defaultHeader(1), datatype: stored.datatype, sclSlope: stored.sclSlope };
+  return { domain, stem, image, mask: { dims, data: mask, affine, spacing } };
+}
+
+export interface PhantomDatasetOptions {
+  size?: number;
+  /** Volumes per domain. */
+  volumes?: number;
+  seed?: number;
+  domains?: readonly string[];
+  onProgress?: (done: number, total: number, stem: string) => void;
+}
+
+export interface PhantomManifest {
+  format: 'cc359';
+  phantom: true;
+  generator: string;
+  complete: boolean;
+  seed: number;
+  size: number;
+  volumesPerDomain: number;
+  domains: Domain[];
+  sliceRanges: Record<Domain, [number, number]>;
+  grids: Record<Domain, { dims: number[]; spacing: number[] }>;
+}
+
+/**
+ * Write a phantom dataset under `out`. Refuses a directory that holds a non-phantom `Original/`
+ * (never overwrite real data); in an earlier phantom root, stale `PH*` volumes are replaced.
+ */
+export async function generatePhantomDataset(out: string, opts: PhantomDatasetOptions = {}): Promise<PhantomManifest> {
+  const size = checkInt('size', opts.size ?? DEFAULT_PHANTOM_SIZE, 16);
+  const volumes = checkInt('volumes', opts.volumes ?? 10, 1);
+  const seed = checkInt('seed', opts.seed ?? 0);
+  const domains = (opts.domains ?? CC359_DOMAINS).map((d) => {
+    if (!isDomain(d)) throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${CC359_DOMAINS.join(', ')} for \`domains\` but received ${JSON.stringify(d)}`);
+    return d;
+  });
+  await guardRoot(out);
+  const manifest: PhantomManifest = {
+    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, size, volumesPerDomain: volumes, domains,
+    sliceRanges: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomSliceRange(d, size)])) as Record<Domain, [number, number]>,
+    grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size)])) as unknown as PhantomManifest['grids'],
+  };
+  await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  let done = 0;
+  for (const domain of domains) {
+    await removeStale(out, domain);
+    for (let i = 0; i < volumes; i++) {
+      const v = phantomVolume(domain, i, { size, seed, volumesPerDomain: volumes });
+      await writeFileAtomic(join(out, 'Original', domain, `${v.stem}.nii.gz`), encodeNifti(v.image, { gzip: true }));
+      await writeFileAtomic(join(out, 'Silver-standard', domain, `${v.stem}_ss.nii.gz`), encodeNifti(v.mask, { gzip: true }));
+      opts.onProgress?.(++done, domains.length * volumes, v.stem);
+    }
+  }
+  manifest.complete = true;
+  await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+async function guardRoot(out: string): Promise<void> {
+  const hasOriginal = await fsp.stat(join(out, 'Original')).then(() => true, () => false);
+  if (!hasOriginal) return;
+  const text = await fsp.readFile(join(out, DATASET_FILE), 'utf8').catch(() => '');
+  let phantom = false;
+  try { phantom = (JSON.parse(text) as { phantom?: unknown }).phantom === true; } catch { /* not a phantom root */ }
+  if (!phantom) {
+    throw new ConvLoraError('E_DATA', `${out} already holds an Original/ directory that is not a convlora phantom root (no ${DATASET_FILE} with "phantom": true); refusing to write phantoms into it`);
+  }
+}
+
+const STALE = /^PH\d{4,}_.*\.nii(\.gz)?$/;
+
+async function removeStale(out: string, domain: Domain): Promise<void> {
+  for (const dir of [join(out, 'Original', domain), join(out, 'Silver-standard', domain)]) {
+    const names = await fsp.readdir(dir).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => STALE.test(n)).map((n) => fsp.unlink(join(dir, n))));
+  }
+}

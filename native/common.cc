@@ -67,7 +67,12 @@ void rethrowAsJs(Napi::Env env) {
   } catch (const c10::OutOfMemoryError& e) {
     throwCoded(env, "E_OOM", e.what_without_backtrace());
   } catch (const c10::Error& e) {
-    throwCoded(env, "E_NATIVE", e.what_without_backtrace());
+    // libtorch 1.13's CPU allocator reports a failed allocation as a plain c10::Error (only CUDA
+    // throws OutOfMemoryError), so recognise its message to give host OOM its own code too.
+    std::string msg = e.what_without_backtrace();
+    bool oom = msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos ||
+               msg.find("DefaultCPUAllocator: not enough memory") != std::string::npos;
+    throwCoded(env, oom ? "E_OOM" : "E_NATIVE", msg);
   } catch (const std::bad_alloc&) {
     throwCoded(env, "E_OOM", "Out of host memory (std::bad_alloc)");
   } catch (const std::exception& e) {

@@ -233,6 +233,17 @@ Napi::Value setCudnnBenchmark(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setCudnnTF32(on) -> previous setting. TF32 in cuDNN convolutions (libtorch's default: on) rounds
+// inputs to 10 mantissa bits on Ampere and newer GPUs; off gives float32 results close to the CPU's.
+Napi::Value setCudnnTF32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CL_BEGIN
+  bool prev = at::globalContext().allowTF32CuDNN();
+  at::globalContext().setAllowTF32CuDNN(flag(info[0]));
+  return Napi::Boolean::New(env, prev);
+  CL_END(env)
+}
+
 // synchronize(device): waits for queued GPU work (for timing); no-op on CPU.
 Napi::Value synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -279,6 +290,7 @@ void registerTensor(Napi::Env env, Napi::Object e) {
   e.Set("getNumThreads", Napi::Function::New(env, getNumThreads));
   e.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCount));
   e.Set("setCudnnBenchmark", Napi::Function::New(env, setCudnnBenchmark));
+  e.Set("setCudnnTF32", Napi::Function::New(env, setCudnnTF32));
   e.Set("synchronize", Napi::Function::New(env, synchronize));
   e.Set("version", Napi::Function::New(env, version));
 }

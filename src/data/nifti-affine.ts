@@ -17,10 +17,12 @@ export function niftiAffine(h: NiftiHeader): Affine {
 /** The qform affine: rotation from the unit quaternion (a, b, c, d), zooms pixdim[1..3], qfac = pixdim[0]. */
 export function qformAffine(h: NiftiHeader): Affine {
   const b = h.quaternB, c = h.quaternC, d = h.quaternD;
-  // a is implied; rounding can push b^2 + c^2 + d^2 slightly over 1, which means a = 0 after renormalising.
+  // a is implied. Float32 storage leaves 1 - (b^2 + c^2 + d^2) slightly off for half-turns; like the
+  // reference nifti1_io (and unlike nibabel), a value below 1e-7 means a = 0 and (b, c, d) is renormalised.
   const s = b * b + c * c + d * d;
-  const a = s < 1 ? Math.sqrt(1 - s) : 0;
-  const [qb, qc, qd] = s > 1 ? [b / Math.sqrt(s), c / Math.sqrt(s), d / Math.sqrt(s)] : [b, c, d];
+  const tiny = 1 - s < 1e-7;
+  const a = tiny ? 0 : Math.sqrt(1 - s);
+  const [qb, qc, qd] = tiny && s > 0 ? [b / Math.sqrt(s), c / Math.sqrt(s), d / Math.sqrt(s)] : [b, c, d];
   const qfac = (h.pixdim[0] ?? 1) < 0 ? -1 : 1;
   const zi = Math.abs(h.pixdim[1] ?? 1), zj = Math.abs(h.pixdim[2] ?? 1), zk = Math.abs(h.pixdim[3] ?? 1) * qfac;
   const r = [

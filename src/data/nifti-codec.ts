@@ -35,16 +35,25 @@ function gzipError(err: unknown): ConvLoraError {
  * them), without inflating the voxel data: the dims are validated before anything large is allocated.
  */
 export function gunzipPrefix(bytes: Uint8Array, want: number): Uint8Array {
-  for (let take = 4096; ; take *= 4) {
+  // Grow the compressed prefix until it inflates to `want` bytes; a prefix that inflates past the
+  // 1 MiB cap (a highly compressible file) is bisected back, so memory stays bounded.
+  let lo = 0, hi = Infinity, take = 512;
+  for (;;) {
     const chunk = bytes.subarray(0, Math.min(take, bytes.length));
     let out: Uint8Array;
     try {
       out = gunzipSync(chunk, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: Math.max(want, 1 << 20) });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') continue;
-      throw gzipError(err);
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw gzipError(err);
+      hi = take;
+      take = Math.max(lo + 1, Math.floor((lo + hi) / 2));
+      continue;
     }
-    if (out.length >= want || chunk.length === bytes.length) return out;
+    if (out.length >= want) return out;
+    // The whole stream inflates to less than a header: say whether the gzip itself is cut short.
+    if (chunk.length === bytes.length) return gunzipAll(bytes, Math.max(want, 1 << 20));
+    lo = take;
+    take = hi === Infinity ? take * 4 : Math.max(lo + 1, Math.floor((lo + hi) / 2));
   }
 }
 

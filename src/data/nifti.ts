@@ -160,14 +160,18 @@ function buildHeader(input: NiftiWriteInput, datatype: number, version: 1 | 2, k
   const ext = src?.extensions;
   h.extensions = ext !== undefined && ext.length >= 4 && ext.length % 16 === 4 ? ext : new Uint8Array(4);
   h.voxOffset = HEADER_SIZE[version] + h.extensions.length;
-  if (input.affine !== undefined) setAffine(h, input.affine);
+  if (input.affine !== undefined) setAffine(h, input.affine, src !== undefined);
   if (input.spacing !== undefined) input.spacing.forEach((s, i) => { h.pixdim[i + 1] = s; });
   return h;
 }
 
-/** Store `affine` as sform and qform, unless the header already encodes exactly it. */
-function setAffine(h: NiftiHeader, affine: Affine): void {
-  if (affineDistance(niftiAffine(h), affine) < 1e-9) return;
+/**
+ * Store `affine` as sform and qform, unless the source header already encodes exactly it (so a file
+ * read and written back keeps its codes, even 0/0). A fresh header always gets codes, so other tools
+ * (which centre a code-less grid differently) see the same world coordinates.
+ */
+function setAffine(h: NiftiHeader, affine: Affine, fromSource: boolean): void {
+  if ((fromSource || h.sformCode > 0 || h.qformCode > 0) && affineDistance(niftiAffine(h), affine) < 1e-9) return;
   const code = h.sformCode > 0 ? h.sformCode : h.qformCode > 0 ? h.qformCode : 1;
   h.sformCode = code;
   const row = (i: number): number[] => [0, 1, 2, 3].map((j) => affine[i]?.[j] ?? 0);

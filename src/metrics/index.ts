@@ -24,3 +24,15 @@ export {
   type AggregateTable,
 } from './aggregate.js';
 export { formatValue, formatCases, formatAggregate } from './format.js';
+export {
+  pairVolumes,
+  loadMaskPair,
+  evaluateMaskFiles,
+  caseIdOf,
+  domainOfCase,
+  pairMaskDirs,
+  evaluateMaskDirs,
+  type MaskPair,
+  type FilePairMetrics,
+  type FilePairing,
+} from './files.js';

@@ -1,0 +1,112 @@
+import { promises as fsp } from 'node:fs';
+import { ConvLoraError } from '../../errors.js';
+import { aggregate, type AggregateRow, type CaseMetrics } from '../../metrics/aggregate.js';
+import { evaluateMaskDirs, evaluateMaskFiles, pairMaskDirs } from '../../metrics/files.js';
+import { formatAggregate, formatCases, formatValue } from '../../metrics/format.js';
+import { numberOpt, stringOpt, type CliIO, type Command } from '../command.js';
+import { Progress } from '../progress.js';
+
+/** JSON has no NaN or Infinity: an undefined metric (both masks empty) or an infinite distance (one empty) is null. */
+function num(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
+function summaryJson(row: AggregateRow): Record<string, unknown> {
+  const metric = (k: 'surfaceDice' | 'dice' | 'hd95' | 'assd'): Record<string, unknown> =>
+    ({ n: row[k].n, mean: num(row[k].mean), std: num(row[k].std) });
+  return { domain: row.domain, cases: row.cases, surfaceDice: metric('surfaceDice'), dice: metric('dice'), hd95: metric('hd95'), assd: metric('assd') };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(path)).isDirectory();
+  } catch (err) {
+    throw new ConvLoraError('E_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** One predicted mask file against one GT mask file. */
+async function evaluatePair(pred: string, gt: string, tolerance: number, json: boolean, io: CliIO): Promise<number> {
+  const m = await evaluateMaskFiles(pred, gt, { tolerance });
+  if (json) {
+    const out = {
+      pred, gt, tolerance, shape: m.shape, spacing: m.spacing, gtVoxels: m.gtVoxels, predVoxels: m.predVoxels,
+      surfaceDice: num(m.surfaceDice), dice: num(m.dice), hd95: num(m.hd95), assd: num(m.assd),
+    };
+    io.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    io.stdout.write(
+      `surfaceDice  ${formatValue(m.surfaceDice)}  (tolerance ${tolerance} mm)\n` +
+      `dice         ${formatValue(m.dice)}\n` +
+      `hd95         ${formatValue(m.hd95)} mm\n` +
+      `assd         ${formatValue(m.assd)} mm\n`,
+    );
+  }
+  if (m.gtVoxels === 0 || m.predVoxels === 0) {
+    io.stderr.write(`convlora evaluate: warning: ${m.gtVoxels === 0 ? 'the ground truth' : 'the prediction'}${m.gtVoxels === 0 && m.predVoxels === 0 ? ' and the prediction are' : ' is'} empty\n`);
+  }
+  return 0;
+}
+
+/** Every predicted mask in `predDir` with a GT mask of the same case in `gtDir`. */
+async function evaluateDirs(predDir: string, gtDir: string, tolerance: number, json: boolean, io: CliIO): Promise<number> {
+  const pairing = await pairMaskDirs(predDir, gtDir);
+  if (pairing.pairs.length === 0) {
+    throw new ConvLoraError('E_DATA', `Expected mask files of the same cases in ${predDir} and ${gtDir} but found none in common`);
+  }
+  for (const [ids, where] of [[pairing.onlyGt, `${gtDir} only`], [pairing.onlyPred, `${predDir} only`]] as const) {
+    if (ids.length > 0) {
+      const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? `, ... (${ids.length} in all)` : '');
+      io.stderr.write(`convlora evaluate: warning: skipping ${ids.length} case(s) found in ${where}: ${shown}\n`);
+    }
+  }
+  const progress = new Progress(io.stderr, 'evaluate', pairing.pairs.length);
+  const cases: CaseMetrics[] = await evaluateMaskDirs(pairing, { tolerance }, (done, r) =>
+    progress.update(done, `${r.id} surfaceDice ${formatValue(r.surfaceDice)}`));
+  progress.done();
+  const table = aggregate(cases);
+  if (json) {
+    const out = {
+      pred: predDir, gt: gtDir, tolerance,
+      cases: cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
+      domains: table.rows.map(summaryJson),
+      overall: summaryJson(table.overall),
+    };
+    io.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    io.stdout.write(`${formatCases(cases)}\n\n${formatAggregate(table)}\n`);
+  }
+  return 0;
+}
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'Surface Dice, Dice, HD95 and ASSD of predicted masks against ground truth',
+  usage: [
+    'convlora evaluate --pred P.nii.gz --gt G.nii.gz [--tolerance MM] [--json]',
+    '       convlora evaluate --pred PRED_DIR --gt GT_DIR [--tolerance MM] [--json]',
+    '',
+    'Masks of any integer or float type; voxels > 0 are foreground. The GT header gives the spacing;',
+    'the two files must share dims and spacing. --tolerance is the Surface Dice tolerance in mm',
+    '(default 1, as in the paper). With directories, files are matched by case (name without',
+    '.nii/.nii.gz and a trailing _ss) and a per-case and per-domain (mean ± std) table is printed.',
+    'In --json output an undefined value (both masks empty) or an infinite distance (one empty) is null.',
+  ].join('\n'),
+  options: {
+    pred: { type: 'string' },
+    gt: { type: 'string' },
+    tolerance: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(values, _positionals, io) {
+    const pred = stringOpt(values, 'pred', true);
+    const gt = stringOpt(values, 'gt', true);
+    const tolerance = numberOpt(values, 'tolerance', 1, { min: 0 });
+    const json = values.json === true;
+    const [predIsDir, gtIsDir] = await Promise.all([isDirectory(pred), isDirectory(gt)]);
+    if (predIsDir !== gtIsDir) {
+      throw new ConvLoraError('E_USAGE', `Expected --pred and --gt to be both files or both directories but --${predIsDir ? 'pred' : 'gt'} is a directory`);
+    }
+    return predIsDir ? evaluateDirs(pred, gt, tolerance, json, io) : evaluatePair(pred, gt, tolerance, json, io);
+  },
+};

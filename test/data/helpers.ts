@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConvLoraError } from '../../src/errors.js';
 
@@ -15,10 +14,13 @@ export function readJson<T>(...rel: string[]): T {
   return JSON.parse(readFileSync(fixture(...rel), 'utf8')) as T;
 }
 
-/** A fresh temporary directory, removed when the test file finishes. */
+const made: string[] = [];
+process.on('exit', () => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
+/** A fresh temporary directory, removed when the test process exits (safe to create inside hooks). */
 export function tempDir(prefix = 'convlora-data-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  made.push(dir);
   return dir;
 }
 

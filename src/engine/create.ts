@@ -27,6 +27,12 @@ function dtypeOf(data: ArrayBufferView): DType {
 /** Truthiness as PyTorch casts to bool: any non-zero value (NaN included) is true. */
 const toBool = (v: number): number => (v !== 0 ? 1 : 0);
 
+/** PyTorch truncates floats toward zero when building an integer tensor; NaN/Inf cannot be stored. */
+function toInt64(v: number): bigint {
+  if (!Number.isFinite(v)) throw new ConvLoraError('E_DTYPE', `Cannot store ${v} in an int64 tensor`);
+  return BigInt(Math.trunc(v));
+}
+
 function finish(h: number, o: CreateOptions): Tensor {
   const t = new Tensor(h);
   if (o.requiresGrad === true) t.requiresGrad = true;
@@ -44,7 +50,7 @@ export function tensor(data: ArrayBufferView | number[], shape: readonly number[
   let dtype: DType;
   if (Array.isArray(data)) {
     dtype = o.dtype ?? 'float32';
-    buf = dtype === 'float64' ? Float64Array.from(data) : dtype === 'int64' ? BigInt64Array.from(data, (v) => BigInt(v))
+    buf = dtype === 'float64' ? Float64Array.from(data) : dtype === 'int64' ? BigInt64Array.from(data, (v) => toInt64(v))
       : dtype === 'int32' ? Int32Array.from(data) : dtype === 'uint8' ? Uint8Array.from(data)
       : dtype === 'bool' ? Uint8Array.from(data, toBool) : Float32Array.from(data);
   } else {

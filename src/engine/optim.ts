@@ -1,5 +1,6 @@
 /** Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off, L2 weight decay). */
-import { checkNumber } from '../errors.js';
+import { ConvLoraError, checkNumber } from '../errors.js';
+import { copy_ } from './ops.js';
 import { native } from './binding.js';
 import { zeros } from './create.js';
 import type { Tensor } from './tensor.js';
@@ -42,6 +43,16 @@ export class Adam {
   /** Optimizer state tensors (for checkpoints), in parameter order. */
   state(): { step: number; expAvg: Tensor[]; expAvgSq: Tensor[] } {
     return { step: this.stepCount, expAvg: this.expAvg, expAvgSq: this.expAvgSq };
+  }
+
+  /** Restore state saved with state() (resume): moments are copied into this optimizer's buffers. */
+  loadState(st: { step: number; expAvg: Tensor[]; expAvgSq: Tensor[] }): void {
+    if (st.expAvg.length !== this.params.length || st.expAvgSq.length !== this.params.length) {
+      throw new ConvLoraError('E_CHECKPOINT', `Optimizer state has ${st.expAvg.length} moments for ${this.params.length} parameters`);
+    }
+    st.expAvg.forEach((t, i) => copy_(this.expAvg[i]!, t));
+    st.expAvgSq.forEach((t, i) => copy_(this.expAvgSq[i]!, t));
+    this.stepCount = st.step;
   }
 
   dispose(): void {

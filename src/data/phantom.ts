@@ -74,6 +74,7 @@ export interface PhantomManifest {
   generator: string;
   complete: boolean;
   seed: number;
+  /** Common slice size the reader pads to: the largest slice edge, rounded up to a multiple of 8. */
   size: number;
   volumesPerDomain: number;
   domains: Domain[];
@@ -95,7 +96,7 @@ export async function generatePhantomDataset(out: string, opts: PhantomDatasetOp
   });
   await guardRoot(out);
   const manifest: PhantomManifest = {
-    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, size, volumesPerDomain: volumes, domains,
+    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, size: commonSize(size), volumesPerDomain: volumes, domains,
     sliceRanges: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomSliceRange(d, size)])) as Record<Domain, [number, number]>,
     grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size)])) as unknown as PhantomManifest['grids'],
   };
@@ -113,6 +114,12 @@ export async function generatePhantomDataset(out: string, opts: PhantomDatasetOp
   manifest.complete = true;
   await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+/** Largest rotated slice edge over the six presets, rounded up to a multiple of 8 (U-Net strides). */
+function commonSize(size: number): number {
+  const edge = Math.max(...CC359_DOMAINS.map((d) => { const [, ny, nz] = phantomGrid(d, size).dims; return Math.max(ny, nz); }));
+  return 8 * Math.ceil(edge / 8);
 }
 
 async function guardRoot(out: string): Promise<void> {

@@ -54,7 +54,7 @@ export const SCANNER_PRESETS: Readonly<Record<Domain, ScannerPreset>> = {
   GE_15: {
     domain: 'GE_15', levels: { scalp: 1.3, muscle: 0.45, bone: 0.12, marrow: 0.75, csf: 0.32, gm: 0.7, wm: 1, vitreous: 0.28, orbitFat: 1.35 },
     gamma: 0.85, noise: 0.045, bias: { strength: 0.25, pattern: [0, 0.5, -0.6, 0.2, 0, 0, 0.3, -0.5, 0] },
-    voxel: [1, 1, 1], coverage: [1, 1], fovCenterZ: -20, scale: 1000, datatype: 4,
+    voxel: [1, 1, 1], coverage: [1, 0.9], fovCenterZ: -20, scale: 1000, datatype: 4,
   },
   Philips_15: {
     domain: 'Philips_15', levels: { scalp: 0.55, muscle: 0.33, bone: 0.03, marrow: 0.3, csf: 0.07, gm: 0.47, wm: 1, vitreous: 0.06, orbitFat: 0.6 },
@@ -69,7 +69,7 @@ export const SCANNER_PRESETS: Readonly<Record<Domain, ScannerPreset>> = {
   Siemens_15: {
     domain: 'Siemens_15', levels: { scalp: 0.95, muscle: 0.5, bone: 0.1, marrow: 0.55, csf: 0.28, gm: 0.72, wm: 1, vitreous: 0.25, orbitFat: 1 },
     gamma: 0.8, noise: 0.05, bias: { strength: 0.2, pattern: [0.5, 0.3, 0, 0, 0, 0.4, 0, 0, -0.6] },
-    voxel: [1, 1, 1], coverage: [1, 1], fovCenterZ: -25, scale: 600, datatype: 512,
+    voxel: [1, 1, 1], coverage: [1, 0.85], fovCenterZ: -18, scale: 600, datatype: 512,
   },
   Siemens_3: {
     domain: 'Siemens_3', levels: { scalp: 1.1, muscle: 0.42, bone: 0.05, marrow: 0.6, csf: 0.15, gm: 0.58, wm: 1, vitreous: 0.12, orbitFat: 1.15 },

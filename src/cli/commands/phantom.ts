@@ -24,7 +24,7 @@ export const phantomCommand: Command = {
     }
     const progress = new Progress(io.stderr, 'phantom', domains.length * volumes);
     const started = Date.now();
-    const manifest = await generatePhantomDataset(out, { size, volumes, seed, domains, onProgress: (done, _t, stem) => progress.update(done, stem) });
+    const manifest = await generatePhantomDataset(out, { size, volumes, seed, domains, onProgress: (done, total, stem) => { if (done < total) progress.update(done, stem); } });
     progress.done(`${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (values.json === true) io.stdout.write(`${JSON.stringify({ out, ...manifest }, null, 2)}\n`);
     else io.stdout.write(`${out}\n`);

@@ -2,7 +2,12 @@ import type { Command } from './command.js';
 import { demoCommand } from './commands/demo.js';
 import { summaryCommand } from './commands/summary.js';
 import { phantomCommand } from './commands/phantom.js';
+import { trainSourceCommand, trainEshCommand } from './commands/train.js';
+import { adaptCommand } from './commands/adapt.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { segmentCommand } from './commands/segment.js';
 
-/** All CLI commands, in the order `convlora --help` lists them. */
-export const commands: Command[] = [demoCommand, summaryCommand, phantomCommand, evaluateCommand];
+/** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
+export const commands: Command[] = [
+  demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, adaptCommand, evaluateCommand, segmentCommand, summaryCommand,
+];

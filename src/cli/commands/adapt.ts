@@ -1,0 +1,65 @@
+import { dirname, join } from 'node:path';
+import { ConvLoraError } from '../../errors.js';
+import { adaptDomain, ADAPT_METHODS, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
+import { checkData, checkDomain, loadScans, openDomain } from '../../pipeline/dataset.js';
+import { loadHead, loadUnet } from '../../pipeline/models.js';
+import { AdapterRegistry, disposeAdapter, saveAdapter } from '../../lora/adapter.js';
+import { checkBlocks } from '../../lora/placement.js';
+import { numberOpt, stringOpt, type Command } from '../command.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+
+export const adaptCommand: Command = {
+  name: 'adapt',
+  summary: 'Adapt the source U-Net to one unlabelled target scanner; writes a domain adapter file',
+  usage: 'convlora adapt --data DIR --unet unet.safetensors --target DOMAIN [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit] [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2] [--layout loralib|peft] [--detach-target] [--device cpu|cuda] [--config FILE] [--json]',
+  options: {
+    ...COMMON_OPTIONS, data: { type: 'string' }, unet: { type: 'string' }, head: { type: 'string' }, target: { type: 'string' }, method: { type: 'string' },
+    blocks: { type: 'string' }, adabn: { type: 'boolean' }, 'adabn-mode': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
+    lr: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
+    layout: { type: 'string' }, 'detach-target': { type: 'boolean' },
+  },
+  async run(v0, _p, io) {
+    const v = applyConfig('adapt', v0, this.options);
+    const device = setupDevice(v);
+    const method = (stringOpt(v, 'method') ?? 'convlora') as AdaptMethod;
+    if (!ADAPT_METHODS.includes(method)) throw new ConvLoraError('E_USAGE', `Expected one of ${ADAPT_METHODS.join(', ')} for --method but received ${JSON.stringify(method)}`);
+    let blocks;
+    try { blocks = checkBlocks(stringOpt(v, 'blocks') ?? 'all'); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message); }
+    const mode = stringOpt(v, 'adabn-mode') ?? 'implicit';
+    if (mode !== 'implicit' && mode !== 'explicit') throw new ConvLoraError('E_USAGE', `Expected implicit or explicit for --adabn-mode but received ${JSON.stringify(mode)}`);
+    const layout = stringOpt(v, 'layout') ?? 'loralib';
+    if (layout !== 'loralib' && layout !== 'peft') throw new ConvLoraError('E_USAGE', `Expected loralib or peft for --layout but received ${JSON.stringify(layout)}`);
+    const target = checkDomain(stringOpt(v, 'target', true), 'target');
+    const data = stringOpt(v, 'data', true);
+    const unetPath = stringOpt(v, 'unet', true);
+    const kind = headFor(method);
+    const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
+    const out = stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${target}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
+    const rank = numberOpt(v, 'rank', 2, { integer: true, min: 1 });
+    await checkData(data, [target]);
+    const d = await openDomain(data, target, 'target');
+    const train = await loadScans(d.split.train, d.info);
+    const val = await loadScans(d.split.val, d.info);
+    const { model } = await loadUnet(unetPath, device);
+    const registry = new AdapterRegistry(model);
+    const head = headPath === undefined ? null : (await loadHead(headPath, device)).head;
+    try {
+      const r = await adaptDomain(registry, head, train, val, d.info, {
+        target, method, blocks, adabn: v.adabn === true ? mode : 'none', device,
+        epochs: numberOpt(v, 'epochs', 5, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', 1e-4, { min: 0 }),
+        batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
+        lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
+        report: progressReporter(io, v.quiet === true),
+      });
+      await saveAdapter(out, r.adapter);
+      disposeAdapter(r.adapter);
+      const res = { adapter: out, target, method, bestEpoch: r.bestEpoch, history: r.history };
+      io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${out}\n`);
+      return 0;
+    } finally {
+      head?.dispose();
+      registry.dispose();
+      model.dispose();
+    }
+  },
+};

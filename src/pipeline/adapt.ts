@@ -1,0 +1,171 @@
+/**
+ * Stage 3: adapt the source U-Net to one unlabelled target domain (convlora-method.md §3-5).
+ *
+ * Methods: 'adabn' (BN statistics only), 'self-training' (whole network on its own thresholded
+ * predictions), 'udas' (init_path + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS head),
+ * 'convlora' (LoRA in encoder blocks 1..n + ESH on the encoder output). AdaBN: 'none' (source statistics,
+ * U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
+ * target batches), 'explicit' (cumulative re-estimation over the target training slices first, then eval mode).
+ * Loss: BCE(head logits, sigmoid(final logits)) with soft targets, not detached (as the authors). Model
+ * selection without labels: the epoch whose head/final agreement on target validation volumes is best,
+ * starting from the agreement before adaptation. Output: one domain adapter file.
+ */
+import { checkInt, checkNumber, ConvLoraError } from '../errors.js';
+import { tensor } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import { Adam } from '../engine/optim.js';
+import { manualSeed, noGrad } from '../engine/runtime.js';
+import { tidy, type Device, type Tensor } from '../engine/tensor.js';
+import type { Domain, ScanData } from '../data/cc359.js';
+import type { DatasetInfo } from '../data/cc359.js';
+import type { UNet2D } from '../models/unet.js';
+import type { Module } from '../nn/module.js';
+import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type DomainAdapter } from '../lora/adapter.js';
+import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
+import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
+import { reestimateBatchNorm } from '../lora/adabn.js';
+import { Batches } from './dataset.js';
+import { agreement } from './score.js';
+import type { HeadKind } from './models.js';
+import { silent, type Reporter } from './events.js';
+
+export type AdaptMethod = 'adabn' | 'self-training' | 'udas' | 'udas-convlora' | 'convlora';
+export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora'];
+
+/** Which early head a method trains against (null: none). */
+export function headFor(method: AdaptMethod): HeadKind | null {
+  return method === 'convlora' ? 'esh' : method === 'udas' || method === 'udas-convlora' ? 'udas' : null;
+}
+
+export interface AdaptOptions {
+  target: Domain;
+  method: AdaptMethod;
+  blocks?: Blocks;
+  adabn?: AdaBNMode;
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  seed?: number;
+  lora?: LoraConfig;
+  detachTarget?: boolean;
+  device?: Device;
+  report?: Reporter;
+}
+
+export interface AdaptEpoch { epoch: number; loss: number; agreement: number; best: boolean }
+
+export interface AdaptResult { adapter: DomainAdapter; history: AdaptEpoch[]; bestEpoch: number }
+
+function placementFor(unet: UNet2D, method: AdaptMethod, blocks: Blocks): Placement {
+  if (method === 'adabn') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] };
+  if (method === 'self-training') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [''] };
+  return planPlacement(unet, method, blocks);
+}
+
+/**
+ * Adapt `registry.model` (restored to its base first) using the target's training scans; `val` scans
+ * drive model selection. The registry's base is left active afterwards; the adapter is returned.
+ */
+export async function adaptDomain(registry: AdapterRegistry, head: Module | null, train: readonly ScanData[], val: readonly ScanData[],
+  info: DatasetInfo, o: AdaptOptions): Promise<AdaptResult> {
+  const unet = registry.model as UNet2D;
+  const method = o.method;
+  const blocks = o.blocks ?? 'all';
+  const adabn: AdaBNMode = o.adabn ?? 'none';
+  const epochs = checkInt('epochs', o.epochs ?? 5, 0);
+  const lr = checkNumber('lr', o.lr ?? 1e-4, 0);
+  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
+  const seed = checkInt('seed', o.seed ?? 42, 0);
+  const lora = o.lora ?? PAPER_LORA;
+  const device = o.device ?? 'cpu';
+  const report = o.report ?? silent;
+  const stage = `adapt ${o.target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;
+  const kind = headFor(method);
+  if (kind !== null && head === null) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
+
+  registry.deactivate();
+  manualSeed(seed);
+  const placement = placementFor(unet, method, blocks);
+  const name = `${o.target}#${seed}`;
+  applyPlacement(unet, placement, name, lora);
+  head?.eval().freeze();
+  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: o.target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
+    lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash,
+    notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
+  const slicesOf = function* (scans: readonly ScanData[]): Generator<Tensor> {
+    const [, H, W] = scans[0]?.shape ?? [0, 0, 0];
+    for (const s of scans) for (let i = 0; i < s.shape[0]; i += batchSize) {
+      const b = Math.min(batchSize, s.shape[0] - i);
+      yield tensor(s.images.subarray(i * H * W, (i + b) * H * W), [b, 1, H, W], { device }).keep();
+    }
+  };
+  const reestimate = (): void => {
+    const xs = [...slicesOf(train)];
+    try { reestimateBatchNorm(unet, xs); } finally { xs.forEach((t) => t.dispose()); }
+  };
+  if (method === 'adabn' || adabn === 'explicit') reestimate();
+  const score = (): number => (kind === null ? NaN : agreement(unet, head!, kind, val, device, batchSize));
+  const history: AdaptEpoch[] = [];
+  let bestScore = score();
+  let best = extractAdapter(unet, config);
+  history.push({ epoch: 0, loss: NaN, agreement: bestScore, best: true });
+  report({ type: 'epoch-end', stage, epoch: 0, epochs, loss: NaN, metric: bestScore, metricName: 'agreement', best: true, seconds: 0 });
+  if (method === 'adabn' || epochs === 0) return finish();
+
+  const params = unet.trainableParameters().map(([, t]) => t);
+  const opt = new Adam(params, { lr });
+  const batches = new Batches(train, info, { batchSize, seed, dropLast: true });
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const t0 = Date.now();
+      report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
+      let sum = 0;
+      let n = 0;
+      for await (const b of batches.epoch(epoch)) {
+        if (adabn === 'implicit') unet.train(); else unet.eval();
+        const loss = tidy(() => {
+          opt.zeroGrad();
+          const x = tensor(b.x, b.shape, { device });
+          let l: Tensor;
+          if (kind === null) {
+            // Self-training: the network's own thresholded predictions (made before the update) as labels.
+            const pseudo = noGrad(() => ops.to(ops.gt(unet.forward(x), 0), { dtype: 'float32' }));
+            l = ops.bceWithLogits(unet.forward(x), pseudo);
+          } else {
+            const f = unet.forwardFeatures(x);
+            const h = head!.forward(kind === 'udas' ? f.x0 : f.x3);
+            const target = ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits);
+            l = ops.bceWithLogits(h, target);
+          }
+          l.backward();
+          opt.step();
+          return l.item();
+        });
+        sum += loss;
+        n += 1;
+        report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
+      }
+      const s = score();
+      // Without a head there is no label-free score: keep the last epoch.
+      const isBest = kind === null || s > bestScore;
+      if (isBest) {
+        bestScore = s;
+        disposeAdapter(best);
+        best = extractAdapter(unet, config);
+      }
+      history.push({ epoch: epoch + 1, loss: sum / n, agreement: s, best: isBest });
+      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss: sum / n, metric: s, metricName: 'agreement', best: isBest, seconds: (Date.now() - t0) / 1000 });
+    }
+  } finally {
+    opt.dispose();
+  }
+  return finish();
+
+  function finish(): AdaptResult {
+    const bestEpoch = history.reduce((e, h) => (h.best ? h.epoch : e), 0);
+    best.config.notes = { ...best.config.notes, bestEpoch, history };
+    registry.deactivate();
+    for (const [, layer] of loraLayers(unet)) if (layer.adapterNames.includes(name)) layer.removeAdapter(name);
+    return { adapter: best, history, bestEpoch };
+  }
+}

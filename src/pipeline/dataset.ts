@@ -1,0 +1,58 @@
+/** The pipeline's view of a dataset root: domains, seeded splits, preloaded scans and batches. */
+import { ConvLoraError } from '../errors.js';
+import { readDatasetInfo, listScans, loadScan, validateDataset, isDomain, CC359_DOMAINS, type DatasetInfo, type Domain, type ScanData, type ScanEntry } from '../data/cc359.js';
+import { splitScans, SOURCE_SPLIT, TARGET_SPLIT, type Split, type SplitSpec } from '../data/splits.js';
+import { SliceSampler, type Batch } from '../data/sampler.js';
+
+/** Splits do not depend on the training seed: every seed is scored on the same test volumes. */
+export const SPLIT_SEED = 359;
+
+export interface DomainData { info: DatasetInfo; domain: Domain; split: Split<ScanEntry> }
+
+export function checkDomain(name: string, what = 'domain'): Domain {
+  if (!isDomain(name)) throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${CC359_DOMAINS.join(', ')} for \`${what}\` but received ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** List and split one domain (source: 80/10/10; target: 10 train, 10 % val, rest test). */
+export async function openDomain(root: string, domain: Domain, role: 'source' | 'target', spec?: SplitSpec): Promise<DomainData> {
+  const info = await readDatasetInfo(root);
+  const scans = await listScans(root, domain);
+  return { info, domain, split: splitScans(scans, spec ?? (role === 'source' ? SOURCE_SPLIT : TARGET_SPLIT), SPLIT_SEED, domain) };
+}
+
+/**
+ * Check every volume of the given domains before any training starts (a corrupt or missing file is
+ * named and stops the run now, not after an hour).
+ */
+export async function checkData(root: string, domains: readonly Domain[]): Promise<void> {
+  await validateDataset(root, domains);
+}
+
+export async function loadScans(entries: readonly ScanEntry[], info: DatasetInfo): Promise<ScanData[]> {
+  const out: ScanData[] = [];
+  for (const e of entries) out.push(await loadScan(e, { size: info.size, sliceRange: info.sliceRanges[e.domain] }));
+  return out;
+}
+
+/** Shuffled batches over preloaded scans (seeded by seed and epoch). */
+export class Batches {
+  readonly sampler: SliceSampler;
+  readonly steps: number;
+
+  constructor(readonly scans: readonly ScanData[], info: DatasetInfo, opts: { batchSize: number; seed: number; dropLast: boolean }) {
+    const byPath = new Map(scans.map((s, i) => [`${s.domain}/${s.stem}#${i}`, s]));
+    const entries: ScanEntry[] = [...byPath.keys()].map((k) => ({ domain: byPath.get(k)!.domain, stem: byPath.get(k)!.stem, imagePath: k, maskPath: k }));
+    this.sampler = new SliceSampler(entries, {
+      batchSize: opts.batchSize, seed: opts.seed, sliceRanges: info.sliceRanges, size: info.size, dropLast: opts.dropLast,
+      cacheVolumes: Math.max(1, scans.length), load: async (e) => byPath.get(e.imagePath)!,
+    });
+    const total = scans.reduce((n, s) => n + s.shape[0], 0);
+    this.steps = opts.dropLast ? Math.floor(total / opts.batchSize) : Math.ceil(total / opts.batchSize);
+    if (this.steps === 0) {
+      throw new ConvLoraError('E_DATA', `Only ${total} slices for batch size ${opts.batchSize} with the last partial batch dropped: no batch to train on`);
+    }
+  }
+
+  epoch(epoch: number): AsyncGenerator<Batch> { return this.sampler.epoch(epoch); }
+}

@@ -1,0 +1,113 @@
+/**
+ * Stage 2: train an early segmentation head on the frozen source U-Net (eval mode), BCE against the
+ * ground truth; keep the epoch with the best source-validation Surface Dice (convlora-method.md §5).
+ * kind 'esh' reads the encoder output (the paper's method); 'udas' reads init_path (UDAS baseline).
+ */
+import { join } from 'node:path';
+import { checkInt, checkNumber } from '../errors.js';
+import { tensor } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import { Adam } from '../engine/optim.js';
+import { manualSeed, noGrad } from '../engine/runtime.js';
+import { tidy, type Device } from '../engine/tensor.js';
+import type { Domain } from '../data/cc359.js';
+import { Batches, loadScans, openDomain } from './dataset.js';
+import { createHead, loadUnet, saveNetwork, type HeadKind } from './models.js';
+import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
+import { headSurfaceDice } from './score.js';
+import { silent, type Reporter } from './events.js';
+
+export interface TrainHeadOptions {
+  data: string;
+  unet: string;
+  out: string;
+  kind?: HeadKind;
+  source?: Domain;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  device?: Device;
+  resume?: boolean;
+  report?: Reporter;
+}
+
+export interface HeadEpoch { epoch: number; loss: number; valSurfaceDice: number; best: boolean }
+
+export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: string; history: HeadEpoch[]; bestEpoch: number }> {
+  const kind = o.kind ?? 'esh';
+  const epochs = checkInt('epochs', o.epochs ?? 20, 1);
+  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
+  const lr = checkNumber('lr', o.lr ?? 1e-3, 0);
+  const seed = checkInt('seed', o.seed ?? 42, 0);
+  const device = o.device ?? 'cpu';
+  const report = o.report ?? silent;
+  const stage = `train-${kind}`;
+  const runDir = join(o.out, `${kind}-run`);
+  const { model: unet, info } = await loadUnet(o.unet, device);
+  const source = o.source ?? (info.source as Domain | undefined) ?? 'GE_3';
+  unet.eval().freeze();
+  const d = await openDomain(o.data, source, 'source');
+  const train = await loadScans(d.split.train, d.info);
+  const val = await loadScans(d.split.val, d.info);
+  manualSeed(seed);
+  const head = createHead(kind, info.filters, device);
+  const opt = new Adam(head.parameters(), { lr });
+  const checkpoint = join(o.out, `${kind}.safetensors`);
+  const fingerprint = { data: o.data, unet: o.unet, kind, batchSize, lr, seed };
+  let history: HeadEpoch[] = [];
+  let start = 0;
+  let best = -Infinity;
+  try {
+    const prev = o.resume === true ? await readRunState<HeadEpoch>(runDir) : null;
+    if (prev !== null) {
+      checkFingerprint(runDir, prev.fingerprint, fingerprint);
+      await restoreRunState(runDir, prev, head, opt);
+      history = prev.history;
+      start = prev.epochsDone;
+      best = Math.max(-Infinity, ...history.map((h) => h.valSurfaceDice).filter((v) => !Number.isNaN(v)));
+    }
+    const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
+    for (let epoch = start; epoch < epochs; epoch++) {
+      const t0 = Date.now();
+      head.train();
+      report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
+      let sum = 0;
+      let n = 0;
+      for await (const b of batches.epoch(epoch)) {
+        const loss = tidy(() => {
+          opt.zeroGrad();
+          const x = tensor(b.x, b.shape, { device });
+          const f = noGrad(() => unet.forwardFeatures(x));
+          const logits = head.forward(kind === 'udas' ? f.x0 : f.x3);
+          const l = ops.bceWithLogits(logits, tensor(b.y, b.shape, { device }));
+          l.backward();
+          opt.step();
+          return l.item();
+        });
+        sum += loss;
+        n += 1;
+        report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
+      }
+      const sds = headSurfaceDice(unet, head, kind, val, device, batchSize);
+      const isBest = sds > best;
+      if (isBest) {
+        best = sds;
+        await saveNetwork(checkpoint, head, { kind: 'head', head: kind, filters: info.filters, size: d.info.size, source, epoch: epoch + 1, valSurfaceDice: sds });
+      }
+      history.push({ epoch: epoch + 1, loss: sum / n, valSurfaceDice: sds, best: isBest });
+      await writeRunState(runDir, { stage, fingerprint, epochsDone: epoch + 1, history }, head, opt);
+      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss: sum / n, metric: sds, metricName: 'val SDS', best: isBest, seconds: (Date.now() - t0) / 1000 });
+    }
+    if (!history.some((h) => h.best)) {
+      // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.
+      await saveNetwork(checkpoint, head, { kind: 'head', head: kind, filters: info.filters, size: d.info.size, source, epoch: epochs, valSurfaceDice: NaN });
+    }
+    const bestEpoch = history.reduce((b, h) => (h.best ? h.epoch : b), 0);
+    return { checkpoint, history, bestEpoch };
+  } finally {
+    unet.dispose();
+    head.dispose();
+    opt.dispose();
+  }
+}

@@ -1,0 +1,68 @@
+/** Loading and saving the pipeline's networks, with their construction parameters in the metadata. */
+import { ConvLoraError } from '../errors.js';
+import type { Device } from '../engine/tensor.js';
+import { loadSafetensors } from '../nn/safetensors.js';
+import { saveModel, META_KEY } from '../nn/checkpoint.js';
+import { BatchNorm2d } from '../nn/layers.js';
+import { UNet2D } from '../models/unet.js';
+import { EarlySegHead, UdasHead } from '../models/esh.js';
+import type { Module } from '../nn/module.js';
+
+export type HeadKind = 'esh' | 'udas';
+
+export interface ModelInfo {
+  kind: 'unet2d' | 'head';
+  filters: number;
+  head?: HeadKind;
+  /** Slice size the network was trained at, and the dataset root/domain it came from. */
+  size?: number;
+  source?: string;
+  epoch?: number;
+  [k: string]: unknown;
+}
+
+async function read(path: string, device: Device): Promise<{ info: ModelInfo; load: (m: Module) => void; dispose: () => void }> {
+  const { tensors, metadata } = await loadSafetensors(path, device);
+  let info: ModelInfo;
+  try { info = JSON.parse(metadata[META_KEY] ?? 'null') as ModelInfo; } catch { info = null as unknown as ModelInfo; }
+  const dispose = (): void => { for (const t of tensors.values()) t.dispose(); };
+  if (info === null || typeof info.filters !== 'number') {
+    dispose();
+    throw new ConvLoraError('E_CHECKPOINT', `${path} is not a convlora model checkpoint (no "${META_KEY}" metadata with "filters")`);
+  }
+  const load = (m: Module): void => {
+    try { m.loadStateDict(tensors, { strict: true }); } catch (err) {
+      throw new ConvLoraError('E_CHECKPOINT', `${path}: ${(err as Error).message}`);
+    }
+    for (const [, x] of m.namedModules()) if (x instanceof BatchNorm2d) x.syncCounter();
+  };
+  return { info, load, dispose };
+}
+
+export async function loadUnet(path: string, device: Device = 'cpu'): Promise<{ model: UNet2D; info: ModelInfo }> {
+  const r = await read(path, device);
+  try {
+    if (r.info.kind !== 'unet2d') throw new ConvLoraError('E_CHECKPOINT', `${path} holds a ${r.info.kind}, not a U-Net`);
+    const model = new UNet2D({ filters: r.info.filters, device });
+    try { r.load(model); } catch (err) { model.dispose(); throw err; }
+    return { model, info: r.info };
+  } finally { r.dispose(); }
+}
+
+export function createHead(kind: HeadKind, filters: number, device: Device = 'cpu'): EarlySegHead | UdasHead {
+  return kind === 'esh' ? new EarlySegHead(8 * filters, { device }) : new UdasHead(filters, { device });
+}
+
+export async function loadHead(path: string, device: Device = 'cpu'): Promise<{ head: EarlySegHead | UdasHead; info: ModelInfo }> {
+  const r = await read(path, device);
+  try {
+    if (r.info.kind !== 'head' || (r.info.head !== 'esh' && r.info.head !== 'udas')) throw new ConvLoraError('E_CHECKPOINT', `${path} is not an early-segmentation-head checkpoint`);
+    const head = createHead(r.info.head, r.info.filters, device);
+    try { r.load(head); } catch (err) { head.dispose(); throw err; }
+    return { head, info: r.info };
+  } finally { r.dispose(); }
+}
+
+export async function saveNetwork(path: string, model: Module, info: ModelInfo): Promise<void> {
+  await saveModel(path, model, info);
+}

@@ -1,0 +1,39 @@
+/** Batched inference over preprocessed slices, without gradients. */
+import { tensor } from '../engine/create.js';
+import { noGrad } from '../engine/runtime.js';
+import { tidy, type Device, type Tensor } from '../engine/tensor.js';
+
+/**
+ * Run `fn` over slices [S, H, W] in batches of `batchSize` (as [B, 1, H, W] inputs) and gather each of
+ * its outputs (each [B, 1, H, W]) into a Float32Array [S, H, W]. Returns one array per output.
+ */
+export function runSlices(images: Float32Array, shape: readonly [number, number, number], batchSize: number, device: Device,
+  fn: (x: Tensor) => Tensor[]): Float32Array[] {
+  const [S, H, W] = shape;
+  const plane = H * W;
+  let outs: Float32Array[] = [];
+  for (let s = 0; s < S; s += batchSize) {
+    const b = Math.min(batchSize, S - s);
+    const results = noGrad(() => tidy(() => {
+      const x = tensor(images.subarray(s * plane, (s + b) * plane), [b, 1, H, W], { device });
+      return fn(x).map((t) => t.toFloat32());
+    }));
+    if (outs.length === 0) outs = results.map(() => new Float32Array(S * plane));
+    results.forEach((r, i) => outs[i]!.set(r, s * plane));
+  }
+  return outs;
+}
+
+/** Binary mask (logit > 0, i.e. sigmoid > 0.5) of logits. */
+export function maskOfLogits(logits: Float32Array): Uint8Array {
+  const m = new Uint8Array(logits.length);
+  for (let i = 0; i < logits.length; i++) m[i] = logits[i]! > 0 ? 1 : 0;
+  return m;
+}
+
+/** Sigmoid probabilities of logits. */
+export function probabilities(logits: Float32Array): Float32Array {
+  const p = new Float32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) p[i] = 1 / (1 + Math.exp(-logits[i]!));
+  return p;
+}

@@ -1,0 +1,79 @@
+/**
+ * Resumable training state. After each epoch a stage writes, in order and each atomically:
+ * `epoch-NNNN.safetensors` (model), `epoch-NNNN-optim.safetensors` (Adam moments), then `state.json`
+ * naming them. A kill at any point leaves the previous consistent state; `--resume` continues from it.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { ConvLoraError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import type { Adam } from '../engine/optim.js';
+import type { Tensor } from '../engine/tensor.js';
+import type { Module } from '../nn/module.js';
+import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
+import { BatchNorm2d } from '../nn/layers.js';
+
+export interface RunState<H> {
+  stage: string;
+  /** What must not change between an interrupted run and its resumption. */
+  fingerprint: Record<string, unknown>;
+  epochsDone: number;
+  history: H[];
+  extra?: Record<string, unknown>;
+}
+
+const pad = (n: number): string => String(n).padStart(4, '0');
+
+export async function readRunState<H>(dir: string): Promise<RunState<H> | null> {
+  let text: string;
+  try { text = await fsp.readFile(join(dir, 'state.json'), 'utf8'); } catch { return null; }
+  try { return JSON.parse(text) as RunState<H>; } catch {
+    throw new ConvLoraError('E_CHECKPOINT', `${join(dir, 'state.json')} is not valid JSON; delete the run directory or start without --resume`);
+  }
+}
+
+/** Save the model/optimizer of a finished epoch, then the state that points at them; prune older epochs. */
+export async function writeRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null): Promise<void> {
+  const e = st.epochsDone;
+  await saveSafetensors(join(dir, `epoch-${pad(e)}.safetensors`), model.stateDict());
+  if (opt !== null) {
+    const s = opt.state();
+    const m = new Map<string, Tensor>();
+    s.expAvg.forEach((t, i) => m.set(`exp_avg.${i}`, t));
+    s.expAvgSq.forEach((t, i) => m.set(`exp_avg_sq.${i}`, t));
+    await saveSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), m, { step: String(s.step) });
+  }
+  await writeFileAtomic(join(dir, 'state.json'), `${JSON.stringify(st, null, 2)}\n`);
+  for (const f of await fsp.readdir(dir)) {
+    const m = /^epoch-(\d{4})(-optim)?\.safetensors$/.exec(f);
+    if (m !== null && Number(m[1]) < e) await fsp.unlink(join(dir, f)).catch(() => undefined);
+  }
+}
+
+/** Load the model (and optimizer) of the last finished epoch into the given objects. */
+export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null): Promise<void> {
+  const e = st.epochsDone;
+  const w = await loadSafetensors(join(dir, `epoch-${pad(e)}.safetensors`), model.parameters()[0]?.device ?? 'cpu');
+  try { model.loadStateDict(w.tensors, { strict: true }); } finally { for (const t of w.tensors.values()) t.dispose(); }
+  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
+  if (opt === null) return;
+  const o = await loadSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), model.parameters()[0]?.device ?? 'cpu');
+  try {
+    const n = opt.params.length;
+    const get = (k: string): Tensor => {
+      const t = o.tensors.get(k);
+      if (t === undefined) throw new ConvLoraError('E_CHECKPOINT', `Optimizer state in ${dir} lacks ${k}`);
+      return t;
+    };
+    opt.loadState({ step: Number(o.metadata.step ?? 0), expAvg: Array.from({ length: n }, (_, i) => get(`exp_avg.${i}`)), expAvgSq: Array.from({ length: n }, (_, i) => get(`exp_avg_sq.${i}`)) });
+  } finally { for (const t of o.tensors.values()) t.dispose(); }
+}
+
+/** Compare the stored fingerprint with this run's; a resumed run must use the same settings. */
+export function checkFingerprint(dir: string, stored: Record<string, unknown>, current: Record<string, unknown>): void {
+  for (const k of Object.keys(current)) {
+    if (JSON.stringify(stored[k]) !== JSON.stringify(current[k])) {
+      throw new ConvLoraError('E_USAGE', `Cannot resume ${dir}: ${k} was ${JSON.stringify(stored[k])}, now ${JSON.stringify(current[k])}. Use the original settings, or a new --out without --resume.`);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/** Scoring of preprocessed scans: per-volume Surface Dice (1 mm) and Dice, and label-free agreement. */
+import type { ScanData } from '../data/cc359.js';
+import { evaluateMasks, surfaceDice } from '../metrics/index.js';
+import type { CaseMetrics } from '../metrics/aggregate.js';
+import type { Device, Tensor } from '../engine/tensor.js';
+import type { UNet2D } from '../models/unet.js';
+import type { Module } from '../nn/module.js';
+import { maskOfLogits, runSlices } from './predict.js';
+import type { HeadKind } from './models.js';
+
+export const TOLERANCE_MM = 1;
+
+/** Final and (optionally) early-head logits of a U-Net, for one batch. */
+export function forwardHeads(unet: UNet2D, head: Module | null, kind: HeadKind | null, x: Tensor): Tensor[] {
+  const f = unet.forwardFeatures(x);
+  if (head === null) return [f.logits];
+  return [f.logits, head.forward(kind === 'udas' ? f.x0 : f.x3)];
+}
+
+/** Per-volume metrics of the U-Net's final mask against each scan's ground truth (3D, header spacing). */
+export function scoreScans(unet: UNet2D, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
+  unet.eval();
+  return scans.map((s) => {
+    const [logits] = runSlices(s.images, s.shape, batchSize, device, (x) => [unet.forward(x)]);
+    const m = evaluateMasks(s.masks, maskOfLogits(logits!), { shape: s.shape, spacing: s.spacing, tolerance });
+    return { id: s.stem, domain: s.domain, ...m };
+  });
+}
+
+/** Mean Surface Dice of a head's mask against ground truth (ESH model selection on source validation). */
+export function headSurfaceDice(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
+  unet.eval();
+  head.eval();
+  return meanDefined(scans.map((s) => {
+    const [, h] = runSlices(s.images, s.shape, batchSize, device, (x) => forwardHeads(unet, head, kind, x));
+    return surfaceDice(s.masks, maskOfLogits(h!), s.shape, s.spacing, tolerance);
+  }));
+}
+
+/**
+ * Label-free model selection (convlora-method.md §5): mean over volumes of the Surface Dice between the
+ * early head's mask and the final mask (both sigmoid > 0.5), everything in eval mode.
+ */
+export function agreement(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
+  unet.eval();
+  head.eval();
+  return meanDefined(scans.map((s) => {
+    const [f, h] = runSlices(s.images, s.shape, batchSize, device, (x) => forwardHeads(unet, head, kind, x));
+    return surfaceDice(maskOfLogits(f!), maskOfLogits(h!), s.shape, s.spacing, tolerance);
+  }));
+}
+
+/** Mean of the defined (non-NaN) values; NaN when none is. */
+export function meanDefined(xs: readonly number[]): number {
+  const v = xs.filter((x) => !Number.isNaN(x));
+  return v.length === 0 ? NaN : v.reduce((a, b) => a + b, 0) / v.length;
+}

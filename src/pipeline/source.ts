@@ -1,0 +1,110 @@
+/**
+ * Stage 1: train the U-Net on the labelled source domain (GE_3 by default). Defaults from
+ * convlora-method.md §5: Adam lr 1e-3, batch 32, BCE with logits, 100 epochs, no augmentation.
+ * A checkpoint is written after every epoch; `resume` continues an interrupted run.
+ */
+import { join } from 'node:path';
+import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
+import { tensor } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import { Adam } from '../engine/optim.js';
+import { manualSeed } from '../engine/runtime.js';
+import { tidy, type Device } from '../engine/tensor.js';
+import { UNet2D } from '../models/unet.js';
+import type { Domain } from '../data/cc359.js';
+import { aggregate } from '../metrics/aggregate.js';
+import { Batches, checkData, loadScans, openDomain } from './dataset.js';
+import { saveNetwork } from './models.js';
+import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
+import { scoreScans } from './score.js';
+import { silent, type Reporter } from './events.js';
+
+export interface TrainSourceOptions {
+  data: string;
+  out: string;
+  source?: Domain;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  filters?: number;
+  device?: Device;
+  resume?: boolean;
+  report?: Reporter;
+}
+
+export interface EpochRecord { epoch: number; loss: number; valSurfaceDice: number; valDice: number; seconds: number }
+
+export interface TrainSourceResult { checkpoint: string; history: EpochRecord[] }
+
+export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceResult> {
+  const source = o.source ?? 'GE_3';
+  const epochs = checkInt('epochs', o.epochs ?? 100, 1);
+  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
+  const lr = checkNumber('lr', o.lr ?? 1e-3, 0);
+  const seed = checkInt('seed', o.seed ?? 42, 0);
+  const filters = checkInt('filters', o.filters ?? 16, 1);
+  const device = o.device ?? 'cpu';
+  const report = o.report ?? silent;
+  const runDir = join(o.out, 'source-run');
+
+  report({ type: 'stage', stage: 'train-source', message: `checking ${o.data} (${source})` });
+  await checkData(o.data, [source]);
+  const d = await openDomain(o.data, source, 'source');
+  const train = await loadScans(d.split.train, d.info);
+  const val = await loadScans(d.split.val, d.info);
+  report({ type: 'stage', stage: 'train-source', message: `${train.length} train / ${val.length} val volumes of ${source}, ${d.info.size} x ${d.info.size} slices` });
+
+  manualSeed(seed);
+  const model = new UNet2D({ filters, device });
+  const opt = new Adam(model.parameters(), { lr });
+  const fingerprint = { data: o.data, source, batchSize, lr, seed, filters, size: d.info.size };
+  let history: EpochRecord[] = [];
+  let start = 0;
+  try {
+    const prev = o.resume === true ? await readRunState<EpochRecord>(runDir) : null;
+    if (prev !== null) {
+      checkFingerprint(runDir, prev.fingerprint, fingerprint);
+      await restoreRunState(runDir, prev, model, opt);
+      history = prev.history;
+      start = prev.epochsDone;
+      report({ type: 'stage', stage: 'train-source', message: `resuming after epoch ${start}` });
+    } else if (o.resume === true) {
+      report({ type: 'stage', stage: 'train-source', message: 'nothing to resume; starting fresh' });
+    }
+    const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
+    for (let epoch = start; epoch < epochs; epoch++) {
+      const t0 = Date.now();
+      model.train();
+      report({ type: 'epoch-start', stage: 'train-source', epoch: epoch + 1, epochs, steps: batches.steps });
+      let sum = 0;
+      let n = 0;
+      for await (const b of batches.epoch(epoch)) {
+        const loss = tidy(() => {
+          opt.zeroGrad();
+          const x = tensor(b.x, b.shape, { device });
+          const y = tensor(b.y, b.shape, { device });
+          const l = ops.bceWithLogits(model.forward(x), y);
+          l.backward();
+          opt.step();
+          return l.item();
+        });
+        if (!Number.isFinite(loss)) throw new ConvLoraError('E_NATIVE', `Training diverged: loss ${loss} at epoch ${epoch + 1}`);
+        sum += loss;
+        n += 1;
+        report({ type: 'step', stage: 'train-source', epoch: epoch + 1, step: n, steps: batches.steps, loss });
+      }
+      const v = aggregate(scoreScans(model, val, device, batchSize)).overall;
+      const rec: EpochRecord = { epoch: epoch + 1, loss: sum / n, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
+      history.push(rec);
+      await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);
+      report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
+    }
+    const checkpoint = join(o.out, 'unet.safetensors');
+    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, epoch: epochs, seed, history });
+    return { checkpoint, history };
+  } finally {
+    model.dispose();
+    opt.dispose();
+  }
+}

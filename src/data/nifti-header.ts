@@ -230,7 +230,8 @@ function validateHeader(h: NiftiHeader): void {
 /** Walk the extension chain: each extension's esize must be a positive multiple of 16 inside vox_offset. */
 function validateExtensions(h: NiftiHeader, fileLength: number): void {
   const ext = h.extensions;
-  if (ext.length < 4 || ext[0] === 0) return;
+  // Only a complete extension area is walked; a file cut inside it is reported as truncated later.
+  if (ext.length < 4 || ext[0] === 0 || ext.length < h.voxOffset - HEADER_SIZE[h.version]) return;
   const view = new DataView(ext.buffer, ext.byteOffset, ext.length);
   let at = 4;
   while (at < ext.length) {

@@ -111,7 +111,15 @@ export async function readNiftiHeader(path: string, opts: Pick<ReadOptions, 'max
     // 64 KiB holds the header of any plain file and, compressed, of all but pathological gzip files.
     const buf = new Uint8Array(Math.min(size, 1 << 16));
     await fh.read(buf, 0, buf.length, 0);
-    const header = headerOf(size > buf.length && isGzip(buf) ? await fsp.readFile(path) : buf);
+    let header: NiftiHeader;
+    try {
+      header = headerOf(buf);
+    } catch (err) {
+      // A gzip header that needs more than the first 64 KiB: inflate the prefix of the whole file.
+      const short = err instanceof ConvLoraError && err.detail === 'E_NIFTI_GZIP_TRUNCATED';
+      if (!short || size <= buf.length) throw err;
+      header = headerOf(await fsp.readFile(path));
+    }
     voxelCount(header, maxVoxels);
     return header;
   } catch (err) {

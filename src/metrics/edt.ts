@@ -148,22 +148,19 @@ function envelopeAxis(
   s: number,
   needed: Uint8Array | undefined,
 ): void {
-  const f = new Float64Array(n); // the line before this pass (dist is overwritten in place)
-  const h = new Float64Array(n); // h[p] = f[p] + (p s)^2: the parabola rooted at p is x^2 - 2 p s x + h[p]
-  const v = new Int32Array(n); // roots of the parabolas in the envelope, left to right
-  const z = new Float64Array(n + 1); // parabola v[k] is lowest on [z[k], z[k + 1]] (mm)
+  const env = newEnvelope(n);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const start = o * n * inner + j;
-      for (let i = 0, idx = start; i < n; i++, idx += inner) f[i] = dist[idx] as number;
-      const top = buildEnvelope(f, h, n, s, v, z);
+      const top = buildEnvelope(dist, start, inner, n, s, env);
       if (top < 0) continue; // the line is all Infinity and stays so
       // Walk the envelope's segments left to right, writing each one's points.
+      const { v, fv, z } = env;
       let i = 0;
       let idx = start;
       for (let k = 0; k <= top; k++) {
         const p = v[k] as number;
-        const fp = f[p] as number;
+        const fp = fv[k] as number;
         const end = z[k + 1] as number;
         for (; i < n && i * s <= end; i++, idx += inner) {
           if (needed !== undefined && needed[o * n + i] === 0) continue;
@@ -176,68 +173,92 @@ function envelopeAxis(
 }
 
 /**
- * The last-axis pass at the query points only: `dist` viewed as [rows, n]; for each row holding
- * queries, build its envelope once and evaluate it at those queries (ascending, so one left-to-right walk).
+ * The last-axis pass at the query points only: `dist` viewed as [rows, n]. A row holding a few
+ * queries is scanned directly, min over p of ((i - p) s)^2 + f[p] per query; a row holding many
+ * gets its envelope built once and walked left to right (queries are ascending).
  */
 function envelopeAtQueries(dist: Float64Array, n: number, s: number, queries: Int32Array, result: Float64Array): void {
-  const f = new Float64Array(n);
-  const h = new Float64Array(n);
-  const v = new Int32Array(n);
-  const z = new Float64Array(n + 1);
+  const env = newEnvelope(n);
+  const { v, fv, z } = env;
   let k = 0;
   while (k < queries.length) {
-    const row = Math.floor((queries[k] as number) / n);
-    const start = row * n;
-    for (let i = 0; i < n; i++) f[i] = dist[start + i] as number;
-    const top = buildEnvelope(f, h, n, s, v, z);
+    const start = Math.floor((queries[k] as number) / n) * n;
+    let end = k;
+    while (end < queries.length && (queries[end] as number) < start + n) end++;
+    if (end - k <= DIRECT_SCAN_MAX) {
+      for (; k < end; k++) {
+        const i = (queries[k] as number) - start;
+        let best = Infinity;
+        for (let p = 0; p < n; p++) {
+          const d = (i - p) * s;
+          const x = d * d + (dist[start + p] as number);
+          if (x < best) best = x;
+        }
+        result[k] = best;
+      }
+      continue;
+    }
+    const top = buildEnvelope(dist, start, 1, n, s, env);
     let q = 0;
-    for (; k < queries.length && (queries[k] as number) < start + n; k++) {
+    for (; k < end; k++) {
       if (top < 0) {
         result[k] = Infinity;
         continue;
       }
       const i = (queries[k] as number) - start;
-      const pos = i * s;
-      while (q < top && (z[q + 1] as number) < pos) q++;
-      const p = v[q] as number;
-      const d = (i - p) * s;
-      result[k] = d * d + (f[p] as number);
+      while (q < top && (z[q + 1] as number) < i * s) q++;
+      const d = (i - (v[q] as number)) * s;
+      result[k] = d * d + (fv[q] as number);
     }
   }
 }
 
+/** Up to this many queries in a row, scanning the row per query is cheaper than an envelope. */
+const DIRECT_SCAN_MAX = 4;
+
+/** Scratch for one line's lower envelope: roots v, their values fv and h = f + (p s)^2, bounds z. */
+interface Envelope {
+  v: Int32Array;
+  fv: Float64Array;
+  hv: Float64Array;
+  z: Float64Array;
+}
+
+function newEnvelope(n: number): Envelope {
+  return { v: new Int32Array(n), fv: new Float64Array(n), hv: new Float64Array(n), z: new Float64Array(n + 1) };
+}
+
 /**
- * Lower envelope (Felzenszwalb-Huttenlocher) of the parabolas rooted at every p with finite f[p];
- * fills v and z and returns the index of the last parabola. Parabolas p < q meet at
- * x = (h[q] - h[p]) / (2 s (q - p)); the loop tests x <= z[k] multiplied out, dividing only once
- * per kept parabola.
+ * Lower envelope (Felzenszwalb-Huttenlocher) of the parabolas (x - p s)^2 + f[p] over the line
+ * f[i] = dist[start + i * stride], for every p with finite f[p]; fills `env` and returns the index
+ * of the last parabola (-1 for none). Parabolas p < q meet at x = (h[q] - h[p]) / (2 s (q - p)),
+ * h = f + (p s)^2; the loop tests x <= z[k] multiplied out, dividing once per kept parabola.
  */
-function buildEnvelope(f: Float64Array, h: Float64Array, n: number, s: number, v: Int32Array, z: Float64Array): number {
+function buildEnvelope(dist: Float64Array, start: number, stride: number, n: number, s: number, env: Envelope): number {
+  const { v, fv, hv, z } = env;
   let k = -1;
-  for (let q = 0; q < n; q++) {
-    const fq = f[q] as number;
+  for (let q = 0, idx = start; q < n; q++, idx += stride) {
+    const fq = dist[idx] as number;
     if (fq === Infinity) continue;
     const qs = q * s;
     const hq = fq + qs * qs;
-    h[q] = hq;
-    if (k < 0) {
+    if (k >= 0) {
+      let den = 2 * (qs - (v[k] as number) * s);
+      let num = hq - (hv[k] as number);
+      while (k > 0 && num <= (z[k] as number) * den) {
+        k--;
+        den = 2 * (qs - (v[k] as number) * s);
+        num = hq - (hv[k] as number);
+      }
+      k++;
+      z[k] = num / den;
+    } else {
       k = 0;
-      v[0] = q;
       z[0] = -Infinity;
-      continue;
     }
-    let p = v[k] as number;
-    let den = 2 * (qs - p * s);
-    let num = hq - (h[p] as number);
-    while (k > 0 && num <= (z[k] as number) * den) {
-      k--;
-      p = v[k] as number;
-      den = 2 * (qs - p * s);
-      num = hq - (h[p] as number);
-    }
-    k++;
     v[k] = q;
-    z[k] = num / den;
+    fv[k] = fq;
+    hv[k] = hq;
   }
   z[k + 1] = Infinity;
   return k;

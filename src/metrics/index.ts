@@ -2,7 +2,7 @@ export { squaredEdt } from './edt.js';
 export { surfelAreaTable3d, contourLengthTable2d } from './lookup-tables.js';
 export { NEIGHBOUR_CODE_TO_NORMALS } from './normals-3d.js';
 export { binarize, unionBox, neighbourCodes, type MaskData, type BinaryMask, type BoundingBox } from './surfels.js';
-export { computeSurfaceDistances, type SurfaceDistances } from './surface-distance.js';
+export { computeSurfaceDistances, type SurfaceDistances, type DistanceOptions } from './surface-distance.js';
 export {
   surfaceDice,
   surfaceDiceAtTolerance,

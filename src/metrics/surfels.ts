@@ -83,13 +83,14 @@ export function unionBox(a: BoundingBox | null, b: BoundingBox | null): Bounding
  *
  * @param mask  binary mask (0/1) of shape `shape`, C order.
  * @param box   a box holding all of the mask's foreground.
- * @returns codes (Uint8Array, C order over the corner grid) and the corner grid shape.
+ * @returns codes (Uint8Array, C order over the corner grid), the corner grid shape, and the flat
+ *   indices of the surface corners in ascending order.
  */
 export function neighbourCodes(
   mask: Uint8Array,
   shape: readonly number[],
   box: BoundingBox,
-): { codes: Uint8Array; cornerShape: number[] } {
+): { codes: Uint8Array; cornerShape: number[]; surface: Int32Array } {
   const is3d = shape.length === 3;
   const [n1, n2] = is3d ? [shape[1] ?? 1, shape[2] ?? 1] : [shape[0] ?? 1, shape[1] ?? 1];
   const [lo0, hi0] = is3d ? [box.min[0] as number, box.max[0] as number] : [0, 0];
@@ -98,10 +99,12 @@ export function neighbourCodes(
   const c1 = hi1 - lo1 + 2;
   const c2 = hi2 - lo2 + 2;
   const plane = c1 * c2;
+  const surface = new IndexList(1 << 12);
   if (!is3d) {
     const codes = new Uint8Array(plane);
     planeCodes(mask, 0, n1, n2, lo1, hi1, lo2, hi2, codes);
-    return { codes, cornerShape: [c1, c2] };
+    for (let i = 0; i < plane; i++) if (codes[i] !== 0 && codes[i] !== 15) surface.push(i);
+    return { codes, cornerShape: [c1, c2], surface: surface.toArray() };
   }
   const c0 = hi0 - lo0 + 2;
   const codes = new Uint8Array(c0 * plane);
@@ -113,10 +116,37 @@ export function neighbourCodes(
     if (v0 <= hi0) planeCodes(mask, v0, n1, n2, lo1, hi1, lo2, hi2, cur);
     else cur.fill(0);
     const out = p0 * plane;
-    for (let i = 0; i < plane; i++) codes[out + i] = ((prev[i] as number) << 4) | (cur[i] as number);
+    for (let i = 0; i < plane; i++) {
+      const code = ((prev[i] as number) << 4) | (cur[i] as number);
+      codes[out + i] = code;
+      if (code !== 0 && code !== 255) surface.push(out + i);
+    }
     [prev, cur] = [cur, prev];
   }
-  return { codes, cornerShape: [c0, c1, c2] };
+  return { codes, cornerShape: [c0, c1, c2], surface: surface.toArray() };
+}
+
+/** A growable list of indices. */
+class IndexList {
+  private data: Int32Array;
+  private length = 0;
+
+  constructor(capacity: number) {
+    this.data = new Int32Array(capacity);
+  }
+
+  push(i: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Int32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = i;
+  }
+
+  toArray(): Int32Array {
+    return this.data.slice(0, this.length);
+  }
 }
 
 /**
@@ -137,19 +167,19 @@ function planeCodes(
   const c1 = hi1 - lo1 + 2;
   const c2 = hi2 - lo2 + 2;
   for (let p1 = 0; p1 < c1; p1++) {
-    const va = lo1 + p1 - 1; // row b = 0
+    const va = lo1 + p1 - 1; // the voxel row with b = 0; b = 1 is the next
     const ra = va >= lo1 ? (v0 * n1 + va) * n2 + lo2 : -1;
     const rb = va + 1 <= hi1 ? (v0 * n1 + va + 1) * n2 + lo2 : -1;
     const o = p1 * c2;
-    let leftA = 0; // voxel (b = 0, c = 0), carried from the previous corner
+    let leftA = 0; // voxels (b, c = 0), carried over from the previous corner
     let leftB = 0;
-    for (let p2 = 0; p2 < c2; p2++) {
-      const inside = p2 < c2 - 1;
-      const a = ra >= 0 && inside ? (mask[ra + p2] as number) : 0;
-      const b = rb >= 0 && inside ? (mask[rb + p2] as number) : 0;
+    for (let p2 = 0; p2 < c2 - 1; p2++) {
+      const a = ra >= 0 ? (mask[ra + p2] as number) : 0;
+      const b = rb >= 0 ? (mask[rb + p2] as number) : 0;
       out[o + p2] = (leftA << 3) | (a << 2) | (leftB << 1) | b;
       leftA = a;
       leftB = b;
     }
+    out[o + c2 - 1] = (leftA << 3) | (leftB << 1); // the last corner: its c = 1 voxels lie outside the box
   }
 }

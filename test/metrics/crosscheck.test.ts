@@ -70,6 +70,14 @@ test('agrees with the numpy/scipy reference within 1e-6 on every case and metric
     const gt = unpack(c.gt, n);
     const pred = unpack(c.pred, n);
     const sd = computeSurfaceDistances(gt, pred, c.shape, c.spacing);
+    // The neighbourhood search is a shortcut, not a different answer: with it off (every corner
+    // through the distance transform) or at a tiny radius (many doubling rounds, then the
+    // transform), the distances are the same.
+    for (const nearRadiusMm of [0, 0.3]) {
+      const other = computeSurfaceDistances(gt, pred, c.shape, c.spacing, { nearRadiusMm });
+      assert.deepEqual(other.distancesGtToPred, sd.distancesGtToPred, `${c.id} radius ${nearRadiusMm}`);
+      assert.deepEqual(other.distancesPredToGt, sd.distancesPredToGt, `${c.id} radius ${nearRadiusMm}`);
+    }
     assert.equal(sd.areasGt.length, c.surfelsGt, `${c.id} GT surfels`);
     assert.equal(sd.areasPred.length, c.surfelsPred, `${c.id} pred surfels`);
     agree(sd.areasGt.reduce((a, b) => a + b, 0), c.areaGt, `${c.id} GT area`);

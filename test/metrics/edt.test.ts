@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { squaredEdt } from '../../src/metrics/edt.js';
 import { squaredEdtAt } from '../../src/metrics/edt.js';
+import { squaredDistancesNear } from '../../src/metrics/nearest.js';
 import { rng } from './boxes.js';
 
 /** Brute force: min over features of the squared spacing-scaled distance. */
@@ -74,4 +75,21 @@ test('squaredEdtAt rejects queries out of range or out of order, naming the valu
   });
   assert.throws(() => squaredEdtAt(f, [2, 2], [1, 1], Int32Array.from([2, 1])), /`queries\[1\]` but received 1/);
   assert.throws(() => squaredEdt(f, [2, 2], [1, 0]), /Expected 2 finite numbers > 0 \(mm per axis\) for `spacing` but received \[1, 0\]/);
+});
+
+test('neighbourhood search: exact within the radius, NaN beyond, null past the miss budget', () => {
+  // One row of 10 corners, 0.5 mm apart; the only surface corner (code 1) is corner 0.
+  const codes = new Uint8Array(10);
+  codes[0] = 1;
+  codes[5] = 255; // all-inside: not a surface corner
+  const queries = Int32Array.from([3, 5, 9]);
+  const r = squaredDistancesNear(codes, 255, [1, 1, 10], [1, 1, 0.5], queries, 2, 5);
+  // Corner 3 is 1.5 mm away; corner 5 is 2.5 mm, corner 9 4.5 mm: beyond 2 mm.
+  assert.deepEqual([...(r?.sq ?? [])], [2.25, NaN, NaN]);
+  assert.equal(r?.misses, 2);
+  assert.equal(squaredDistancesNear(codes, 255, [1, 1, 10], [1, 1, 0.5], queries, 2, 1), null);
+  // 2D grids are [rows, cols] with their own spacing.
+  const r2 = squaredDistancesNear(Uint8Array.from([0, 0, 1, 0]), 15, [2, 2], [3, 4], Int32Array.from([0, 1]), 5, 0);
+  // Corner (0, 0) is 3 mm above (1, 0); corner (0, 1) is hypot(3, 4) = 5 mm from it.
+  assert.deepEqual([...(r2?.sq ?? [])], [9, 25]);
 });

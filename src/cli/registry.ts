@@ -6,8 +6,9 @@ import { trainSourceCommand, trainEshCommand } from './commands/train.js';
 import { adaptCommand } from './commands/adapt.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { segmentCommand } from './commands/segment.js';
+import { experimentCommand } from './commands/experiment.js';
 
 /** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
 export const commands: Command[] = [
-  demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, adaptCommand, evaluateCommand, segmentCommand, summaryCommand,
+  demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, adaptCommand, evaluateCommand, segmentCommand, experimentCommand, summaryCommand,
 ];

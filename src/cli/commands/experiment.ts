@@ -1,0 +1,48 @@
+import { ConvLoraError } from '../../errors.js';
+import { runExperiment, TABLE1, TABLE2 } from '../../pipeline/experiment.js';
+import { markdownTable, paperTable, writeReport } from '../../pipeline/report.js';
+import { checkDomain } from '../../pipeline/dataset.js';
+import { writeFigures } from '../figures.js';
+import { numberOpt, stringOpt, type Command } from '../command.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+
+export function parseSeeds(raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined) return fallback;
+  const seeds = raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
+    throw new ConvLoraError('E_USAGE', `Expected comma-separated integers >= 0 for --seeds but received ${JSON.stringify(raw)}`);
+  }
+  return seeds;
+}
+
+export const experimentCommand: Command = {
+  name: 'experiment',
+  summary: 'Run the paper\'s protocol (Table 1 or 2) over all targets and seeds; write results.json, table.md, figures',
+  usage: 'convlora experiment --data DIR --out DIR [--table 1|2] [--seeds 42,123,12345] [--targets GE_15,...] [--unet unet.safetensors] [--source-epochs 100] [--head-epochs 20] [--adapt-epochs 5] [--filters 16] [--batch-size 32] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
+  options: {
+    ...COMMON_OPTIONS, data: { type: 'string' }, out: { type: 'string' }, table: { type: 'string' }, seeds: { type: 'string' }, targets: { type: 'string' },
+    unet: { type: 'string' }, 'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' },
+    filters: { type: 'string' }, 'batch-size': { type: 'string' }, tolerance: { type: 'string' }, resume: { type: 'boolean' },
+  },
+  async run(v0, _p, io) {
+    const v = applyConfig('experiment', v0, this.options);
+    const device = setupDevice(v);
+    const table = stringOpt(v, 'table') ?? '1';
+    if (table !== '1' && table !== '2') throw new ConvLoraError('E_USAGE', `Expected 1 or 2 for --table but received ${JSON.stringify(table)}`);
+    const targets = stringOpt(v, 'targets')?.split(',').map((t) => checkDomain(t.trim(), 'targets'));
+    const unet = stringOpt(v, 'unet');
+    const out = stringOpt(v, 'out', true);
+    const r = await runExperiment({
+      data: stringOpt(v, 'data', true), out, methods: table === '1' ? TABLE1 : TABLE2, seeds: parseSeeds(stringOpt(v, 'seeds'), [42, 123, 12345]),
+      ...(targets === undefined ? {} : { targets }), ...(unet === undefined ? {} : { unet }),
+      sourceEpochs: numberOpt(v, 'source-epochs', 100, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', 20, { integer: true, min: 1 }),
+      adaptEpochs: numberOpt(v, 'adapt-epochs', 5, { integer: true, min: 0 }), filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }),
+      batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
+      device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
+    });
+    const files = await writeReport(r, out, { figures: (res) => writeFigures(res, out) });
+    if (v.json === true) io.stdout.write(`${JSON.stringify({ files, table: r.table }, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n`);
+    else io.stdout.write(`${markdownTable(r)}\n\n${paperTable(r)}\n\n${files.join('\n')}\n`);
+    return 0;
+  },
+};

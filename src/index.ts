@@ -1,0 +1,25 @@
+/**
+ * convlora: parameter-efficient multi-target unsupervised domain adaptation of convolutional
+ * segmentation networks (ConvLoRA + AdaBN), on libtorch, from TypeScript.
+ */
+export { ConvLoraError, type ErrorCode } from './errors.js';
+export * from './engine/index.js';
+export { Module } from './nn/module.js';
+export { Conv2d, ConvTranspose2d, BatchNorm2d, ReLU, Identity, Sequential } from './nn/layers.js';
+export { saveSafetensors, loadSafetensors, parseSafetensors, serializeSafetensors } from './nn/safetensors.js';
+export { saveModel, loadModel, hashState } from './nn/checkpoint.js';
+export { UNet2D, ResBlock2d, PreActivation2d, ENCODER_BLOCKS } from './models/unet.js';
+export { EarlySegHead, UdasHead } from './models/esh.js';
+export { LoRAConv2d, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
+export { planPlacement, applyPlacement, targetsByPattern, loraLayers, paramSummary, formatSummary, type Method, type Blocks, type Placement } from './lora/placement.js';
+export { reestimateBatchNorm, setImplicitAdaBN, selectBatchNorms } from './lora/adabn.js';
+export { AdapterRegistry, extractAdapter, saveAdapter, loadAdapter, disposeAdapter, type AdapterConfig, type DomainAdapter, type AdaBNMode } from './lora/adapter.js';
+export * as data from './data/index.js';
+export * as metrics from './metrics/index.js';
+export { trainSource, type TrainSourceOptions } from './pipeline/source.js';
+export { trainHead, type TrainHeadOptions } from './pipeline/heads.js';
+export { adaptDomain, ADAPT_METHODS, type AdaptMethod, type AdaptOptions } from './pipeline/adapt.js';
+export { evaluateModel, type EvaluateModelOptions } from './pipeline/evaluate.js';
+export { segmentFile, type SegmentOptions } from './pipeline/segment.js';
+export { runExperiment, TABLE1, TABLE2, type ExperimentOptions, type ExperimentResult } from './pipeline/experiment.js';
+export { loadUnet, loadHead, saveNetwork } from './pipeline/models.js';

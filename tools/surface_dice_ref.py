@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Independent numpy/scipy reference for convlora's surface metrics (src/metrics/).
 
 Follows the DeepMind `surface-distance` definition, written separately from the TypeScript code:

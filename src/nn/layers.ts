@@ -51,6 +51,7 @@ export class Conv2d extends Module {
 
 /** ConvTranspose2d: weight [in, out/groups, k, k]. PyTorch computes fan_in from dim 1 for init. */
 export class ConvTranspose2d extends Module {
+  readonly kernelSize: number;
   readonly stride: number;
   readonly padding: number;
   readonly outputPadding: number;
@@ -59,7 +60,7 @@ export class ConvTranspose2d extends Module {
     super();
     checkInt('inChannels', inChannels, 1);
     checkInt('outChannels', outChannels, 1);
-    checkInt('kernelSize', kernelSize, 1);
+    this.kernelSize = checkInt('kernelSize', kernelSize, 1);
     this.stride = checkInt('stride', o.stride ?? 1, 1);
     this.padding = checkInt('padding', o.padding ?? 0, 0);
     this.outputPadding = checkInt('outputPadding', o.outputPadding ?? 0, 0);
@@ -71,7 +72,19 @@ export class ConvTranspose2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return ops.convTranspose2d(x, this.getParameter('weight')!, this.getParameter('bias'), { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding });
+    const w = this.getParameter('weight')!;
+    const bias = this.getParameter('bias');
+    if (this.kernelSize === this.stride && this.padding === 0 && this.outputPadding === 0) {
+      // Non-overlapping k x k stride-k transposed conv = 1x1 conv to out*k*k channels, then depth-to-space.
+      // libtorch's CPU kernel for this case is 1.6-2.8x slower (measured at the U-Net's shapes); results agree
+      // within float32 rounding. W [in, out, k, k] -> [out*k*k, in, 1, 1] with channel o*k*k + i*k + j, which
+      // is pixel_shuffle's order.
+      const [cin, cout, k] = w.shape as [number, number, number, number];
+      const w1 = ops.reshape(ops.permute(w, [1, 2, 3, 0]), [cout * k * k, cin, 1, 1]);
+      const y = ops.pixelShuffle(ops.conv2d(x, w1), k);
+      return bias === null ? y : ops.add(y, ops.reshape(bias, [1, cout, 1, 1]));
+    }
+    return ops.convTranspose2d(x, w, bias, { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding });
   }
 }
 

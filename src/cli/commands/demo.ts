@@ -19,17 +19,17 @@ const DEMO_METHODS: MethodSpec[] = [
 ];
 
 /** Reduced settings that fit 10 minutes on a 2-core CPU (stated in the output). */
-export const DEMO_QUICK = { size: 32, volumes: 14, filters: 16, sourceEpochs: 12, headEpochs: 6, adaptEpochs: 5, batchSize: 32, seeds: [42] };
+export const DEMO_QUICK = { size: 64, volumes: 14, filters: 8, sourceEpochs: 20, headEpochs: 10, adaptEpochs: 5, batchSize: 32, seeds: [42] };
 /** --full: every method of Table 1, three seeds, the paper's epochs, 256 x 256 phantoms. */
 export const DEMO_FULL = { size: 256, volumes: 20, filters: 16, sourceEpochs: 100, headEpochs: 20, adaptEpochs: 5, batchSize: 32, seeds: [42, 123, 12345] };
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Phantom scanners -> source U-Net -> ESH -> ConvLoRA + AdaBN on five targets -> Table 1 (~10 min on 2 CPU cores)',
-  usage: 'convlora demo [--out DIR=convlora-demo] [--full] [--size N] [--volumes K] [--source-epochs E] [--head-epochs E] [--adapt-epochs E] [--device cpu|cuda] [--json]',
+  usage: 'convlora demo [--out DIR=convlora-demo] [--full] [--size N] [--volumes K] [--filters F] [--source-epochs E] [--head-epochs E] [--adapt-epochs E] [--device cpu|cuda] [--json]',
   options: {
     ...COMMON_OPTIONS, out: { type: 'string' }, full: { type: 'boolean' }, size: { type: 'string' }, volumes: { type: 'string' },
-    'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' }, seed: { type: 'string' },
+    'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' }, seed: { type: 'string' }, filters: { type: 'string' },
   },
   async run(v, _p, io) {
     const started = Date.now();
@@ -39,6 +39,7 @@ export const demoCommand: Command = {
       ...base, size: numberOpt(v, 'size', base.size, { integer: true, min: 16 }), volumes: numberOpt(v, 'volumes', base.volumes, { integer: true, min: 13 }),
       sourceEpochs: numberOpt(v, 'source-epochs', base.sourceEpochs, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', base.headEpochs, { integer: true, min: 1 }),
       adaptEpochs: numberOpt(v, 'adapt-epochs', base.adaptEpochs, { integer: true, min: 0 }),
+      filters: numberOpt(v, 'filters', base.filters, { integer: true, min: 1 }),
     };
     if (s.size % 8 !== 0) throw new ConvLoraError('E_USAGE', `Expected a multiple of 8 for --size (the U-Net halves the slices three times) but received ${s.size}`);
     const out = stringOpt(v, 'out') ?? 'convlora-demo';
@@ -46,7 +47,7 @@ export const demoCommand: Command = {
     const say = (m: string): void => { if (v.quiet !== true) io.stderr.write(`${m}\n`); };
     say(`convlora demo: ${v.full === true ? 'full protocol' : 'reduced settings for a 2-core CPU'} on ${device}`);
     say(`  data: six simulated scanners (phantom heads), ${s.volumes} volumes per scanner at ${s.size}^3; source GE_3, targets the other five`);
-    say(`  training: U-Net (16 filters, 2,434,771 params) ${s.sourceEpochs} epochs; ESH ${s.headEpochs} epochs; adaptation ${s.adaptEpochs} epochs, Adam 1e-4, batch ${s.batchSize}`);
+    say(`  training: U-Net with ${s.filters} initial filters${s.filters === 16 ? ' (the paper\'s, 2,434,771 params)' : ' (the paper uses 16)'}: ${s.sourceEpochs} epochs; ESH ${s.headEpochs} epochs; adaptation ${s.adaptEpochs} epochs, Adam 1e-4, batch ${s.batchSize}`);
     say(`  (the paper: 256 x 256 CC359 slices, 100 / 20 / 5 epochs, seeds 42, 123, 12345)`);
     if (!existsSync(join(data, 'dataset.json'))) {
       const bar = new Progress(io.stderr, 'phantom', 6 * s.volumes, { enabled: v.quiet !== true });

@@ -5,6 +5,8 @@ import { ConvLoraError } from '../errors.js';
 import { resolveDevice, setThreads } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
 import type { PipelineEvent, Reporter } from '../pipeline/events.js';
+import { checkDomain } from '../pipeline/dataset.js';
+import type { Domain } from '../data/cc359.js';
 import type { CliIO, OptionSpec } from './command.js';
 import { numberOpt, stringOpt } from './command.js';
 import { Progress, formatSeconds } from './progress.js';
@@ -51,6 +53,11 @@ export function applyConfig(command: string, values: Values, options: OptionSpec
     }
   }
   return out;
+}
+
+/** A domain named on the command line; a wrong name is a usage error (exit 2). */
+export function cliDomain(value: string, what: string): Domain {
+  try { return checkDomain(value, what); } catch (err) { throw new ConvLoraError('E_USAGE', (err as Error).message); }
 }
 
 /** Device and threads from the options (validated; `cuda` fails clearly without a GPU build). */

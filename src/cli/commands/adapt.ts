@@ -1,12 +1,12 @@
 import { dirname, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
 import { adaptDomain, ADAPT_METHODS, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
-import { checkData, checkDomain, loadScans, openDomain } from '../../pipeline/dataset.js';
+import { checkData, loadScans, openDomain } from '../../pipeline/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter } from '../../lora/adapter.js';
 import { checkBlocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
 
 export const adaptCommand: Command = {
   name: 'adapt',
@@ -29,7 +29,7 @@ export const adaptCommand: Command = {
     if (mode !== 'implicit' && mode !== 'explicit') throw new ConvLoraError('E_USAGE', `Expected implicit or explicit for --adabn-mode but received ${JSON.stringify(mode)}`);
     const layout = stringOpt(v, 'layout') ?? 'loralib';
     if (layout !== 'loralib' && layout !== 'peft') throw new ConvLoraError('E_USAGE', `Expected loralib or peft for --layout but received ${JSON.stringify(layout)}`);
-    const target = checkDomain(stringOpt(v, 'target', true), 'target');
+    const target = cliDomain(stringOpt(v, 'target', true), 'target');
     const data = stringOpt(v, 'data', true);
     const unetPath = stringOpt(v, 'unet', true);
     const kind = headFor(method);

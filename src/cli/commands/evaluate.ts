@@ -6,8 +6,8 @@ import { formatAggregate, formatCases, formatValue } from '../../metrics/format.
 import { numberOpt, stringOpt, type CliIO, type Command } from '../command.js';
 import { Progress } from '../progress.js';
 import { evaluateModel } from '../../pipeline/evaluate.js';
-import { checkDomain } from '../../pipeline/dataset.js';
-import { setupDevice } from '../pipeline-opts.js';
+
+import { setupDevice, cliDomain } from '../pipeline-opts.js';
 
 /** JSON has no NaN or Infinity: an undefined metric (both masks empty) or an infinite distance (one empty) is null. */
 function num(v: number): number | null {
@@ -89,7 +89,7 @@ async function evaluateModelCommand(values: Record<string, unknown>, io: CliIO):
   const adapter = stringOpt(values, 'adapter');
   const r = await evaluateModel({
     unet: stringOpt(values, 'model', true), ...(adapter === undefined ? {} : { adapter }), data: stringOpt(values, 'data', true),
-    domain: checkDomain(stringOpt(values, 'domain', true)), split, tolerance: numberOpt(values, 'tolerance', 1, { min: 0 }),
+    domain: cliDomain(stringOpt(values, 'domain', true), 'domain'), split, tolerance: numberOpt(values, 'tolerance', 1, { min: 0 }),
     device: setupDevice(values as Parameters<typeof setupDevice>[0]),
   });
   if (values.json === true) {

@@ -1,10 +1,10 @@
 import { ConvLoraError } from '../../errors.js';
 import { runExperiment, TABLE1, TABLE2 } from '../../pipeline/experiment.js';
 import { markdownTable, paperTable, writeReport } from '../../pipeline/report.js';
-import { checkDomain } from '../../pipeline/dataset.js';
+
 import { writeFigures } from '../figures.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
 
 export function parseSeeds(raw: string | undefined, fallback: number[]): number[] {
   if (raw === undefined) return fallback;
@@ -29,7 +29,7 @@ export const experimentCommand: Command = {
     const device = setupDevice(v);
     const table = stringOpt(v, 'table') ?? '1';
     if (table !== '1' && table !== '2') throw new ConvLoraError('E_USAGE', `Expected 1 or 2 for --table but received ${JSON.stringify(table)}`);
-    const targets = stringOpt(v, 'targets')?.split(',').map((t) => checkDomain(t.trim(), 'targets'));
+    const targets = stringOpt(v, 'targets')?.split(',').map((t) => cliDomain(t.trim(), 'targets'));
     const unet = stringOpt(v, 'unet');
     const out = stringOpt(v, 'out', true);
     const r = await runExperiment({

@@ -1,9 +1,9 @@
 import { ConvLoraError } from '../../errors.js';
 import { trainSource } from '../../pipeline/source.js';
 import { trainHead } from '../../pipeline/heads.js';
-import { checkDomain } from '../../pipeline/dataset.js';
+
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
 
 const TRAIN_OPTIONS = {
   ...COMMON_OPTIONS, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string' }, epochs: { type: 'string' },
@@ -19,7 +19,7 @@ export const trainSourceCommand: Command = {
     const v = applyConfig('train-source', v0, this.options);
     const device = setupDevice(v);
     const r = await trainSource({
-      data: stringOpt(v, 'data', true), out: stringOpt(v, 'out', true), source: checkDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
+      data: stringOpt(v, 'data', true), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
       epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
       filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }), device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
@@ -42,7 +42,7 @@ export const trainEshCommand: Command = {
     const source = stringOpt(v, 'source');
     const r = await trainHead({
       data: stringOpt(v, 'data', true), unet: stringOpt(v, 'unet', true), out: stringOpt(v, 'out', true), kind,
-      ...(source === undefined ? {} : { source: checkDomain(source, 'source') }),
+      ...(source === undefined ? {} : { source: cliDomain(source, 'source') }),
       epochs: numberOpt(v, 'epochs', 20, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
       device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),

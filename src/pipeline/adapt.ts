@@ -92,18 +92,16 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: o.target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
     lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash,
     notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
-  const slicesOf = function* (scans: readonly ScanData[]): Generator<Tensor> {
-    const [, H, W] = scans[0]?.shape ?? [0, 0, 0];
-    for (const s of scans) for (let i = 0; i < s.shape[0]; i += batchSize) {
-      const b = Math.min(batchSize, s.shape[0] - i);
-      yield tensor(s.images.subarray(i * H * W, (i + b) * H * W), [b, 1, H, W], { device }).keep();
-    }
+  // Re-estimation batches are shuffled across volumes like the source model's training batches: batches of
+  // consecutive slices of one volume have a smaller within-batch variance and bias the statistics.
+  const reestimate = async (): Promise<void> => {
+    const xs: Tensor[] = [];
+    try {
+      for await (const b of new Batches(train, info, { batchSize, seed, dropLast: false }).epoch(0)) xs.push(tensor(b.x, b.shape, { device }).keep());
+      reestimateBatchNorm(unet, xs);
+    } finally { xs.forEach((t) => t.dispose()); }
   };
-  const reestimate = (): void => {
-    const xs = [...slicesOf(train)];
-    try { reestimateBatchNorm(unet, xs); } finally { xs.forEach((t) => t.dispose()); }
-  };
-  if (method === 'adabn' || adabn === 'explicit') reestimate();
+  if (method === 'adabn' || adabn === 'explicit') await reestimate();
   const score = (): number => (kind === null ? NaN : agreement(unet, head!, kind, val, device, batchSize));
   const history: AdaptEpoch[] = [];
   let bestScore = score();

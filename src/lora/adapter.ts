@@ -24,7 +24,8 @@ export interface AdapterConfig {
   format: 'convlora-adapter';
   version: 1;
   domain: string;
-  method: Method;
+  /** Adaptation method; 'adabn' and 'self-training' carry statistics / all weights instead of LoRA. */
+  method: Method | 'adabn' | 'self-training';
   blocks: Blocks | null;
   lora: LoraConfig;
   placement: Placement;

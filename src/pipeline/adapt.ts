@@ -5,7 +5,8 @@
  * predictions), 'udas' (init_path + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS head),
  * 'convlora' (LoRA in encoder blocks 1..n + ESH on the encoder output). AdaBN: 'none' (source statistics,
  * U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
- * target batches), 'explicit' (cumulative re-estimation over the target training slices first, then eval mode).
+ * target batches), 'explicit' (cumulative re-estimation over the target training slices before training and
+ * after every epoch, training with the U-Net in eval mode).
  * Loss: BCE(head logits, sigmoid(final logits)) with soft targets, not detached (as the authors). Model
  * selection without labels: the epoch whose head/final agreement on target validation volumes is best,
  * starting from the agreement before adaptation. Output: one domain adapter file.
@@ -25,7 +26,7 @@ import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement 
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { Batches } from './dataset.js';
-import { agreement } from './score.js';
+import { agreement, TOLERANCE_MM } from './score.js';
 import type { HeadKind } from './models.js';
 import { silent, type Reporter } from './events.js';
 
@@ -48,6 +49,8 @@ export interface AdaptOptions {
   seed?: number;
   lora?: LoraConfig;
   detachTarget?: boolean;
+  /** Surface Dice tolerance (mm) of the agreement used for model selection; default 1 (the paper's metric). */
+  tolerance?: number;
   device?: Device;
   report?: Reporter;
 }
@@ -102,7 +105,7 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
     } finally { xs.forEach((t) => t.dispose()); }
   };
   if (method === 'adabn' || adabn === 'explicit') await reestimate();
-  const score = (): number => (kind === null ? NaN : agreement(unet, head!, kind, val, device, batchSize));
+  const score = (): number => (kind === null ? NaN : agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM));
   const history: AdaptEpoch[] = [];
   let bestScore = score();
   let best = extractAdapter(unet, config);
@@ -143,6 +146,8 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
         n += 1;
         report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
       }
+      // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
+      if (adabn === 'explicit') await reestimate();
       const s = score();
       // Without a head there is no label-free score: keep the last epoch.
       const isBest = kind === null || s > bestScore;

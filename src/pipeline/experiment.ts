@@ -105,14 +105,14 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   let unetPath = o.unet;
   const seed0 = o.seeds[0] ?? 42;
   if (unetPath === undefined) {
-    unetPath = (await trainSource({ data: o.data, out: o.out, source, epochs: o.sourceEpochs ?? 100, batchSize, seed: seed0, filters: o.filters ?? 16, device, resume: o.resume ?? false, report })).checkpoint;
+    unetPath = (await trainSource({ data: o.data, out: o.out, source, epochs: o.sourceEpochs ?? 100, batchSize, seed: seed0, filters: o.filters ?? 16, device, resume: o.resume ?? false, tolerance, report })).checkpoint;
   }
   const heads = new Set(o.methods.map((m) => (m.method === 'source' ? null : headFor(m.method))).filter((k): k is HeadKind => k !== null));
   const headPaths = new Map<HeadKind, string>();
   for (const kind of heads) {
     const path = join(unetPath, '..', `${kind}.safetensors`);
     if (o.unet !== undefined && existsSync(path)) headPaths.set(kind, path);
-    else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, report })).checkpoint);
+    else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, tolerance, report })).checkpoint);
   }
   const { model } = await loadUnet(unetPath, device);
   const registry = new AdapterRegistry(model);
@@ -120,7 +120,12 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device)).head);
   const rows: ResultRow[] = [];
   const examples: ExperimentResult['examples'] = [];
+  let sourceTest = NaN;
   try {
+    // The source model on its own domain's test volumes: the reference the domain shift is measured from.
+    const sd = await openDomain(o.data, source, 'source');
+    sourceTest = aggregate(scoreScans(model, await loadScans(sd.split.test, sd.info), device, batchSize, tolerance)).overall.surfaceDice.mean;
+    report({ type: 'stage', stage: 'experiment', message: `${source} (source) Source: SDS ${sourceTest.toFixed(4)} on its own test volumes` });
     for (const target of targets) {
       const d = await openDomain(o.data, target, 'target');
       const train = await loadScans(d.split.train, d.info);
@@ -145,7 +150,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
           const t0 = Date.now();
           const kind = headFor(spec.method);
           const r = await adaptDomain(registry, kind === null ? null : loadedHeads.get(kind)!, train, val, d.info, {
-            target, method: spec.method, blocks: spec.blocks ?? 'all', adabn: spec.adabn ?? 'none', epochs: o.adaptEpochs ?? 5, batchSize, seed, device, report,
+            target, method: spec.method, blocks: spec.blocks ?? 'all', adabn: spec.adabn ?? 'none', epochs: o.adaptEpochs ?? 5, batchSize, seed, device, tolerance, report,
           });
           const file = join(o.out, 'adapters', target, `${spec.label.replace(/[^A-Za-z0-9]+/g, '-')}-seed${seed}.safetensors`);
           await saveAdapter(file, r.adapter);
@@ -167,7 +172,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     for (const t of targets) table[spec.label]![t] = cell(rows.filter((r) => r.label === spec.label && r.target === t).map((r) => r.surfaceDice));
   }
   const settings = { data: o.data, source, targets, seeds: o.seeds, unet: unetPath, sourceEpochs: o.sourceEpochs ?? 100, headEpochs: o.headEpochs ?? 20,
-    adaptEpochs: o.adaptEpochs ?? 5, filters: o.filters ?? 16, batchSize, tolerance, device, methods: o.methods };
+    adaptEpochs: o.adaptEpochs ?? 5, filters: o.filters ?? 16, batchSize, tolerance, device, methods: o.methods, sourceTestSurfaceDice: sourceTest };
   return { settings, rows, table, examples };
 }
 

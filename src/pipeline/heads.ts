@@ -14,7 +14,7 @@ import type { Domain } from '../data/cc359.js';
 import { Batches, loadScans, openDomain } from './dataset.js';
 import { createHead, loadUnet, saveNetwork, type HeadKind } from './models.js';
 import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
-import { headSurfaceDice } from './score.js';
+import { headSurfaceDice, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
 export interface TrainHeadOptions {
@@ -29,6 +29,8 @@ export interface TrainHeadOptions {
   seed?: number;
   device?: Device;
   resume?: boolean;
+  /** Surface Dice tolerance (mm) for picking the best epoch; default 1. */
+  tolerance?: number;
   report?: Reporter;
 }
 
@@ -89,7 +91,7 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
         n += 1;
         report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
       }
-      const sds = headSurfaceDice(unet, head, kind, val, device, batchSize);
+      const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM);
       const isBest = sds > best;
       if (isBest) {
         best = sds;

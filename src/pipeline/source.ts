@@ -16,7 +16,7 @@ import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
 import { saveNetwork } from './models.js';
 import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
-import { scoreScans } from './score.js';
+import { scoreScans, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
 export interface TrainSourceOptions {
@@ -30,6 +30,8 @@ export interface TrainSourceOptions {
   filters?: number;
   device?: Device;
   resume?: boolean;
+  /** Surface Dice tolerance (mm) of the validation score; default 1. */
+  tolerance?: number;
   report?: Reporter;
 }
 
@@ -94,7 +96,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
         n += 1;
         report({ type: 'step', stage: 'train-source', epoch: epoch + 1, step: n, steps: batches.steps, loss });
       }
-      const v = aggregate(scoreScans(model, val, device, batchSize)).overall;
+      const v = aggregate(scoreScans(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
       const rec: EpochRecord = { epoch: epoch + 1, loss: sum / n, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
       history.push(rec);
       await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);

@@ -11,12 +11,12 @@ import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain }
 export const adaptCommand: Command = {
   name: 'adapt',
   summary: 'Adapt the source U-Net to one unlabelled target scanner; writes a domain adapter file',
-  usage: 'convlora adapt --data DIR --unet unet.safetensors --target DOMAIN [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit] [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2] [--layout loralib|peft] [--detach-target] [--device cpu|cuda] [--config FILE] [--json]',
+  usage: 'convlora adapt --data DIR --unet unet.safetensors --target DOMAIN [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit] [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2] [--layout loralib|peft] [--detach-target] [--tolerance 1] [--device cpu|cuda] [--config FILE] [--json]',
   options: {
     ...COMMON_OPTIONS, data: { type: 'string' }, unet: { type: 'string' }, head: { type: 'string' }, target: { type: 'string' }, method: { type: 'string' },
     blocks: { type: 'string' }, adabn: { type: 'boolean' }, 'adabn-mode': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
     lr: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
-    layout: { type: 'string' }, 'detach-target': { type: 'boolean' },
+    layout: { type: 'string' }, 'detach-target': { type: 'boolean' }, tolerance: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('adapt', v0, this.options);
@@ -49,6 +49,7 @@ export const adaptCommand: Command = {
         epochs: numberOpt(v, 'epochs', 5, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', 1e-4, { min: 0 }),
         batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
         lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
+        tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
         report: progressReporter(io, v.quiet === true),
       });
       await saveAdapter(out, r.adapter);

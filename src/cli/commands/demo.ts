@@ -15,11 +15,14 @@ const DEMO_METHODS: MethodSpec[] = [
   { label: 'Source', method: 'source' },
   { label: 'AdaBN', method: 'adabn' },
   { label: 'ConvLoRA', method: 'convlora', blocks: 'all' },
-  { label: 'ConvLoRA + AdaBN', method: 'convlora', blocks: 'all', adabn: 'implicit' },
+  // Explicit AdaBN (re-estimated before and after each epoch): on the phantoms the authors' implicit mode
+  // compares agreement under source statistics (epoch 0) with agreement under target statistics, and
+  // usually keeps epoch 0; `--full` runs the implicit mode of Table 1.
+  { label: 'ConvLoRA + AdaBN', method: 'convlora', blocks: 'all', adabn: 'explicit' },
 ];
 
 /** Reduced settings that fit 10 minutes on a 2-core CPU (stated in the output). */
-export const DEMO_QUICK = { size: 64, volumes: 14, filters: 8, sourceEpochs: 20, headEpochs: 10, adaptEpochs: 5, batchSize: 32, seeds: [42] };
+export const DEMO_QUICK = { size: 64, volumes: 16, filters: 8, sourceEpochs: 20, headEpochs: 20, adaptEpochs: 5, batchSize: 32, seeds: [42] };
 /** --full: every method of Table 1, three seeds, the paper's epochs, 256 x 256 phantoms. */
 export const DEMO_FULL = { size: 256, volumes: 20, filters: 16, sourceEpochs: 100, headEpochs: 20, adaptEpochs: 5, batchSize: 32, seeds: [42, 123, 12345] };
 
@@ -74,7 +77,8 @@ export const demoCommand: Command = {
     io.stdout.write([
       `Table 1 layout: Surface Dice (tolerance ${tolerance} mm = one phantom voxel), mean over each target's test volumes${r.settings.seeds && (r.settings.seeds as number[]).length > 1 ? ', ± sd over seeds' : ''}`,
       '', markdownTable(r), '',
-      `ConvLoRA + AdaBN above Source on ${w.wins} of ${w.of} targets.`,
+      `The source model scores ${Number(r.settings.sourceTestSurfaceDice).toFixed(4)} on GE_3's own test volumes (the domain shift is the drop from there).`,
+      `ConvLoRA + AdaBN (AdaBN ${v.full === true ? 'implicit, as the authors' : 'explicit: re-estimated before training and after each epoch'}) above Source on ${w.wins} of ${w.of} targets.`,
       '', 'For reference, the paper on real CC359 data (Table 1; different data, so compare the pattern, not the values):', '', paperTable(r), '',
       `Wall time ${formatSeconds(elapsed)}. Files: ${files.join(', ')}`, '',
     ].join('\n'));

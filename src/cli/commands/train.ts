@@ -7,13 +7,13 @@ import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain }
 
 const TRAIN_OPTIONS = {
   ...COMMON_OPTIONS, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string' }, epochs: { type: 'string' },
-  'batch-size': { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  'batch-size': { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' }, tolerance: { type: 'string' },
 } as const;
 
 export const trainSourceCommand: Command = {
   name: 'train-source',
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
-  usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
+  usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
   options: { ...TRAIN_OPTIONS, filters: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-source', v0, this.options);
@@ -22,7 +22,7 @@ export const trainSourceCommand: Command = {
       data: stringOpt(v, 'data', true), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
       epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
-      filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }), device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
+      filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
     });
     io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
     return 0;
@@ -32,7 +32,7 @@ export const trainSourceCommand: Command = {
 export const trainEshCommand: Command = {
   name: 'train-esh',
   summary: 'Train the early segmentation head on the frozen source U-Net; keep the best source-val SDS',
-  usage: 'convlora train-esh --data DIR --unet unet.safetensors --out DIR [--head esh|udas] [--epochs 20] [--batch-size 32] [--lr 1e-3] [--seed 42] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
+  usage: 'convlora train-esh --data DIR --unet unet.safetensors --out DIR [--head esh|udas] [--epochs 20] [--batch-size 32] [--lr 1e-3] [--seed 42] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
   options: { ...TRAIN_OPTIONS, unet: { type: 'string' }, head: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-esh', v0, this.options);
@@ -45,7 +45,7 @@ export const trainEshCommand: Command = {
       ...(source === undefined ? {} : { source: cliDomain(source, 'source') }),
       epochs: numberOpt(v, 'epochs', 20, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
-      device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
+      device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
     });
     io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
     return 0;

@@ -13,7 +13,7 @@ import { tidy, type Device } from '../engine/tensor.js';
 import type { Domain } from '../data/cc359.js';
 import { Batches, loadScans, openDomain } from './dataset.js';
 import { createHead, loadUnet, saveNetwork, type HeadKind } from './models.js';
-import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
+import { resumeRun, writeRunState } from './runstate.js';
 import { headSurfaceDice, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
@@ -57,18 +57,10 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   const opt = new Adam(head.parameters(), { lr });
   const checkpoint = join(o.out, `${kind}.safetensors`);
   const fingerprint = { data: o.data, unet: o.unet, kind, batchSize, lr, seed };
-  let history: HeadEpoch[] = [];
-  let start = 0;
-  let best = -Infinity;
   try {
-    const prev = o.resume === true ? await readRunState<HeadEpoch>(runDir) : null;
-    if (prev !== null) {
-      checkFingerprint(runDir, prev.fingerprint, fingerprint);
-      await restoreRunState(runDir, prev, head, opt);
-      history = prev.history;
-      start = prev.epochsDone;
-      best = Math.max(-Infinity, ...history.map((h) => h.valSurfaceDice).filter((v) => !Number.isNaN(v)));
-    }
+    const { history, start } = await resumeRun<HeadEpoch>(runDir, o.resume === true, fingerprint, head, opt,
+      (message) => report({ type: 'stage', stage, message }));
+    let best = Math.max(-Infinity, ...history.map((h) => h.valSurfaceDice).filter((v) => !Number.isNaN(v)));
     const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();

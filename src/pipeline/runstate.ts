@@ -77,3 +77,21 @@ export function checkFingerprint(dir: string, stored: Record<string, unknown>, c
     }
   }
 }
+
+/**
+ * With `resume`, restore the last finished epoch of the run in `dir` (same settings required) into the
+ * model and optimizer; returns its history and the epoch to start from (0 when there is nothing to resume).
+ */
+export async function resumeRun<H>(dir: string, resume: boolean, fingerprint: Record<string, unknown>, model: Module, opt: Adam | null,
+  say: (message: string) => void): Promise<{ history: H[]; start: number }> {
+  if (!resume) return { history: [], start: 0 };
+  const prev = await readRunState<H>(dir);
+  if (prev === null) {
+    say('nothing to resume; starting fresh');
+    return { history: [], start: 0 };
+  }
+  checkFingerprint(dir, prev.fingerprint, fingerprint);
+  await restoreRunState(dir, prev, model, opt);
+  say(`resuming after epoch ${prev.epochsDone}`);
+  return { history: prev.history, start: prev.epochsDone };
+}

@@ -15,7 +15,7 @@ import type { Domain } from '../data/cc359.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
 import { saveNetwork } from './models.js';
-import { checkFingerprint, readRunState, restoreRunState, writeRunState } from './runstate.js';
+import { resumeRun, writeRunState } from './runstate.js';
 import { scoreScans, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
@@ -61,19 +61,9 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const model = new UNet2D({ filters, device });
   const opt = new Adam(model.parameters(), { lr });
   const fingerprint = { data: o.data, source, batchSize, lr, seed, filters, size: d.info.size };
-  let history: EpochRecord[] = [];
-  let start = 0;
   try {
-    const prev = o.resume === true ? await readRunState<EpochRecord>(runDir) : null;
-    if (prev !== null) {
-      checkFingerprint(runDir, prev.fingerprint, fingerprint);
-      await restoreRunState(runDir, prev, model, opt);
-      history = prev.history;
-      start = prev.epochsDone;
-      report({ type: 'stage', stage: 'train-source', message: `resuming after epoch ${start}` });
-    } else if (o.resume === true) {
-      report({ type: 'stage', stage: 'train-source', message: 'nothing to resume; starting fresh' });
-    }
+    const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
+      (message) => report({ type: 'stage', stage: 'train-source', message }));
     const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();

@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 import type { ExperimentResult } from '../pipeline/experiment.js';
 import type { Domain } from '../data/cc359.js';
+import { barChart, overlayGrid } from '../viz/index.js';
 
 export async function writeFigures(r: ExperimentResult, out: string): Promise<string[]> {
-  let viz: typeof import('../viz/index.js');
-  try { viz = await import('../viz/index.js'); } catch { return []; }
   const targets = r.settings.targets as Domain[];
   const labels = Object.keys(r.table);
-  const chart = viz.barChart({
+  const chart = barChart({
     title: `Surface Dice per target domain (tolerance ${String(r.settings.tolerance)} mm)`,
     groups: targets,
     series: labels.map((l) => ({ label: l, values: targets.map((t) => r.table[l]![t]!.mean), errors: targets.map((t) => r.table[l]![t]!.sd) })),
@@ -19,7 +18,7 @@ export async function writeFigures(r: ExperimentResult, out: string): Promise<st
   await writeFileAtomic(files[0]!, chart);
   if (r.examples.length > 0) {
     const [, H, W] = r.examples[0]!.scan.shape;
-    const overlay = viz.overlayGrid({
+    const overlay = overlayGrid({
       size: [H, W],
       rows: r.examples.map((e) => {
         const mid = Math.floor(e.scan.shape[0] / 2);

@@ -16,7 +16,7 @@ import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed, noGrad } from '../engine/runtime.js';
-import { tidy, type Device, type Tensor } from '../engine/tensor.js';
+import type { Device, Tensor } from '../engine/tensor.js';
 import type { Domain, ScanData } from '../data/cc359.js';
 import type { DatasetInfo } from '../data/cc359.js';
 import type { UNet2D } from '../models/unet.js';
@@ -26,6 +26,7 @@ import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement 
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { Batches } from './dataset.js';
+import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
 import type { HeadKind } from './models.js';
 import { silent, type Reporter } from './events.js';
@@ -119,33 +120,17 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const t0 = Date.now();
-      report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
-      let sum = 0;
-      let n = 0;
-      for await (const b of batches.epoch(epoch)) {
-        if (adabn === 'implicit') unet.train(); else unet.eval();
-        const loss = tidy(() => {
-          opt.zeroGrad();
-          const x = tensor(b.x, b.shape, { device });
-          let l: Tensor;
-          if (kind === null) {
-            // Self-training: the network's own thresholded predictions (made before the update) as labels.
-            const pseudo = noGrad(() => ops.to(ops.gt(unet.forward(x), 0), { dtype: 'float32' }));
-            l = ops.bceWithLogits(unet.forward(x), pseudo);
-          } else {
-            const f = unet.forwardFeatures(x);
-            const h = head!.forward(kind === 'udas' ? f.x0 : f.x3);
-            const target = ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits);
-            l = ops.bceWithLogits(h, target);
-          }
-          l.backward();
-          opt.step();
-          return l.item();
-        });
-        sum += loss;
-        n += 1;
-        report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
-      }
+      if (adabn === 'implicit') unet.train(); else unet.eval(); // agreement scoring leaves it in eval mode
+      const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x) => {
+        if (kind === null) {
+          // Self-training: the network's own thresholded predictions (made before the update) as labels.
+          const pseudo = noGrad(() => ops.to(ops.gt(unet.forward(x), 0), { dtype: 'float32' }));
+          return ops.bceWithLogits(unet.forward(x), pseudo);
+        }
+        const f = unet.forwardFeatures(x);
+        const h = head!.forward(kind === 'udas' ? f.x0 : f.x3);
+        return ops.bceWithLogits(h, ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits));
+      });
       // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
       if (adabn === 'explicit') await reestimate();
       const s = score();
@@ -156,8 +141,8 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
         disposeAdapter(best);
         best = extractAdapter(unet, config);
       }
-      history.push({ epoch: epoch + 1, loss: sum / n, agreement: s, best: isBest });
-      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss: sum / n, metric: s, metricName: 'agreement', best: isBest, seconds: (Date.now() - t0) / 1000 });
+      history.push({ epoch: epoch + 1, loss, agreement: s, best: isBest });
+      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: s, metricName: 'agreement', best: isBest, seconds: (Date.now() - t0) / 1000 });
     }
   } finally {
     opt.dispose();

@@ -9,7 +9,7 @@ import { checkInt } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { CC359_DOMAINS, type Domain, type ScanData } from '../data/cc359.js';
 import { aggregate } from '../metrics/aggregate.js';
-import { AdapterRegistry, disposeAdapter, saveAdapter } from '../lora/adapter.js';
+import { AdapterRegistry, saveAdapter } from '../lora/adapter.js';
 import type { Blocks } from '../lora/placement.js';
 import type { AdaBNMode } from '../lora/adapter.js';
 import { adaptDomain, headFor, type AdaptMethod } from './adapt.js';

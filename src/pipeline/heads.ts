@@ -9,11 +9,12 @@ import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed, noGrad } from '../engine/runtime.js';
-import { tidy, type Device } from '../engine/tensor.js';
+import type { Device } from '../engine/tensor.js';
 import type { Domain } from '../data/cc359.js';
 import { Batches, loadScans, openDomain } from './dataset.js';
 import { createHead, loadUnet, saveNetwork, type HeadKind } from './models.js';
 import { resumeRun, writeRunState } from './runstate.js';
+import { trainEpoch } from './loop.js';
 import { headSurfaceDice, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
@@ -65,33 +66,19 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();
       head.train();
-      report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
-      let sum = 0;
-      let n = 0;
-      for await (const b of batches.epoch(epoch)) {
-        const loss = tidy(() => {
-          opt.zeroGrad();
-          const x = tensor(b.x, b.shape, { device });
-          const f = noGrad(() => unet.forwardFeatures(x));
-          const logits = head.forward(kind === 'udas' ? f.x0 : f.x3);
-          const l = ops.bceWithLogits(logits, tensor(b.y, b.shape, { device }));
-          l.backward();
-          opt.step();
-          return l.item();
-        });
-        sum += loss;
-        n += 1;
-        report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss });
-      }
+      const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x, b) => {
+        const f = noGrad(() => unet.forwardFeatures(x)); // the U-Net is frozen: no graph through it
+        return ops.bceWithLogits(head.forward(kind === 'udas' ? f.x0 : f.x3), tensor(b.y, b.shape, { device }));
+      });
       const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM);
       const isBest = sds > best;
       if (isBest) {
         best = sds;
         await saveNetwork(checkpoint, head, { kind: 'head', head: kind, filters: info.filters, size: d.info.size, source, epoch: epoch + 1, valSurfaceDice: sds });
       }
-      history.push({ epoch: epoch + 1, loss: sum / n, valSurfaceDice: sds, best: isBest });
+      history.push({ epoch: epoch + 1, loss, valSurfaceDice: sds, best: isBest });
       await writeRunState(runDir, { stage, fingerprint, epochsDone: epoch + 1, history }, head, opt);
-      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss: sum / n, metric: sds, metricName: 'val SDS', best: isBest, seconds: (Date.now() - t0) / 1000 });
+      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: sds, metricName: 'val SDS', best: isBest, seconds: (Date.now() - t0) / 1000 });
     }
     if (!history.some((h) => h.best)) {
       // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.

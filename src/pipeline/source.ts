@@ -4,18 +4,19 @@
  * A checkpoint is written after every epoch; `resume` continues an interrupted run.
  */
 import { join } from 'node:path';
-import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
+import { checkInt, checkNumber } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
-import { tidy, type Device } from '../engine/tensor.js';
+import type { Device } from '../engine/tensor.js';
 import { UNet2D } from '../models/unet.js';
 import type { Domain } from '../data/cc359.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
 import { saveNetwork } from './models.js';
 import { resumeRun, writeRunState } from './runstate.js';
+import { trainEpoch } from './loop.js';
 import { scoreScans, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
@@ -68,26 +69,10 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();
       model.train();
-      report({ type: 'epoch-start', stage: 'train-source', epoch: epoch + 1, epochs, steps: batches.steps });
-      let sum = 0;
-      let n = 0;
-      for await (const b of batches.epoch(epoch)) {
-        const loss = tidy(() => {
-          opt.zeroGrad();
-          const x = tensor(b.x, b.shape, { device });
-          const y = tensor(b.y, b.shape, { device });
-          const l = ops.bceWithLogits(model.forward(x), y);
-          l.backward();
-          opt.step();
-          return l.item();
-        });
-        if (!Number.isFinite(loss)) throw new ConvLoraError('E_NATIVE', `Training diverged: loss ${loss} at epoch ${epoch + 1}`);
-        sum += loss;
-        n += 1;
-        report({ type: 'step', stage: 'train-source', epoch: epoch + 1, step: n, steps: batches.steps, loss });
-      }
+      const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
+        (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })));
       const v = aggregate(scoreScans(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
-      const rec: EpochRecord = { epoch: epoch + 1, loss: sum / n, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
+      const rec: EpochRecord = { epoch: epoch + 1, loss, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
       history.push(rec);
       await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });

@@ -1,0 +1,34 @@
+/** One training epoch over shuffled batches: the step every stage shares (zero grad, loss, backward, Adam). */
+import { ConvLoraError } from '../errors.js';
+import { tensor } from '../engine/create.js';
+import type { Adam } from '../engine/optim.js';
+import { tidy, type Device, type Tensor } from '../engine/tensor.js';
+import type { Batch } from '../data/sampler.js';
+import type { Batches } from './dataset.js';
+import type { Reporter } from './events.js';
+
+/**
+ * Run epoch `epoch` (0-based) of `batches`: for each batch, `loss(x, batch)` with x [B, 1, H, W] on
+ * `device` gives a scalar loss tensor that is back-propagated before an optimizer step. Reports
+ * epoch-start and per-step events; returns the mean loss. A non-finite loss stops training (E_NATIVE).
+ */
+export async function trainEpoch(batches: Batches, epoch: number, epochs: number, opt: Adam, device: Device, stage: string,
+  report: Reporter, loss: (x: Tensor, batch: Batch) => Tensor): Promise<number> {
+  report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
+  let sum = 0;
+  let n = 0;
+  for await (const b of batches.epoch(epoch)) {
+    const value = tidy(() => {
+      opt.zeroGrad();
+      const l = loss(tensor(b.x, b.shape, { device }), b);
+      l.backward();
+      opt.step();
+      return l.item();
+    });
+    if (!Number.isFinite(value)) throw new ConvLoraError('E_NATIVE', `Training diverged in ${stage}: loss ${value} at epoch ${epoch + 1}`);
+    sum += value;
+    n += 1;
+    report({ type: 'step', stage, epoch: epoch + 1, step: n, steps: batches.steps, loss: value });
+  }
+  return sum / n;
+}

@@ -6,7 +6,7 @@
  */
 import { checkInt } from '../errors.js';
 import * as ops from '../engine/ops.js';
-import type { Device, Tensor } from '../engine/tensor.js';
+import { tidy, type Device, type Tensor } from '../engine/tensor.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, ReLU, Sequential } from '../nn/layers.js';
 
@@ -90,10 +90,14 @@ export class UNet2D extends Module {
     const x1 = m('down1').forward(x0);
     const x2 = m('down2').forward(x1);
     const x3 = m('down3').forward(x2);
+    // Decoder steps in their own scopes, each releasing the previous step's output once consumed (see Sequential).
+    const step = (prev: Tensor, f: () => Tensor): Tensor => { const out = tidy(f); prev.dispose(); return out; };
     let y = m('up3').forward(x3);
-    y = m('up2').forward(ops.add(y, m('shortcut2').forward(x2)));
-    y = m('up1').forward(ops.add(y, m('shortcut1').forward(x1)));
-    const logits = m('out_path').forward(ops.add(y, m('shortcut0').forward(x0)));
+    y = step(y, () => m('up2').forward(ops.add(y, m('shortcut2').forward(x2))));
+    y = step(y, () => m('up1').forward(ops.add(y, m('shortcut1').forward(x1))));
+    const logits = step(y, () => m('out_path').forward(ops.add(y, m('shortcut0').forward(x0))));
+    x1.dispose();
+    x2.dispose();
     return { logits, x0, x3 };
   }
 

@@ -2,7 +2,7 @@
 import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
 import { fanIn, full, kaimingUniform, uniform, zeros, ones } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
-import type { Tensor, Device } from '../engine/tensor.js';
+import { tidy, type Tensor, type Device } from '../engine/tensor.js';
 import { Module } from './module.js';
 
 export interface ConvOptions {
@@ -166,9 +166,18 @@ export class Sequential extends Module {
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
 
+  /**
+   * Each child runs in its own tidy scope and the previous child's output is released once consumed, so
+   * memory follows PyTorch's: a forward intermediate lives only while something needs it (the autograd
+   * graph keeps its own references to what backward needs).
+   */
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const [, m] of this.children()) y = m.forward(y);
+    for (const [, m] of this.children()) {
+      const prev = y;
+      y = tidy(() => m.forward(prev));
+      if (prev !== x && prev !== y && !prev.isKept) prev.dispose();
+    }
     return y;
   }
 }

@@ -20,7 +20,10 @@ export async function trainEpoch(batches: Batches, epoch: number, epochs: number
   for await (const b of batches.epoch(epoch)) {
     const value = tidy(() => {
       opt.zeroGrad();
-      const l = loss(tensor(b.x, b.shape, { device }), b);
+      // The inner scope drops our handles on the forward intermediates before backward: the autograd graph
+      // keeps only what backward needs (as PyTorch frees what Python no longer references), so the peak
+      // holds one graph, not the graph plus every intermediate.
+      const l = tidy(() => loss(tensor(b.x, b.shape, { device }), b));
       l.backward();
       opt.step();
       return l.item();

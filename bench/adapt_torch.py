@@ -8,7 +8,8 @@ The loop: LoRA (loralib layout, r=2, alpha=2) on every conv with k > 1 of init_p
 BN affine inside their ResBlocks trainable, everything else frozen; U-Net in train mode (implicit
 AdaBN), ESH in eval mode; per epoch a seeded shuffle, the last partial batch dropped; loss
 BCE(ESH logits, sigmoid(final logits)), target not detached; Adam lr 1e-4.
-Prints one JSON line: {"epochSeconds": [...], "peakRssMB": ...}.
+Prints one JSON line: {"epochSeconds": [...], "wallSeconds": ..., "peakRssMB": ...}; wallSeconds runs from
+building the networks (weights loaded) to the end of the last epoch.
 """
 import json
 import os
@@ -28,6 +29,7 @@ def main():
     work, epochs, batch, threads, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    t_start = time.perf_counter()
     unet, esh = UNet(16), ESH(128)
     unet.load_state_dict(read_st(os.path.join(work, 'unet.safetensors')))
     esh.load_state_dict(read_st(os.path.join(work, 'esh.safetensors')))
@@ -64,8 +66,9 @@ def main():
             loss.backward()
             opt.step()
         times.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({'epochSeconds': times, 'peakRssMB': peak, 'trainable': sum(p.numel() for p in trainable)}))
+    print(json.dumps({'epochSeconds': times, 'wallSeconds': wall, 'peakRssMB': peak, 'trainable': sum(p.numel() for p in trainable)}))
 
 
 if __name__ == '__main__':

@@ -53,9 +53,10 @@ Napi::Value bceWithLogits(const Napi::CallbackInfo& info) {
   CL_END(env)
 }
 
-// adamStep(params, expAvg, expAvgSq, step, lr, beta1, beta2, eps, weightDecay): PyTorch's
-// single-tensor Adam (L2 weight decay added to the gradient, bias-corrected step size).
-// Parameters without a gradient are skipped, as in torch.optim.Adam.
+// adamStep(params, expAvg, expAvgSq, steps, lr, beta1, beta2, eps, weightDecay): PyTorch's
+// single-tensor Adam (L2 weight decay added to the gradient, bias-corrected step size). `steps` is a
+// Float64Array with one step count per parameter, incremented here for each parameter that has a
+// gradient; parameters without one are skipped and keep their count, as in torch.optim.Adam.
 Napi::Value adamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
@@ -63,14 +64,22 @@ Napi::Value adamStep(const Napi::CallbackInfo& info) {
   auto ps = handleList(info[0]);
   auto ms = handleList(info[1]);
   auto vs = handleList(info[2]);
-  double step = f64(info[3]), lr = f64(info[4]), b1 = f64(info[5]), b2 = f64(info[6]), eps = f64(info[7]),
-         wd = f64(info[8]);
-  double bc1 = 1.0 - std::pow(b1, step);
-  double bc2Sqrt = std::sqrt(1.0 - std::pow(b2, step));
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throwCoded(env, "E_INVALID_ARG", "adamStep expects a Float64Array of per-parameter step counts");
+  }
+  Napi::Float64Array steps = info[3].As<Napi::Float64Array>();
+  if (steps.ElementLength() != ps.size() || ms.size() != ps.size() || vs.size() != ps.size()) {
+    throwCoded(env, "E_INVALID_ARG", "adamStep: parameter, moment and step lists differ in length");
+  }
+  double lr = f64(info[4]), b1 = f64(info[5]), b2 = f64(info[6]), eps = f64(info[7]), wd = f64(info[8]);
   for (size_t i = 0; i < ps.size(); ++i) {
     at::Tensor& p = get(env, Napi::Number::New(env, ps[i]));
     const at::Tensor& g0 = p.grad();
     if (!g0.defined()) continue;
+    double step = steps[i] + 1.0;
+    steps[i] = step;
+    double bc1 = 1.0 - std::pow(b1, step);
+    double bc2Sqrt = std::sqrt(1.0 - std::pow(b2, step));
     at::Tensor g = wd != 0.0 ? g0.add(p, wd) : g0;
     at::Tensor& m = get(env, Napi::Number::New(env, ms[i]));
     at::Tensor& v = get(env, Napi::Number::New(env, vs[i]));

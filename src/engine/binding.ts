@@ -71,7 +71,7 @@ export interface NativeBinding {
   batchNorm(x: Handle, w: Handle, b: Handle, rm: Handle, rv: Handle, training: boolean, momentum: number, eps: number): Handle;
   upsampleBilinear(x: Handle, outH: number, outW: number, alignCorners: boolean): Handle;
   bceWithLogits(logits: Handle, target: Handle, weight: Handle, reduction: 0 | 1 | 2): Handle;
-  adamStep(params: Handle[], expAvg: Handle[], expAvgSq: Handle[], step: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
+  adamStep(params: Handle[], expAvg: Handle[], expAvgSq: Handle[], steps: Float64Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
 }
 
 /** Built natively on error: `new ConvLoraError(code, message)`. */

@@ -5,6 +5,8 @@ import { native } from './binding.js';
 import { zeros } from './create.js';
 import type { Tensor } from './tensor.js';
 
+export interface AdamState { step: number; steps: number[]; expAvg: Tensor[]; expAvgSq: Tensor[] }
+
 export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
 
 export class Adam {
@@ -13,8 +15,10 @@ export class Adam {
   readonly betas: [number, number];
   readonly eps: number;
   readonly weightDecay: number;
-  /** Number of steps taken (PyTorch keeps one per parameter; they are equal when all params get grads). */
+  /** Number of step() calls. */
   stepCount = 0;
+  /** Per-parameter step counts, as PyTorch keeps them: a parameter without a gradient at a step keeps its count. */
+  private readonly steps: Float64Array;
   private readonly expAvg: Tensor[];
   private readonly expAvgSq: Tensor[];
 
@@ -27,6 +31,7 @@ export class Adam {
     this.weightDecay = checkNumber('weightDecay', o.weightDecay ?? 0, 0);
     this.expAvg = this.params.map((p) => zeros(p.shape, { dtype: p.dtype, device: p.device }).keep());
     this.expAvgSq = this.params.map((p) => zeros(p.shape, { dtype: p.dtype, device: p.device }).keep());
+    this.steps = new Float64Array(this.params.length);
   }
 
   /** Drop all gradients (set_to_none, PyTorch's default). */
@@ -37,22 +42,29 @@ export class Adam {
   step(): void {
     this.stepCount += 1;
     native().adamStep(this.params.map((p) => p.handle), this.expAvg.map((t) => t.handle), this.expAvgSq.map((t) => t.handle),
-      this.stepCount, this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay);
+      this.steps, this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay);
   }
 
-  /** Optimizer state tensors (for checkpoints), in parameter order. */
-  state(): { step: number; expAvg: Tensor[]; expAvgSq: Tensor[] } {
-    return { step: this.stepCount, expAvg: this.expAvg, expAvgSq: this.expAvgSq };
+  /** Optimizer state (for checkpoints), in parameter order: step() calls, per-parameter step counts, moments. */
+  state(): AdamState {
+    return { step: this.stepCount, steps: Array.from(this.steps), expAvg: this.expAvg, expAvgSq: this.expAvgSq };
   }
 
-  /** Restore state saved with state() (resume): moments are copied into this optimizer's buffers. */
-  loadState(st: { step: number; expAvg: Tensor[]; expAvgSq: Tensor[] }): void {
+  /**
+   * Restore state saved with state() (resume): moments are copied into this optimizer's buffers. Without
+   * `steps` (checkpoints written before per-parameter counts) every parameter gets `step`.
+   */
+  loadState(st: Omit<AdamState, 'steps'> & { steps?: number[] | undefined }): void {
+    if (st.steps !== undefined && (st.steps.length !== this.params.length || !st.steps.every((n) => Number.isInteger(n) && n >= 0))) {
+      throw new ConvLoraError('E_CHECKPOINT', `Optimizer state has ${st.steps.length} step counts for ${this.params.length} parameters, or a count that is not a non-negative integer`);
+    }
     if (st.expAvg.length !== this.params.length || st.expAvgSq.length !== this.params.length) {
       throw new ConvLoraError('E_CHECKPOINT', `Optimizer state has ${st.expAvg.length} moments for ${this.params.length} parameters`);
     }
     st.expAvg.forEach((t, i) => copy_(this.expAvg[i]!, t));
     st.expAvgSq.forEach((t, i) => copy_(this.expAvgSq[i]!, t));
     this.stepCount = st.step;
+    this.steps.set(st.steps ?? this.params.map(() => st.step));
   }
 
   dispose(): void {

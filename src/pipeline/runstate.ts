@@ -41,7 +41,7 @@ export async function writeRunState<H>(dir: string, st: RunState<H>, model: Modu
     const m = new Map<string, Tensor>();
     s.expAvg.forEach((t, i) => m.set(`exp_avg.${i}`, t));
     s.expAvgSq.forEach((t, i) => m.set(`exp_avg_sq.${i}`, t));
-    await saveSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), m, { step: String(s.step) });
+    await saveSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), m, { step: String(s.step), steps: JSON.stringify(s.steps) });
   }
   await writeFileAtomic(join(dir, 'state.json'), `${JSON.stringify(st, null, 2)}\n`);
   for (const f of await fsp.readdir(dir)) {
@@ -65,7 +65,12 @@ export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Mo
       if (t === undefined) throw new ConvLoraError('E_CHECKPOINT', `Optimizer state in ${dir} lacks ${k}`);
       return t;
     };
-    opt.loadState({ step: Number(o.metadata.step ?? 0), expAvg: Array.from({ length: n }, (_, i) => get(`exp_avg.${i}`)), expAvgSq: Array.from({ length: n }, (_, i) => get(`exp_avg_sq.${i}`)) });
+    let steps: number[] | undefined;
+    if (o.metadata.steps !== undefined) {
+      try { steps = JSON.parse(o.metadata.steps) as number[]; } catch { steps = undefined; }
+      if (!Array.isArray(steps)) throw new ConvLoraError('E_CHECKPOINT', `Optimizer state in ${dir} has unreadable per-parameter step counts`);
+    }
+    opt.loadState({ step: Number(o.metadata.step ?? 0), steps, expAvg: Array.from({ length: n }, (_, i) => get(`exp_avg.${i}`)), expAvgSq: Array.from({ length: n }, (_, i) => get(`exp_avg_sq.${i}`)) });
   } finally { for (const t of o.tensors.values()) t.dispose(); }
 }
 

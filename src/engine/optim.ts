@@ -55,8 +55,8 @@ export class Adam {
    * `steps` (checkpoints written before per-parameter counts) every parameter gets `step`.
    */
   loadState(st: Omit<AdamState, 'steps'> & { steps?: number[] | undefined }): void {
-    if (st.steps !== undefined && (st.steps.length !== this.params.length || !st.steps.every((n) => Number.isInteger(n) && n >= 0))) {
-      throw new ConvLoraError('E_CHECKPOINT', `Optimizer state has ${st.steps.length} step counts for ${this.params.length} parameters, or a count that is not a non-negative integer`);
+    if (st.steps !== undefined && (!Array.isArray(st.steps) || st.steps.length !== this.params.length || !st.steps.every((n) => Number.isInteger(n) && n >= 0))) {
+      throw new ConvLoraError('E_CHECKPOINT', `Expected ${this.params.length} non-negative integer step counts in the optimizer state but received ${JSON.stringify(st.steps)}`);
     }
     if (st.expAvg.length !== this.params.length || st.expAvgSq.length !== this.params.length) {
       throw new ConvLoraError('E_CHECKPOINT', `Optimizer state has ${st.expAvg.length} moments for ${this.params.length} parameters`);

@@ -45,7 +45,7 @@ export async function writeReport(r: ExperimentResult, out: string, extra: { fig
   await writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(rest, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   files.push(join(out, 'results.json'));
   const seeds = r.settings.seeds as number[];
-  const over = seeds.length > 1 ? `± sd over seeds ${seeds.join(', ')}` : `seed ${seeds.join('')}`;
+  const over = seeds.length > 1 ? `± sd over seeds ${seeds.join(', ')}` : `seed ${String(seeds[0])}`;
   const md = [`# Results (Surface Dice at ${String(r.settings.tolerance)} mm, mean over test volumes; ${over})`, '',
     markdownTable(r), '', paperTable(r), ''].join('\n');
   await writeFileAtomic(join(out, 'table.md'), md);

@@ -66,9 +66,8 @@ export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Mo
       return t;
     };
     let steps: number[] | undefined;
-    if (o.metadata.steps !== undefined) {
-      try { steps = JSON.parse(o.metadata.steps) as number[]; } catch { steps = undefined; }
-      if (!Array.isArray(steps)) throw new ConvLoraError('E_CHECKPOINT', `Optimizer state in ${dir} has unreadable per-parameter step counts`);
+    try { steps = o.metadata.steps === undefined ? undefined : JSON.parse(o.metadata.steps) as number[]; } catch {
+      throw new ConvLoraError('E_CHECKPOINT', `Optimizer state in ${dir} has unreadable per-parameter step counts`);
     }
     opt.loadState({ step: Number(o.metadata.step ?? 0), steps, expAvg: Array.from({ length: n }, (_, i) => get(`exp_avg.${i}`)), expAvgSq: Array.from({ length: n }, (_, i) => get(`exp_avg_sq.${i}`)) });
   } finally { for (const t of o.tensors.values()) t.dispose(); }

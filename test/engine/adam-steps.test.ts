@@ -75,6 +75,8 @@ test('loadState restores per-parameter counts; a checkpoint without them gives e
   opt2.loadState(old);
   assert.deepEqual(opt2.state().steps, [1, 1]);
   assert.throws(() => opt2.loadState({ ...old, steps: [1] }), (e: Error & { code?: string }) => e.code === 'E_CHECKPOINT');
+  assert.throws(() => opt2.loadState({ ...old, steps: 5 as unknown as number[] }), (e: Error & { code?: string }) => e.code === 'E_CHECKPOINT');
+  assert.throws(() => opt2.loadState({ ...old, steps: [1, -1] }), (e: Error & { code?: string }) => e.code === 'E_CHECKPOINT');
   for (const o of [opt, opt2]) o.dispose();
   for (const t of [a, b, a2, b2_]) t.dispose();
   assert.equal(liveTensors(), before);

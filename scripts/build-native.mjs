@@ -6,6 +6,8 @@
 //   LIBTORCH=DIR     DIR/include and DIR/lib, e.g. the torch/ folder of a PyTorch install (CUDA build
 //                    when DIR/lib has libtorch_cuda.so); an rpath to DIR/lib is embedded.
 //   CONVLORA_CXX11_ABI=0|1 overrides the C++ ABI detected from the libraries.
+//   CONVLORA_CXX_STD=c++17|c++20 overrides the language standard chosen from the libtorch version
+//   (C++20 from 2.13 on: 2.14's headers use `requires` clauses and do not compile as C++17).
 // Output: build/Release/convlora.node and build/Release/convlora.json (what it was built against).
 // Objects are rebuilt only when a source or header is newer, or the configuration changed.
 import { execFileSync, spawn } from 'node:child_process';
@@ -14,6 +16,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { cxxStandard, torchVersion } from './native-config.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
@@ -47,25 +50,34 @@ function configure() {
   const libs = [];
   let cuda = false;
   let abi = '1';
+  let version = null;
   if (lt === undefined || lt === '') {
     if (!existsSync('/usr/include/ATen/ATen.h')) {
       fail('libtorch headers not found in /usr/include. Install them with `apt-get install -y libtorch-dev`, or set LIBTORCH to a libtorch folder.');
     }
     libs.push('-ltorch', '-ltorch_cpu', '-lc10');
+    version = torchVersion('/usr/include');
   } else {
     const inc = join(lt, 'include');
     const libDir = join(lt, 'lib');
     if (!existsSync(join(inc, 'ATen', 'ATen.h'))) fail(`LIBTORCH=${lt} has no include/ATen/ATen.h`);
     includes.push(inc, join(inc, 'torch', 'csrc', 'api', 'include'));
+    version = torchVersion(inc);
     cuda = existsSync(join(libDir, 'libtorch_cuda.so'));
     abi = detectAbi(libDir);
     libs.push(`-L${libDir}`, '-Wl,--no-as-needed');
     if (cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
     libs.push('-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed', `-Wl,-rpath,${libDir}`);
   }
-  const cxxflags = ['-std=c++17', '-O2', '-fPIC', '-fexceptions', '-frtti', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter',
+  let std;
+  try {
+    std = cxxStandard(version, process.env.CONVLORA_CXX_STD);
+  } catch (err) {
+    fail(err.message);
+  }
+  const cxxflags = [`-std=${std}`, '-O2', '-fPIC', '-fexceptions', '-frtti', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter',
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', `-D_GLIBCXX_USE_CXX11_ABI=${abi}`, ...includes.map((d) => `-I${d}`)];
-  return { libtorch: lt ?? 'system', cuda, abi, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
+  return { libtorch: lt ?? 'system', torchVersion: version === null ? null : version.join('.'), std, cuda, abi, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
 }
 
 function run(cmd, args) {
@@ -102,7 +114,7 @@ async function main() {
     return;
   }
   const parallel = Math.max(1, Math.min(os.availableParallelism?.() ?? 2, Number(process.env.JOBS ?? 2)));
-  process.stderr.write(`build-native: libtorch=${cfg.libtorch} cuda=${cfg.cuda} abi=${cfg.abi}; compiling ${jobs.length} file(s)\n`);
+  process.stderr.write(`build-native: libtorch=${cfg.libtorch} (${cfg.torchVersion ?? 'version unknown'}) ${cfg.std} cuda=${cfg.cuda} abi=${cfg.abi}; compiling ${jobs.length} file(s)\n`);
   const queue = [...jobs];
   await Promise.all(Array.from({ length: parallel }, async () => {
     for (let j = queue.shift(); j !== undefined; j = queue.shift()) {
@@ -114,7 +126,7 @@ async function main() {
   await run(cfg.cxx, ['-shared', '-o', tmp, ...objects, ...cfg.libs]);
   renameSync(tmp, target);
   writeFileSync(stampFile, tag);
-  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, cuda: cfg.cuda, abi: cfg.abi, built: new Date().toISOString() }, null, 2));
+  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, torchVersion: cfg.torchVersion, std: cfg.std, cuda: cfg.cuda, abi: cfg.abi, built: new Date().toISOString() }, null, 2));
   process.stderr.write(`build-native: wrote ${target}\n`);
 }
 

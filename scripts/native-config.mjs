@@ -1,0 +1,28 @@
+// Pure parts of the native build's configuration, kept apart from build-native.mjs so tests can import them.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** libtorch's version from the headers under `inc` as [major, minor], or null when no version header is found. */
+export function torchVersion(inc) {
+  // 2.x puts it in torch/headeronly/version.h (newer) or the C++ API's version.h (1.x and older 2.x).
+  for (const f of ['torch/headeronly/version.h', 'torch/csrc/api/include/torch/version.h']) {
+    const path = join(inc, f);
+    if (!existsSync(path)) continue;
+    const text = readFileSync(path, 'utf8');
+    const major = /#define TORCH_VERSION_MAJOR (\d+)/.exec(text), minor = /#define TORCH_VERSION_MINOR (\d+)/.exec(text);
+    if (major && minor) return [Number(major[1]), Number(minor[1])];
+  }
+  return null;
+}
+
+/**
+ * The C++ standard to compile with: `forced` (CONVLORA_CXX_STD) when set, else C++20 for libtorch 2.13 and
+ * later (2.14's headers use `requires` clauses; 2.13's warn about C++20 extensions under C++17), else C++17.
+ */
+export function cxxStandard(version, forced) {
+  if (forced !== undefined && forced !== '') {
+    if (!/^(c|gnu)\+\+(17|20|23)$/.test(forced)) throw new Error(`CONVLORA_CXX_STD must be c++17, c++20 or c++23 (or gnu++17/20/23), not "${forced}"`);
+    return forced;
+  }
+  return version !== null && (version[0] > 2 || (version[0] === 2 && version[1] >= 13)) ? 'c++20' : 'c++17';
+}

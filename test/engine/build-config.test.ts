@@ -1,0 +1,60 @@
+/**
+ * The native build's choice of C++ standard from the libtorch version (scripts/native-config.mjs).
+ * Facts behind it, checked by hand on 2026-11-26: libtorch 2.14.1's headers fail as C++17 (`requires`
+ * clauses in ATen/core/TensorBase.h) and build as C++20; 2.13.0 builds either way (C++17 with
+ * -Wc++20-extensions warnings); Debian's 1.13.1 is the C++17 build CI uses.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+interface NativeConfig {
+  torchVersion(inc: string): [number, number] | null;
+  cxxStandard(version: [number, number] | null, forced?: string): string;
+}
+
+// dist/test/engine -> repository root
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const cfg = (await import(pathToFileURL(join(root, 'scripts', 'native-config.mjs')).href)) as NativeConfig;
+
+const dir = mkdtempSync(join(tmpdir(), 'convlora-buildcfg-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function headers(name: string, file: string, major: number, minor: number): string {
+  const inc = join(dir, name);
+  mkdirSync(join(inc, dirname(file)), { recursive: true });
+  writeFileSync(join(inc, file), `#pragma once\n#define TORCH_VERSION_MAJOR ${major}\n\n#define TORCH_VERSION_MINOR ${minor}\n#define TORCH_VERSION_PATCH 1\n`);
+  return inc;
+}
+
+describe('native build configuration', () => {
+  test('reads the version from either header layout', () => {
+    assert.deepEqual(cfg.torchVersion(headers('v113', 'torch/csrc/api/include/torch/version.h', 1, 13)), [1, 13]);
+    assert.deepEqual(cfg.torchVersion(headers('v214', 'torch/headeronly/version.h', 2, 14)), [2, 14]);
+    assert.equal(cfg.torchVersion(join(dir, 'nothing-here')), null);
+  });
+
+  test('C++20 from libtorch 2.13 on, C++17 before and when the version is unknown', () => {
+    assert.equal(cfg.cxxStandard([1, 13]), 'c++17');
+    assert.equal(cfg.cxxStandard([2, 12]), 'c++17');
+    assert.equal(cfg.cxxStandard([2, 13]), 'c++20');
+    assert.equal(cfg.cxxStandard([2, 14]), 'c++20');
+    assert.equal(cfg.cxxStandard([3, 0]), 'c++20');
+    assert.equal(cfg.cxxStandard(null), 'c++17');
+  });
+
+  test('CONVLORA_CXX_STD overrides, and a bad value is refused with the accepted ones', () => {
+    assert.equal(cfg.cxxStandard([1, 13], 'c++20'), 'c++20');
+    assert.equal(cfg.cxxStandard([2, 14], ''), 'c++20');
+    assert.throws(() => cfg.cxxStandard([2, 14], 'c++11'), /CONVLORA_CXX_STD must be c\+\+17, c\+\+20 or c\+\+23.*"c\+\+11"/);
+  });
+
+  test('the system libtorch (Debian 12 libtorch-dev, installed by scripts/setup.sh) is 1.13 and builds as C++17', () => {
+    const v = cfg.torchVersion('/usr/include');
+    assert.deepEqual(v, [1, 13]);
+    assert.equal(cfg.cxxStandard(v), 'c++17');
+  });
+});

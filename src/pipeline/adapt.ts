@@ -15,7 +15,7 @@ import { checkInt, checkNumber, ConvLoraError } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
-import { manualSeed, noGrad } from '../engine/runtime.js';
+import { manualSeed } from '../engine/runtime.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import type { Domain, ScanData } from '../data/cc359.js';
 import type { DatasetInfo } from '../data/cc359.js';
@@ -123,9 +123,11 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
       if (adabn === 'implicit') unet.train(); else unet.eval(); // agreement scoring leaves it in eval mode
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x) => {
         if (kind === null) {
-          // Self-training: the network's own thresholded predictions (made before the update) as labels.
-          const pseudo = noGrad(() => ops.to(ops.gt(unet.forward(x), 0), { dtype: 'float32' }));
-          return ops.bceWithLogits(unet.forward(x), pseudo);
+          // Self-training: the network's own thresholded predictions (made before the update) as labels,
+          // taken from the same forward pass, detached. A second forward would give the same labels (same
+          // weights, same batch) but, in train mode, would move the BatchNorm statistics twice per step.
+          const logits = unet.forward(x);
+          return ops.bceWithLogits(logits, ops.to(ops.gt(ops.detach(logits), 0), { dtype: 'float32' }));
         }
         const f = unet.forwardFeatures(x);
         const h = head!.forward(kind === 'udas' ? f.x0 : f.x3);

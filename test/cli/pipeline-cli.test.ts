@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { applyConfig } from '../../src/cli/pipeline-opts.js';
 import { adaptCommand } from '../../src/cli/commands/adapt.js';
 import { cudaAvailable } from '../../src/engine/runtime.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'convlora-cli-'));
+const dir = tempDir('convlora-cli-');
 
 const usage: [string, string[], RegExp][] = [
   ['adapt without --target', ['adapt', '--data', dir, '--unet', 'x.safetensors'], /Missing required option --target/],

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -14,15 +13,7 @@ export function readJson<T>(...rel: string[]): T {
   return JSON.parse(readFileSync(fixture(...rel), 'utf8')) as T;
 }
 
-const made: string[] = [];
-process.on('exit', () => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
-
-/** A fresh temporary directory, removed when the test process exits (safe to create inside hooks). */
-export function tempDir(prefix = 'convlora-data-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
+export { tempDir } from '../helpers/tmp.js';
 
 /** Assert a ConvLoraError with this code (and detail sub-code, and message pattern). */
 export function isCoded(code: string, detail?: string, message?: RegExp): (err: unknown) => boolean {

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UNet2D } from '../../src/models/unet.js';
 import { applyPlacement, planPlacement, loraLayers } from '../../src/lora/placement.js';
@@ -11,8 +10,9 @@ import { manualSeed, noGrad } from '../../src/engine/runtime.js';
 import { randn, uniform } from '../../src/engine/create.js';
 import * as ops from '../../src/engine/ops.js';
 import { tidy, liveTensors, type Tensor } from '../../src/engine/tensor.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'convlora-adapter-'));
+const dir = tempDir('convlora-adapter-');
 
 /** Simulate adapting to a domain: randomise LoRA B, shift BN statistics; return the adapter. */
 function fakeAdapt(model: UNet2D, reg: AdapterRegistry, domain: string, seed: number) {

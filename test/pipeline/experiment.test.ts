@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePhantomDataset } from '../../src/data/phantom.js';
 import { cell, TABLE2 } from '../../src/pipeline/experiment.js';
 import { fmt } from '../../src/pipeline/report.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 test('cell: mean and population sd over seeds (hand values), NaN skipped', () => {
   // [0.5, 0.7]: mean 0.6; deviations +-0.1, so the population sd is 0.1.
@@ -19,7 +19,7 @@ test('cell: mean and population sd over seeds (hand values), NaN skipped', () =>
 });
 
 test('experiment --table 2 writes results.json, table.md in the paper layout, and the two figures', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'convlora-exp-'));
+  const root = tempDir('convlora-exp-');
   const data = join(root, 'data');
   const out = join(root, 'out');
   await generatePhantomDataset(data, { size: 32, volumes: 13, seed: 5, domains: ['GE_3', 'Philips_15'] });

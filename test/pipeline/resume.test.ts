@@ -2,16 +2,16 @@
 // and bad data stopping the run before any training.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generatePhantomDataset } from '../../src/data/phantom.js';
 import { trainSource } from '../../src/pipeline/source.js';
 import { liveTensors } from '../../src/engine/tensor.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlora-resume-'));
+const root = tempDir('convlora-resume-');
 const data = join(root, 'data');
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const small = { data, epochs: 2, batchSize: 16, filters: 4, seed: 7 } as const;

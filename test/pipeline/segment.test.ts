@@ -10,8 +10,7 @@
 // train-source, train-esh, adapt --adabn, segment with and without the adapter) all run for real.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePhantomDataset } from '../../src/data/phantom.js';
 import { readNifti } from '../../src/data/nifti.js';
@@ -21,8 +20,9 @@ import { trainHead } from '../../src/pipeline/heads.js';
 import { openDomain } from '../../src/pipeline/dataset.js';
 import { liveTensors } from '../../src/engine/tensor.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlora-e2e-'));
+const root = tempDir('convlora-e2e-');
 const data = join(root, 'data');
 const run = join(root, 'run');
 export const E2E = { target: 'Philips_3' as const, size: 64, volumes: 14, filters: 8, sourceEpochs: 12, headEpochs: 12, adaptEpochs: 5, batch: 32 };

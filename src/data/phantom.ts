@@ -5,8 +5,10 @@
  * ranges and size so that the CC359 reader (cc359.ts) loads the root unchanged.
  */
 import { promises as fsp } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { ConvLoraError, checkInt } from '../errors.js';
+import { Worker } from 'node:worker_threads';
+import { ConvLoraError, checkInt, type ErrorCode } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { CC359_DOMAINS, DATASET_FILE, isDomain, type Domain } from './cc359.js';
 import { encodeNifti, type NiftiWriteInput } from './nifti.js';
@@ -65,7 +67,23 @@ export interface PhantomDatasetOptions {
   volumes?: number;
   seed?: number;
   domains?: readonly string[];
+  /**
+   * Worker threads that render volumes in parallel (default: the machine's cores, at most 8 and at most
+   * one per volume; 1 renders in this thread). The files do not depend on it.
+   */
+  workers?: number;
   onProgress?: (done: number, total: number, stem: string) => void;
+}
+
+/** One volume to render and write (what a worker thread is sent). */
+export interface PhantomJob { out: string; domain: Domain; index: number; size: number; seed: number; volumes: number }
+
+/** Render one phantom volume and write its image and mask (atomically); returns its stem. */
+export async function writePhantomVolume(job: PhantomJob): Promise<string> {
+  const v = phantomVolume(job.domain, job.index, { size: job.size, seed: job.seed, volumesPerDomain: job.volumes });
+  await writeFileAtomic(join(job.out, 'Original', job.domain, `${v.stem}.nii.gz`), encodeNifti(v.image, { gzip: true }));
+  await writeFileAtomic(join(job.out, 'Silver-standard', job.domain, `${v.stem}_ss.nii.gz`), encodeNifti(v.mask, { gzip: true }));
+  return v.stem;
 }
 
 export interface PhantomManifest {
@@ -101,19 +119,50 @@ export async function generatePhantomDataset(out: string, opts: PhantomDatasetOp
     grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size)])) as unknown as PhantomManifest['grids'],
   };
   await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  for (const domain of domains) await removeStale(out, domain);
+  const jobs: PhantomJob[] = domains.flatMap((domain) => Array.from({ length: volumes }, (_, index) => ({ out, domain, index, size, seed, volumes })));
+  const workers = Math.min(jobs.length, checkInt('workers', opts.workers ?? Math.min(8, availableParallelism()), 1));
   let done = 0;
-  for (const domain of domains) {
-    await removeStale(out, domain);
-    for (let i = 0; i < volumes; i++) {
-      const v = phantomVolume(domain, i, { size, seed, volumesPerDomain: volumes });
-      await writeFileAtomic(join(out, 'Original', domain, `${v.stem}.nii.gz`), encodeNifti(v.image, { gzip: true }));
-      await writeFileAtomic(join(out, 'Silver-standard', domain, `${v.stem}_ss.nii.gz`), encodeNifti(v.mask, { gzip: true }));
-      opts.onProgress?.(++done, domains.length * volumes, v.stem);
-    }
+  const finished = (stem: string): void => opts.onProgress?.(++done, jobs.length, stem);
+  if (workers <= 1) {
+    for (const job of jobs) finished(await writePhantomVolume(job));
+  } else {
+    await runWorkers(jobs, workers, finished);
   }
   manifest.complete = true;
   await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+interface WorkerReply { index: number; domain: Domain; stem?: string; error?: { code: ErrorCode; message: string } }
+
+/** Render `jobs` on `count` worker threads; the first failure stops every worker and is rethrown. */
+async function runWorkers(jobs: PhantomJob[], count: number, finished: (stem: string) => void): Promise<void> {
+  const queue = [...jobs];
+  const pool = Array.from({ length: count }, () => new Worker(new URL('./phantom-worker.js', import.meta.url)));
+  try {
+    await Promise.all(pool.map((w) => new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        const job = queue.shift();
+        if (job === undefined) { resolve(); return; }
+        w.postMessage(job);
+      };
+      w.on('message', (r: WorkerReply) => {
+        if (r.error !== undefined) {
+          queue.length = 0;
+          reject(new ConvLoraError(r.error.code, `Phantom ${r.domain} #${r.index}: ${r.error.message}`));
+          return;
+        }
+        finished(r.stem!);
+        next();
+      });
+      w.on('error', (err) => { queue.length = 0; reject(new ConvLoraError('E_IO', `A phantom worker failed: ${err.message}`, { cause: err })); });
+      w.on('exit', (code) => { if (code !== 0) reject(new ConvLoraError('E_IO', `A phantom worker exited with code ${code}`)); });
+      next();
+    })));
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
 }
 
 /** Largest rotated slice edge over the six presets, rounded up to a multiple of 8 (U-Net strides). */

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { CC359_DOMAINS, type Domain } from '../../src/data/cc359.js';
 import { encodeNifti, parseNifti, readNifti, type NiftiVolume } from '../../src/data/nifti.js';
-import { phantomVolume } from '../../src/data/phantom.js';
+import { generatePhantomDataset, phantomVolume } from '../../src/data/phantom.js';
 import { SCANNER_PRESETS, phantomSliceRange } from '../../src/data/presets.js';
 import { preprocessImage, preprocessMask, sliceGeometry } from '../../src/data/preprocess.js';
 import { realToLevels, simulateScanner } from '../../src/data/scanner.js';
@@ -138,6 +138,25 @@ function sink(): Writable & { text: string } {
   return w;
 }
 
+test('worker threads write the same files as one thread, and report every volume', async () => {
+  const opts = { size: 24, volumes: 3, seed: 5, domains: ['GE_3', 'Philips_3'] };
+  const one = join(tempDir(), 'one'), three = join(tempDir(), 'three');
+  await generatePhantomDataset(one, { ...opts, workers: 1 });
+  const seen: string[] = [];
+  await generatePhantomDataset(three, { ...opts, workers: 3, onProgress: (done, total, stem) => { assert.equal(total, 6); seen.push(`${done}:${stem}`); } });
+  assert.equal(seen.length, 6);
+  assert.deepEqual(seen.map((s) => Number(s.split(':')[0])), [1, 2, 3, 4, 5, 6]);
+  for (const tree of ['Original', 'Silver-standard']) {
+    for (const domain of opts.domains) {
+      const names = readdirSync(join(one, tree, domain)).sort();
+      assert.equal(names.length, 3);
+      assert.deepEqual(readdirSync(join(three, tree, domain)).sort(), names);
+      for (const n of names) assert.ok(readFileSync(join(one, tree, domain, n)).equals(readFileSync(join(three, tree, domain, n))), `${tree}/${domain}/${n}`);
+    }
+  }
+  assert.equal(readFileSync(join(three, 'dataset.json'), 'utf8'), readFileSync(join(one, 'dataset.json'), 'utf8'));
+});
+
 test('CLI: convlora phantom writes the layout and prints the root; usage errors exit 2', async () => {
   const out = join(tempDir(), 'ph');
   const stdout = sink(), stderr = sink();
@@ -148,7 +167,7 @@ test('CLI: convlora phantom writes the layout and prints the root; usage errors 
   assert.deepEqual(readdirSync(join(out, 'Original')).sort(), ['GE_3', 'Siemens_3']);
   assert.deepEqual(readdirSync(join(out, 'Silver-standard', 'Siemens_3')).sort(), ['PH0011_siemens_3_ss.nii.gz', 'PH0012_siemens_3_ss.nii.gz']);
   assert.ok(existsSync(join(out, 'dataset.json')));
-  for (const args of [['phantom'], ['phantom', '--out', out, '--domains', 'GE_9'], ['phantom', '--out', out, '--size', 'x']]) {
+  for (const args of [['phantom'], ['phantom', '--out', out, '--domains', 'GE_9'], ['phantom', '--out', out, '--size', 'x'], ['phantom', '--out', out, '--workers', '0']]) {
     const err = sink();
     assert.equal(await main(args, { stdout: sink(), stderr: err, env: {} }), 2, args.join(' '));
     assert.match(err.text, /error E_USAGE/);

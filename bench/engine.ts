@@ -46,7 +46,7 @@ const result: Record<string, unknown> = { date: new Date().toISOString(), machin
   convlora: { medianStepSeconds: median(times), peakRssMB: ours.peakRssMB } };
 if (values['skip-baseline'] !== true) {
   const script = fileURLToPath(new URL('../../bench/engine_torch.py', import.meta.url));
-  const py = runPython<{ stepSeconds: number[]; peakRssMB: number; torch: string }>(script, [filters!, batch!, size!, threads!, warmup!, steps!]);
+  const py = runPython<{ stepSeconds: number[]; peakRssMB: number; torch: string }>(script, [filters!, batch!, size!, threads!, warmup!, steps!, device]);
   result.pytorch = { medianStepSeconds: median(py.stepSeconds), peakRssMB: py.peakRssMB, version: py.torch };
   result.stepTimeRatio = median(times) / median(py.stepSeconds);
   result.peakRssRatio = ours.peakRssMB / py.peakRssMB;

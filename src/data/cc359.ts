@@ -207,7 +207,12 @@ export async function loadScan(entry: ScanEntry, opts: LoadOptions): Promise<Sca
 /** Preprocess an image without a mask (for prediction on user data). */
 export async function loadImageSlices(path: string, opts: LoadOptions): Promise<Omit<ScanData, 'masks' | 'stem' | 'domain'>> {
   const img = await readNifti(path, opts.maxVoxels === undefined ? {} : { maxVoxels: opts.maxVoxels });
-  return prepare(img, sliceGeometry(img.dims, opts.sliceRange, opts.size, path));
+  return prepareImage(img, opts, path);
+}
+
+/** Preprocess an image already in memory (slices along axis 0 within `opts.sliceRange`, `opts.size` square). */
+export function prepareImage(img: NiftiVolume, opts: LoadOptions, what = 'volume'): Omit<ScanData, 'masks' | 'stem' | 'domain'> {
+  return prepare(img, sliceGeometry(img.dims, opts.sliceRange, opts.size, what));
 }
 
 function prepare(img: NiftiVolume, geometry: SliceGeometry): Omit<ScanData, 'masks' | 'stem' | 'domain'> {

@@ -17,6 +17,8 @@ export interface ModelInfo {
   /** Slice size the network was trained at, and the dataset root/domain it came from. */
   size?: number;
   source?: string;
+  /** Voxel orientation (axis codes such as 'RAS') of the training volumes; `segment` reorients inputs to it. */
+  orientation?: string | null;
   epoch?: number;
   [k: string]: unknown;
 }

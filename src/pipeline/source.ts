@@ -11,7 +11,8 @@ import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
 import { UNet2D } from '../models/unet.js';
-import type { Domain } from '../data/cc359.js';
+import type { Domain, ScanData } from '../data/cc359.js';
+import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
 import { saveNetwork } from './models.js';
@@ -57,6 +58,8 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const train = await loadScans(d.split.train, d.info);
   const val = await loadScans(d.split.val, d.info);
   report({ type: 'stage', stage: 'train-source', message: `${train.length} train / ${val.length} val volumes of ${source}, ${d.info.size} x ${d.info.size} slices` });
+  const orientation = trainingOrientation([...train, ...val]);
+  if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
 
   manualSeed(seed);
   const model = new UNet2D({ filters, device });
@@ -78,10 +81,22 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
     }
     const checkpoint = join(o.out, 'unet.safetensors');
-    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, epoch: epochs, seed, history });
+    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, orientation, epoch: epochs, seed, history });
     return { checkpoint, history };
   } finally {
     model.dispose();
     opt.dispose();
   }
+}
+
+/**
+ * The voxel orientation (axis codes, e.g. 'RAS') the model learns from: that of every training volume,
+ * or null when they differ (or one has a degenerate affine). `segment` reorients inputs to it.
+ */
+export function trainingOrientation(scans: readonly Pick<ScanData, 'source'>[]): string | null {
+  const codes = new Set<string>();
+  for (const s of scans) {
+    try { codes.add(axisCodes(s.source.affine)); } catch { return null; }
+  }
+  return codes.size === 1 ? [...codes][0]! : null;
 }

@@ -14,7 +14,7 @@ import type { Blocks } from '../lora/placement.js';
 import type { AdaBNMode } from '../lora/adapter.js';
 import { adaptDomain, headFor, type AdaptMethod } from './adapt.js';
 import { checkData, loadScans, openDomain } from './dataset.js';
-import { trainSource } from './source.js';
+import { orientationWarning, trainSource } from './source.js';
 import { trainHead } from './heads.js';
 import { loadHead, loadUnet, type HeadKind } from './models.js';
 import { scoreScans, TOLERANCE_MM } from './score.js';
@@ -114,7 +114,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     if (o.unet !== undefined && existsSync(path)) headPaths.set(kind, path);
     else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, tolerance, report })).checkpoint);
   }
-  const { model } = await loadUnet(unetPath, device);
+  const { model, info: unetInfo } = await loadUnet(unetPath, device);
   const registry = new AdapterRegistry(model);
   const loadedHeads = new Map<HeadKind, Module>();
   for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device)).head);
@@ -131,6 +131,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       const train = await loadScans(d.split.train, d.info);
       const val = await loadScans(d.split.val, d.info);
       const test = await loadScans(d.split.test, d.info);
+      const warning = orientationWarning(unetInfo.orientation, [...train, ...val, ...test], target);
+      if (warning !== null) report({ type: 'stage', stage: 'experiment', message: warning });
       const example = { target, scan: test[0]!, masks: {} as Record<string, Uint8Array> };
       examples.push(example);
       const score = (label: string, seed: number, bestEpoch: number | null, t0: number, adapter: string | null): void => {

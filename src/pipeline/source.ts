@@ -100,3 +100,15 @@ export function trainingOrientation(scans: readonly Pick<ScanData, 'source'>[]):
   }
   return codes.size === 1 ? [...codes][0]! : null;
 }
+
+/**
+ * A warning when a domain's volumes are stored in another voxel orientation than the model's training
+ * volumes (null when they agree or either is unknown). The paper's pipeline slices every domain along
+ * axis 0 as stored, so adaptation and evaluation do not turn volumes; only `segment` does.
+ */
+export function orientationWarning(modelOrientation: unknown, scans: readonly Pick<ScanData, 'source'>[], domain: string): string | null {
+  if (typeof modelOrientation !== 'string') return null;
+  const o = trainingOrientation(scans);
+  if (o === null || o === modelOrientation) return null;
+  return `warning: ${domain} volumes are stored ${o} but the model was trained on ${modelOrientation} volumes; they are sliced along axis 0 as stored (as in the paper's pipeline), so the slices show the head another way round`;
+}

@@ -13,7 +13,7 @@ import { liveTensors } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { saveNetwork } from '../../src/pipeline/models.js';
 import { segmentFile } from '../../src/pipeline/segment.js';
-import { trainingOrientation } from '../../src/pipeline/source.js';
+import { orientationWarning, trainingOrientation } from '../../src/pipeline/source.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -70,4 +70,7 @@ test('the training orientation is the common one of the source volumes, or null 
   assert.equal(trainingOrientation([at(ras), at(ras)]), 'RAS');
   assert.equal(trainingOrientation([at(ras), at(las)]), null);
   assert.equal(trainingOrientation([at([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])]), null);
+  assert.equal(orientationWarning('RAS', [at(ras)], 'GE_15'), null);
+  assert.equal(orientationWarning(undefined, [at(las)], 'GE_15'), null, 'older models record none');
+  assert.match(orientationWarning('RAS', [at(las), at(las)], 'GE_15') ?? '', /^warning: GE_15 volumes are stored LAS but the model was trained on RAS volumes/);
 });

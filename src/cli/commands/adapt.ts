@@ -3,6 +3,7 @@ import { ConvLoraError } from '../../errors.js';
 import { adaptDomain, ADAPT_METHODS, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
 import { checkData, loadScans, openDomain } from '../../pipeline/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
+import { orientationWarning } from '../../pipeline/source.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter } from '../../lora/adapter.js';
 import { checkBlocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
@@ -40,7 +41,9 @@ export const adaptCommand: Command = {
     const d = await openDomain(data, target, 'target');
     const train = await loadScans(d.split.train, d.info);
     const val = await loadScans(d.split.val, d.info);
-    const { model } = await loadUnet(unetPath, device);
+    const { model, info } = await loadUnet(unetPath, device);
+    const warning = orientationWarning(info.orientation, [...train, ...val], target);
+    if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
     const registry = new AdapterRegistry(model);
     const head = headPath === undefined ? null : (await loadHead(headPath, device)).head;
     try {

@@ -4,8 +4,11 @@
  * model was trained on, when the model records it and the input's affine differs; then it is
  * preprocessed like training data (all slices along axis 0, min-max, rotation, padding to the model's
  * slice size). The prediction is turned back onto the input's grid. The adapter, if any, is merged into
- * the weights for speed.
+ * the weights for speed. A directory of scans runs with the model loaded once; a scan that fails is
+ * reported and the rest go on.
  */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { prepareImage } from '../data/cc359.js';
@@ -16,11 +19,9 @@ import { AdapterRegistry } from '../lora/adapter.js';
 import { loadUnet } from './models.js';
 import { maskOfLogits, probabilities, runSlices } from './predict.js';
 
-export interface SegmentOptions {
+export interface SegmenterOptions {
   model: string;
   adapter?: string;
-  input: string;
-  output: string;
   prob?: boolean;
   device?: Device;
   batchSize?: number;
@@ -28,54 +29,136 @@ export interface SegmentOptions {
   reorient?: boolean;
 }
 
+export interface SegmentOptions extends SegmenterOptions {
+  input: string;
+  output: string;
+}
+
 export interface SegmentResult {
-  output: string; voxels: number; brainVoxels: number; brainMl: number; seconds: number;
+  input: string; output: string; voxels: number; brainVoxels: number; brainMl: number; seconds: number;
   /** Axis codes of the input and of the model's training volumes (null: unknown), and whether the input was turned. */
   orientation: { input: string | null; model: string | null; reoriented: boolean };
 }
 
-export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
-  const t0 = Date.now();
-  const device = o.device ?? 'cpu';
-  const header = await readNiftiHeader(o.input);
-  const dims = header.dim.slice(1, 1 + (header.dim[0] ?? 0));
-  if (dims.length < 3 || dims.slice(3).some((d) => d !== 1)) {
-    throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${o.input} but received dims [${dims.join(', ')}]`);
-  }
-  const { model, info } = await loadUnet(o.model, device);
-  const registry = new AdapterRegistry(model);
-  try {
-    if (o.adapter !== undefined) {
-      await registry.load('target', o.adapter);
-      registry.activate('target', { merge: true });
+/** A model (with its adapter merged) loaded once, segmenting one scan per call. Call dispose() after. */
+export class Segmenter {
+  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, private readonly size: number,
+    private readonly modelCodes: string | null) {}
+
+  static async open(o: SegmenterOptions): Promise<Segmenter> {
+    const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
+    const registry = new AdapterRegistry(model);
+    try {
+      if (o.adapter !== undefined) {
+        await registry.load('target', o.adapter);
+        registry.activate('target', { merge: true });
+      }
+    } catch (err) {
+      registry.dispose();
+      model.dispose();
+      throw err;
     }
-    const size = info.size ?? 256;
-    const img = await readNifti(o.input);
-    const modelCodes = typeof info.orientation === 'string' ? info.orientation : null;
+    model.eval();
+    return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null);
+  }
+
+  async segment(input: string, output: string): Promise<SegmentResult> {
+    const t0 = Date.now();
+    const o = this.o;
+    const header = await readNiftiHeader(input);
+    const dims = header.dim.slice(1, 1 + (header.dim[0] ?? 0));
+    if (dims.length < 3 || dims.slice(3).some((d) => d !== 1)) {
+      throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${input} but received dims [${dims.join(', ')}]`);
+    }
+    const img = await readNifti(input);
     let inputCodes: string | null = null;
     try { inputCodes = axisCodes(img.affine); } catch { /* degenerate affine: use the voxel order as it is */ }
-    const turn = o.reorient !== false && modelCodes !== null && inputCodes !== null ? reorientation(inputCodes, modelCodes) : null;
+    const turn = o.reorient !== false && this.modelCodes !== null && inputCodes !== null ? reorientation(inputCodes, this.modelCodes) : null;
     const reoriented = turn !== null && !isIdentity(turn);
     const dims3 = img.dims.slice(0, 3);
     const work: NiftiVolume = reoriented
       ? { ...img, dims: reorientShape(dims3, turn), spacing: reorientShape(img.spacing.slice(0, 3), turn), data: reorientData(img.data, dims3, turn) }
       : img;
-    const vol = prepareImage(work, { size, sliceRange: [0, work.dims[0]! - 1] }, o.input);
-    model.eval();
-    const [logits] = runSlices(vol.images, vol.shape, o.batchSize ?? 16, device, (x) => [model.forward(x)]);
+    const vol = prepareImage(work, { size: this.size, sliceRange: [0, work.dims[0]! - 1] }, input);
+    const model = this.registry.model;
+    const [logits] = runSlices(vol.images, vol.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
     const mask = maskOfLogits(logits!);
     const back = <T extends Uint8Array | Float32Array>(pred: T): T => {
       const grid = toOriginalGrid(pred, vol.geometry);
       return reoriented ? reorientData(grid, work.dims, reorientation(turn.to, turn.from)) : grid;
     };
     const data = o.prob === true ? back(probabilities(logits!)) : back(mask);
-    await writeNifti(o.output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
+    await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     const brain = (o.prob === true ? toOriginalGrid(mask, vol.geometry) : (data as Uint8Array)).reduce((n, v) => n + v, 0);
     const voxelMl = img.spacing.slice(0, 3).reduce((a, b) => a * b, 1) / 1000;
-    return { output: o.output, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
-      orientation: { input: inputCodes, model: modelCodes, reoriented } };
-  } finally {
-    registry.dispose();
+    return { input, output, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
+      orientation: { input: inputCodes, model: this.modelCodes, reoriented } };
+  }
+
+  dispose(): void {
+    const model = this.registry.model;
+    this.registry.dispose();
     model.dispose();
   }
+}
+
+export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
+  const s = await Segmenter.open(o);
+  try {
+    return await s.segment(o.input, o.output);
+  } finally {
+    s.dispose();
+  }
+}
+
+const NIFTI_NAME = /^(.*)\.nii(\.gz)?$/;
+
+/** Output name for an input scan in directory mode: `<stem>_mask.nii.gz` (or `_prob`). */
+export function outputName(input: string, prob: boolean): string {
+  const m = NIFTI_NAME.exec(basename(input));
+  return `${m === null ? basename(input) : m[1]}_${prob ? 'prob' : 'mask'}.nii.gz`;
+}
+
+export interface SegmentFailure { input: string; code: string; message: string }
+
+/**
+ * Every `.nii`/`.nii.gz` in `inputDir` (sorted by name) to `outputDir/<stem>_mask.nii.gz`, the model
+ * loaded once. A scan that fails is recorded with its error code and the others go on.
+ */
+export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
+  Promise<{ results: SegmentResult[]; failures: SegmentFailure[] }> {
+  const names = (await readdir(o.inputDir).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the folder ${o.inputDir}: ${err.message}`, { cause: err }); }))
+    .filter((n) => NIFTI_NAME.test(n)).sort();
+  if (names.length === 0) throw new ConvLoraError('E_DATA', `No .nii or .nii.gz files in ${o.inputDir}`);
+  const outs = new Map<string, string>();
+  for (const n of names) {
+    const out = outputName(n, o.prob === true);
+    if (outs.has(out)) throw new ConvLoraError('E_DATA', `${outs.get(out)} and ${n} in ${o.inputDir} would both be written to ${out}`);
+    outs.set(out, n);
+  }
+  const s = await Segmenter.open(o);
+  const results: SegmentResult[] = [];
+  const failures: SegmentFailure[] = [];
+  try {
+    for (const n of names) {
+      const input = join(o.inputDir, n);
+      try {
+        const r = await s.segment(input, join(o.outputDir, outputName(n, o.prob === true)));
+        results.push(r);
+        o.onScan?.(results.length + failures.length, names.length, r);
+      } catch (err) {
+        const f = { input, code: err instanceof ConvLoraError ? err.code : 'E_IO', message: err instanceof Error ? err.message : String(err) };
+        failures.push(f);
+        o.onScan?.(results.length + failures.length, names.length, f);
+      }
+    }
+  } finally {
+    s.dispose();
+  }
+  return { results, failures };
+}
+
+/** True when `path` is an existing directory. */
+export async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((st) => st.isDirectory(), () => false);
 }

@@ -4,6 +4,7 @@
 // without reorientation they differ, so the check can fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { phantomVolume } from '../../src/data/phantom.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
@@ -61,6 +62,31 @@ test('segment: an input in another orientation gets the same prediction, on its 
   const cli = await runCli(['segment', '--model', model, '--in', pil, '--out', join(dir, 'd.nii.gz')]);
   assert.equal(cli.code, 0, cli.err);
   assert.match(cli.err, /orientation: input PIL, turned to the model's RAS and back/);
+
+  // A folder: the model is loaded once, each scan gets <stem>_prob.nii.gz, a corrupt scan is reported
+  // with its code and the others are still written; the exit code says that one failed.
+  const inDir = join(dir, 'scans'), outDir = join(dir, 'masks');
+  mkdirSync(inDir);
+  copyFileSync(ras, join(inDir, 'a_ras.nii.gz'));
+  copyFileSync(pil, join(inDir, 'b_pil.nii.gz'));
+  writeFileSync(join(inDir, 'c_broken.nii'), Buffer.alloc(100, 7));
+  writeFileSync(join(inDir, 'notes.txt'), 'not a scan');
+  const many = await runCli(['segment', '--model', model, '--in', inDir, '--out', outDir, '--prob']);
+  assert.equal(many.code, 1, many.err);
+  assert.equal(many.out, `${join(outDir, 'a_ras_prob.nii.gz')}\n${join(outDir, 'b_pil_prob.nii.gz')}\n`);
+  assert.match(many.err, /c_broken\.nii: error E_NIFTI/);
+  assert.match(many.err, /segmented 2 of 3 scans into .*\(1 turned into the model's orientation RAS and back\)/);
+  assert.deepEqual(readdirSync(outDir).sort(), ['a_ras_prob.nii.gz', 'b_pil_prob.nii.gz']);
+  assert.deepEqual((await readNifti(join(outDir, 'a_ras_prob.nii.gz'))).data, a.data, 'same as one scan at a time');
+  assert.deepEqual((await readNifti(join(outDir, 'b_pil_prob.nii.gz'))).data, b.data);
+  const usage = await runCli(['segment', '--model', model, '--in', inDir, '--out', join(dir, 'x.nii.gz')]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.err, /--out must be a folder too/);
+  const emptyDir = join(dir, 'empty');
+  mkdirSync(emptyDir);
+  const none = await runCli(['segment', '--model', model, '--in', emptyDir, '--out', outDir]);
+  assert.equal(none.code, 1);
+  assert.match(none.err, /E_DATA.*No \.nii or \.nii\.gz files/);
   assert.equal(liveTensors(), live);
 });
 

@@ -1,26 +1,55 @@
-import { segmentFile } from '../../pipeline/segment.js';
+import { ConvLoraError } from '../../errors.js';
+import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/segment.js';
+import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
 
+function orientationLine(r: SegmentResult): string | null {
+  const o = r.orientation;
+  if (o.reoriented) return `orientation: input ${o.input}, turned to the model's ${o.model} and back (axes permuted/flipped, no resampling)`;
+  if (o.model === null) return `orientation: the model does not record its training orientation; the input (${o.input ?? 'unknown'}) is used as stored`;
+  return null;
+}
+
 export const segmentCommand: Command = {
   name: 'segment',
-  summary: 'Brain mask of any T1 NIfTI on its own grid and affine (optionally with a domain adapter)',
-  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz --out mask.nii.gz [--prob] [--no-reorient] [--device cpu|cuda] [--json]',
+  summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
+  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--prob] [--no-reorient] [--device cpu|cuda] [--json]',
   options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' } },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
     const device = setupDevice(v);
     const adapter = stringOpt(v, 'adapter');
-    const r = await segmentFile({
-      model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), input: stringOpt(v, 'in', true),
-      output: stringOpt(v, 'out', true), prob: v.prob === true, device, reorient: v['no-reorient'] !== true,
-    });
+    const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true);
+    const common = { model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), prob: v.prob === true, device, reorient: v['no-reorient'] !== true };
+    if (await isDirectory(input)) {
+      if (/\.nii(\.gz)?$/.test(output)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --out must be a folder too, not ${output}`);
+      let bar: Progress | null = null;
+      const started = Date.now();
+      const { results, failures } = await segmentDirectory({
+        ...common, inputDir: input, outputDir: output,
+        onScan: (done, total, r) => {
+          bar ??= new Progress(io.stderr, 'segment', total, { enabled: v.quiet !== true });
+          if ('code' in r) io.stderr.write(`\n${r.input}: error ${r.code}: ${r.message}\n`);
+          else if (v.json !== true) io.stdout.write(`${r.output}\n`);
+          if (done < total) bar.update(done);
+        },
+      });
+      (bar as Progress | null)?.done(`${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (v.json === true) io.stdout.write(`${JSON.stringify({ results, failures }, null, 2)}\n`);
+      const turned = results.filter((r) => r.orientation.reoriented).length;
+      if (v.quiet !== true) {
+        io.stderr.write(`segmented ${results.length} of ${results.length + failures.length} scans into ${output}${turned > 0 ? ` (${turned} turned into the model's orientation ${results[0]!.orientation.model} and back)` : ''}\n`);
+        if (failures.length > 0) io.stderr.write(`failed: ${failures.map((f) => `${f.input} (${f.code})`).join(', ')}\n`);
+      }
+      return failures.length > 0 ? 1 : 0;
+    }
+    const r = await segmentFile({ ...common, input, output });
     if (v.json === true) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       io.stdout.write(`${r.output}\n`);
-      const o = r.orientation;
-      if (o.reoriented) io.stderr.write(`orientation: input ${o.input}, turned to the model's ${o.model} and back (axes permuted/flipped, no resampling)\n`);
-      else if (o.model === null) io.stderr.write(`orientation: the model does not record its training orientation; the input (${o.input ?? 'unknown'}) is used as stored\n`);
+      const line = orientationLine(r);
+      if (line !== null) io.stderr.write(`${line}\n`);
       io.stderr.write(`brain: ${r.brainVoxels} voxels, ${r.brainMl.toFixed(1)} ml; ${r.seconds.toFixed(1)} s\n`);
     }
     return 0;

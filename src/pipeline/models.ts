@@ -19,6 +19,8 @@ export interface ModelInfo {
   source?: string;
   /** Voxel orientation (axis codes such as 'RAS') of the training volumes; `segment` reorients inputs to it. */
   orientation?: string | null;
+  /** Median voxel size (mm, file axes) of the training volumes; `segment --conform` resamples inputs to it. */
+  spacing?: number[];
   epoch?: number;
   [k: string]: unknown;
 }

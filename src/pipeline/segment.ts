@@ -15,6 +15,7 @@ import { prepareImage } from '../data/cc359.js';
 import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
 import { axisCodes, reorientData, reorientShape, reorientation, isIdentity } from '../data/orientation.js';
 import { toOriginalGrid } from '../data/preprocess.js';
+import { resampleLinear, resampledDims } from '../data/resample.js';
 import { AdapterRegistry } from '../lora/adapter.js';
 import { loadUnet } from './models.js';
 import { maskOfLogits, probabilities, runSlices } from './predict.js';
@@ -27,6 +28,11 @@ export interface SegmenterOptions {
   batchSize?: number;
   /** Turn the input into the model's training orientation first (default true). */
   reorient?: boolean;
+  /**
+   * Resample the input (trilinear) to the model's training voxel size before slicing, and the
+   * probabilities back to the input grid (default false: the paper's pipeline slices as stored).
+   */
+  conform?: boolean;
 }
 
 export interface SegmentOptions extends SegmenterOptions {
@@ -38,12 +44,14 @@ export interface SegmentResult {
   input: string; output: string; voxels: number; brainVoxels: number; brainMl: number; seconds: number;
   /** Axis codes of the input and of the model's training volumes (null: unknown), and whether the input was turned. */
   orientation: { input: string | null; model: string | null; reoriented: boolean };
+  /** Voxel sizes (mm, model axes) the scan was resampled from and to, or null when it was not. */
+  resampled: { from: number[]; to: number[] } | null;
 }
 
 /** A model (with its adapter merged) loaded once, segmenting one scan per call. Call dispose() after. */
 export class Segmenter {
   private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, private readonly size: number,
-    private readonly modelCodes: string | null) {}
+    private readonly modelCodes: string | null, private readonly modelSpacing: number[] | null) {}
 
   static async open(o: SegmenterOptions): Promise<Segmenter> {
     const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
@@ -59,7 +67,13 @@ export class Segmenter {
       throw err;
     }
     model.eval();
-    return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null);
+    const spacing = Array.isArray(info.spacing) && info.spacing.length === 3 && info.spacing.every((x) => typeof x === 'number' && x > 0) ? info.spacing : null;
+    if (o.conform === true && spacing === null) {
+      registry.dispose();
+      model.dispose();
+      throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so --conform cannot be used with it (retrain it with this version, or leave --conform out)`);
+    }
+    return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null, spacing);
   }
 
   async segment(input: string, output: string): Promise<SegmentResult> {
@@ -79,20 +93,30 @@ export class Segmenter {
     const work: NiftiVolume = reoriented
       ? { ...img, dims: reorientShape(dims3, turn), spacing: reorientShape(img.spacing.slice(0, 3), turn), data: reorientData(img.data, dims3, turn) }
       : img;
-    const vol = prepareImage(work, { size: this.size, sliceRange: [0, work.dims[0]! - 1] }, input);
+    const workSpacing = work.spacing.slice(0, 3);
+    const conform = o.conform === true && this.modelSpacing !== null && workSpacing.some((sp, a) => Math.abs(sp - this.modelSpacing![a]!) > 1e-3 * sp);
+    const grid = conform ? resampledDims(work.dims, workSpacing, this.modelSpacing!) : (work.dims.slice(0, 3) as [number, number, number]);
+    const net: NiftiVolume = conform ? { ...work, dims: grid, spacing: [...this.modelSpacing!], data: resampleLinear(work.data, work.dims, grid) } : work;
+    const vol = prepareImage(net, { size: this.size, sliceRange: [0, net.dims[0]! - 1] }, input);
     const model = this.registry.model;
     const [logits] = runSlices(vol.images, vol.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
-    const mask = maskOfLogits(logits!);
-    const back = <T extends Uint8Array | Float32Array>(pred: T): T => {
-      const grid = toOriginalGrid(pred, vol.geometry);
-      return reoriented ? reorientData(grid, work.dims, reorientation(turn.to, turn.from)) : grid;
-    };
-    const data = o.prob === true ? back(probabilities(logits!)) : back(mask);
+    // Back onto the work grid (interpolated probabilities when resampled), then onto the input's axes.
+    let prob: Float32Array | null = null;
+    let mask: Uint8Array;
+    if (conform) {
+      prob = resampleLinear(toOriginalGrid(probabilities(logits!), vol.geometry), grid, work.dims);
+      mask = Uint8Array.from(prob, (p) => (p > 0.5 ? 1 : 0));
+    } else {
+      mask = toOriginalGrid(maskOfLogits(logits!), vol.geometry);
+      if (o.prob === true) prob = toOriginalGrid(probabilities(logits!), vol.geometry);
+    }
+    const unturn = <T extends Uint8Array | Float32Array>(g: T): T => (reoriented ? reorientData(g, work.dims, reorientation(turn.to, turn.from)) : g);
+    const data = o.prob === true ? unturn(prob!) : unturn(mask);
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
-    const brain = (o.prob === true ? toOriginalGrid(mask, vol.geometry) : (data as Uint8Array)).reduce((n, v) => n + v, 0);
+    const brain = mask.reduce((n, v) => n + v, 0);
     const voxelMl = img.spacing.slice(0, 3).reduce((a, b) => a * b, 1) / 1000;
     return { input, output, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
-      orientation: { input: inputCodes, model: this.modelCodes, reoriented } };
+      orientation: { input: inputCodes, model: this.modelCodes, reoriented }, resampled: conform ? { from: workSpacing, to: [...this.modelSpacing!] } : null };
   }
 
   dispose(): void {

@@ -59,6 +59,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const val = await loadScans(d.split.val, d.info);
   report({ type: 'stage', stage: 'train-source', message: `${train.length} train / ${val.length} val volumes of ${source}, ${d.info.size} x ${d.info.size} slices` });
   const orientation = trainingOrientation([...train, ...val]);
+  const spacing = trainingSpacing([...train, ...val]);
   if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
 
   manualSeed(seed);
@@ -81,7 +82,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
     }
     const checkpoint = join(o.out, 'unet.safetensors');
-    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, orientation, epoch: epochs, seed, history });
+    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, orientation, spacing, epoch: epochs, seed, history });
     return { checkpoint, history };
   } finally {
     model.dispose();
@@ -111,4 +112,13 @@ export function orientationWarning(modelOrientation: unknown, scans: readonly Pi
   const o = trainingOrientation(scans);
   if (o === null || o === modelOrientation) return null;
   return `warning: ${domain} volumes are stored ${o} but the model was trained on ${modelOrientation} volumes; they are sliced along axis 0 as stored (as in the paper's pipeline), so the slices show the head another way round`;
+}
+
+/** Median voxel size (mm) per file axis of the training volumes: the grid `segment --conform` resamples to. */
+export function trainingSpacing(scans: readonly Pick<ScanData, 'source'>[]): [number, number, number] {
+  return [0, 1, 2].map((a) => {
+    const v = scans.map((s) => s.source.spacing[a] ?? 1).sort((x, y) => x - y);
+    const m = v.length >> 1;
+    return v.length === 0 ? 1 : v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  }) as [number, number, number];
 }

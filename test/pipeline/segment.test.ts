@@ -12,8 +12,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatePhantomDataset } from '../../src/data/phantom.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { generatePhantomDataset, phantomVolume } from '../../src/data/phantom.js';
+import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { CC359_DOMAINS } from '../../src/data/cc359.js';
 import { evaluateMasks } from '../../src/metrics/index.js';
 import { trainSource } from '../../src/pipeline/source.js';
 import { trainHead } from '../../src/pipeline/heads.js';
@@ -61,4 +62,34 @@ test('a ConvLoRA + AdaBN adapter improves Surface Dice of `segment` on a held-ou
   t.diagnostic(`held-out ${heldOut.stem}: source SDS ${source.toFixed(4)}, adapted SDS ${adapted.toFixed(4)}`);
   assert.ok(adapted > source, `adapted SDS ${adapted.toFixed(4)} should exceed source SDS ${source.toFixed(4)}`);
   assert.equal(liveTensors(), live, 'no native tensor leaked');
+});
+
+// Measured 2026-11-26: PH0015_ge_3 at 2 mm scored 0.48 sliced as stored (its 128-pixel slices are
+// centre-cropped to the model's 64 and seen at twice the scale) and 0.98 with --conform.
+test('segment --conform: a scan at half the training voxel size is resampled to it and the mask comes back on its grid', async (t) => {
+  const unet = join(run, 'unet.safetensors');
+  assert.ok(existsSync(unet), 'the source model of the test above');
+  // The same phantom head as a held-out GE_3 test volume, rendered at 2 mm instead of the training 4 mm.
+  const d = await openDomain(data, 'GE_3', 'source');
+  const stem = d.split.test[0]!.stem;
+  const index = Number(/^PH(\d+)_/.exec(stem)![1]) - 1 - CC359_DOMAINS.indexOf('GE_3') * E2E.volumes;
+  const fine = phantomVolume('GE_3', index, { size: 2 * E2E.size, seed: 11, volumesPerDomain: E2E.volumes });
+  assert.equal(fine.stem, stem);
+  const scan = join(run, 'fine.nii.gz'), gt = join(run, 'fine_ss.nii.gz');
+  await writeNifti(scan, fine.image);
+  await writeNifti(gt, fine.mask);
+  const score = async (out: string): Promise<number> => {
+    const p = await readNifti(out), g = await readNifti(gt);
+    assert.deepEqual(p.dims, g.dims, 'the mask is on the scan grid');
+    return evaluateMasks(g.data, p.data, { shape: [...g.dims].reverse(), spacing: [...g.spacing].slice(0, 3).reverse(), tolerance: 256 / E2E.size }).surfaceDice;
+  };
+  const conformed = join(run, 'fine-conform.nii.gz'), stored = join(run, 'fine-stored.nii.gz');
+  const r = await runCli(['segment', '--model', unet, '--in', scan, '--out', conformed, '--conform', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual((JSON.parse(r.out) as { resampled: unknown }).resampled, { from: [2, 2, 2], to: [4, 4, 4] });
+  assert.equal((await runCli(['segment', '--model', unet, '--in', scan, '--out', stored])).code, 0);
+  const withConform = await score(conformed), asStored = await score(stored);
+  t.diagnostic(`${stem} at 2 mm: SDS ${asStored.toFixed(4)} sliced as stored, ${withConform.toFixed(4)} with --conform`);
+  assert.ok(withConform > 0.9, `conformed SDS ${withConform.toFixed(4)}`);
+  assert.ok(withConform > asStored + 0.1, `conformed ${withConform.toFixed(4)} vs as stored ${asStored.toFixed(4)}`);
 });

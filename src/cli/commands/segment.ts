@@ -14,14 +14,14 @@ function orientationLine(r: SegmentResult): string | null {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--prob] [--no-reorient] [--device cpu|cuda] [--json]',
-  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' } },
+  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--prob] [--no-reorient] [--conform] [--device cpu|cuda] [--json]',
+  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' } },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
     const device = setupDevice(v);
     const adapter = stringOpt(v, 'adapter');
     const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true);
-    const common = { model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), prob: v.prob === true, device, reorient: v['no-reorient'] !== true };
+    const common = { model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), prob: v.prob === true, device, reorient: v['no-reorient'] !== true, conform: v.conform === true };
     if (await isDirectory(input)) {
       if (/\.nii(\.gz)?$/.test(output)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --out must be a folder too, not ${output}`);
       let bar: Progress | null = null;
@@ -50,6 +50,7 @@ export const segmentCommand: Command = {
       io.stdout.write(`${r.output}\n`);
       const line = orientationLine(r);
       if (line !== null) io.stderr.write(`${line}\n`);
+      if (r.resampled !== null) io.stderr.write(`resampled from ${r.resampled.from.map((x) => x.toFixed(2)).join(' x ')} mm to the model's ${r.resampled.to.map((x) => x.toFixed(2)).join(' x ')} mm and back\n`);
       io.stderr.write(`brain: ${r.brainVoxels} voxels, ${r.brainMl.toFixed(1)} ml; ${r.seconds.toFixed(1)} s\n`);
     }
     return 0;

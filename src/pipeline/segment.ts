@@ -38,10 +38,12 @@ export interface SegmenterOptions {
 export interface SegmentOptions extends SegmenterOptions {
   input: string;
   output: string;
+  /** Also write the skull-stripped scan here: the input with every voxel outside the mask set to 0. */
+  brain?: string;
 }
 
 export interface SegmentResult {
-  input: string; output: string; voxels: number; brainVoxels: number; brainMl: number; seconds: number;
+  input: string; output: string; brain: string | null; voxels: number; brainVoxels: number; brainMl: number; seconds: number;
   /** Axis codes of the input and of the model's training volumes (null: unknown), and whether the input was turned. */
   orientation: { input: string | null; model: string | null; reoriented: boolean };
   /** Voxel sizes (mm, model axes) the scan was resampled from and to, or null when it was not. */
@@ -76,7 +78,7 @@ export class Segmenter {
     return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null, spacing);
   }
 
-  async segment(input: string, output: string): Promise<SegmentResult> {
+  async segment(input: string, output: string, brainOutput?: string): Promise<SegmentResult> {
     const t0 = Date.now();
     const o = this.o;
     const header = await readNiftiHeader(input);
@@ -113,9 +115,16 @@ export class Segmenter {
     const unturn = <T extends Uint8Array | Float32Array>(g: T): T => (reoriented ? reorientData(g, work.dims, reorientation(turn.to, turn.from)) : g);
     const data = o.prob === true ? unturn(prob!) : unturn(mask);
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
+    if (brainOutput !== undefined) {
+      // The scan itself (same datatype and scaling) with the non-brain voxels zeroed, like BET's output image.
+      const inMask = unturn(mask);
+      const stripped = img.data.slice();
+      for (let i = 0; i < stripped.length; i++) if (inMask[i] === 0) stripped[i] = 0;
+      await writeNifti(brainOutput, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: stripped, datatype: img.datatype });
+    }
     const brain = mask.reduce((n, v) => n + v, 0);
     const voxelMl = img.spacing.slice(0, 3).reduce((a, b) => a * b, 1) / 1000;
-    return { input, output, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
+    return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
       orientation: { input: inputCodes, model: this.modelCodes, reoriented }, resampled: conform ? { from: workSpacing, to: [...this.modelSpacing!] } : null };
   }
 
@@ -129,7 +138,7 @@ export class Segmenter {
 export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
   const s = await Segmenter.open(o);
   try {
-    return await s.segment(o.input, o.output);
+    return await s.segment(o.input, o.output, o.brain);
   } finally {
     s.dispose();
   }
@@ -143,13 +152,19 @@ export function outputName(input: string, prob: boolean): string {
   return `${m === null ? basename(input) : m[1]}_${prob ? 'prob' : 'mask'}.nii.gz`;
 }
 
+/** Skull-stripped image name for an input scan in directory mode: `<stem>_brain.nii.gz`. */
+export function brainName(input: string): string {
+  const m = NIFTI_NAME.exec(basename(input));
+  return `${m === null ? basename(input) : m[1]}_brain.nii.gz`;
+}
+
 export interface SegmentFailure { input: string; code: string; message: string }
 
 /**
- * Every `.nii`/`.nii.gz` in `inputDir` (sorted by name) to `outputDir/<stem>_mask.nii.gz`, the model
- * loaded once. A scan that fails is recorded with its error code and the others go on.
+ * Every `.nii`/`.nii.gz` in `inputDir` (sorted by name) to `outputDir/<stem>_mask.nii.gz` (and, with
+ * `brainDir`, the skull-stripped scan to `brainDir/<stem>_brain.nii.gz`), the model loaded once. A scan that fails is recorded with its error code and the others go on.
  */
-export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
+export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
   Promise<{ results: SegmentResult[]; failures: SegmentFailure[] }> {
   const names = (await readdir(o.inputDir).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the folder ${o.inputDir}: ${err.message}`, { cause: err }); }))
     .filter((n) => NIFTI_NAME.test(n)).sort();
@@ -167,7 +182,7 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
     for (const n of names) {
       const input = join(o.inputDir, n);
       try {
-        const r = await s.segment(input, join(o.outputDir, outputName(n, o.prob === true)));
+        const r = await s.segment(input, join(o.outputDir, outputName(n, o.prob === true)), o.brainDir === undefined ? undefined : join(o.brainDir, brainName(n)));
         results.push(r);
         o.onScan?.(results.length + failures.length, names.length, r);
       } catch (err) {

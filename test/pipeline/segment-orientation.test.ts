@@ -10,6 +10,9 @@ import { phantomVolume } from '../../src/data/phantom.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
 import { axisCodes, reorientAffine, reorientData, reorientShape, reorientation } from '../../src/data/orientation.js';
 import { manualSeed } from '../../src/engine/runtime.js';
+import * as ops from '../../src/engine/ops.js';
+import { prepareImage } from '../../src/data/cc359.js';
+import { runSlices } from '../../src/pipeline/predict.js';
 import { liveTensors } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { saveNetwork } from '../../src/pipeline/models.js';
@@ -87,6 +90,39 @@ test('segment: an input in another orientation gets the same prediction, on its 
   const none = await runCli(['segment', '--model', model, '--in', emptyDir, '--out', outDir]);
   assert.equal(none.code, 1);
   assert.match(none.err, /E_DATA.*No \.nii or \.nii\.gz files/);
+  assert.equal(liveTensors(), live);
+});
+
+test('segment --brain writes the scan with non-brain voxels zeroed, in its own datatype and scaling', async () => {
+  const live = liveTensors();
+  const dir = tempDir('convlora-brain-');
+  const v = phantomVolume('Philips_15', 1, { size: 32, seed: 4 }); // stored as uint16 with scl_slope 0.5
+  const scan = join(dir, 'scan.nii.gz');
+  await writeNifti(scan, v.image);
+  manualSeed(6);
+  const net = new UNet2D({ filters: 4 });
+  // An untrained net puts every voxel on one side of 0; centring its logit BatchNorm on the median
+  // logit of this scan gives a mask with voxels on both sides, which is all this test needs.
+  net.eval();
+  const vol = prepareImage(await readNifti(scan), { size: 32, sliceRange: [0, v.image.dims[0]! - 1] });
+  const [logits] = runSlices(vol.images, vol.shape, 16, 'cpu', (x) => [net.forward(x)]);
+  const sorted = Float32Array.from(logits!).sort();
+  ops.fill_(new Map(net.namedBuffers()).get('out_path.2.running_mean')!, sorted[sorted.length >> 1]!);
+  const model = join(dir, 'unet.safetensors');
+  await saveNetwork(model, net, { kind: 'unet2d', filters: 4, size: 32, orientation: 'RAS' });
+  net.dispose();
+  const r = await runCli(['segment', '--model', model, '--in', scan, '--out', join(dir, 'mask.nii.gz'), '--brain', join(dir, 'brain.nii.gz')]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${join(dir, 'mask.nii.gz')}\n${join(dir, 'brain.nii.gz')}\n`);
+  const src = await readNifti(scan), mask = await readNifti(join(dir, 'mask.nii.gz')), brain = await readNifti(join(dir, 'brain.nii.gz'));
+  assert.equal(brain.datatype, 512);
+  assert.equal(brain.header.sclSlope, 0.5);
+  let inside = 0;
+  for (let i = 0; i < src.data.length; i++) {
+    if (mask.data[i] === 1) inside += 1;
+    assert.equal(brain.data[i], mask.data[i] === 1 ? src.data[i] : 0, `voxel ${i}`);
+  }
+  assert.ok(inside > 0 && inside < src.data.length, `${inside} of ${src.data.length} voxels in the mask`);
   assert.equal(liveTensors(), live);
 });
 

@@ -14,20 +14,22 @@ function orientationLine(r: SegmentResult): string | null {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--prob] [--no-reorient] [--conform] [--device cpu|cuda] [--json]',
-  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' } },
+  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform] [--device cpu|cuda] [--json]',
+  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, brain: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
     const device = setupDevice(v);
     const adapter = stringOpt(v, 'adapter');
-    const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true);
+    const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true), brain = stringOpt(v, 'brain');
     const common = { model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), prob: v.prob === true, device, reorient: v['no-reorient'] !== true, conform: v.conform === true };
     if (await isDirectory(input)) {
-      if (/\.nii(\.gz)?$/.test(output)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --out must be a folder too, not ${output}`);
+      for (const [flag, value] of [['out', output], ['brain', brain]] as const) {
+        if (value !== undefined && /\.nii(\.gz)?$/.test(value)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --${flag} must be a folder too, not ${value}`);
+      }
       let bar: Progress | null = null;
       const started = Date.now();
       const { results, failures } = await segmentDirectory({
-        ...common, inputDir: input, outputDir: output,
+        ...common, inputDir: input, outputDir: output, ...(brain === undefined ? {} : { brainDir: brain }),
         onScan: (done, total, r) => {
           bar ??= new Progress(io.stderr, 'segment', total, { enabled: v.quiet !== true });
           if ('code' in r) io.stderr.write(`\n${r.input}: error ${r.code}: ${r.message}\n`);
@@ -44,10 +46,10 @@ export const segmentCommand: Command = {
       }
       return failures.length > 0 ? 1 : 0;
     }
-    const r = await segmentFile({ ...common, input, output });
+    const r = await segmentFile({ ...common, input, output, ...(brain === undefined ? {} : { brain }) });
     if (v.json === true) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
-      io.stdout.write(`${r.output}\n`);
+      io.stdout.write(`${r.output}\n${r.brain === null ? '' : `${r.brain}\n`}`);
       const line = orientationLine(r);
       if (line !== null) io.stderr.write(`${line}\n`);
       if (r.resampled !== null) io.stderr.write(`resampled from ${r.resampled.from.map((x) => x.toFixed(2)).join(' x ')} mm to the model's ${r.resampled.to.map((x) => x.toFixed(2)).join(' x ')} mm and back\n`);

@@ -1,4 +1,5 @@
-// `segment` turns an input stored in another voxel orientation into the model's training orientation
+// `segment` on the inputs users have: other voxel orientations, folders of scans, and the skull-stripped
+// output. `segment` turns an input stored in another voxel orientation into the model's training orientation
 // and back. The same head stored two ways (RAS, and permuted/flipped to PIL with the affine that keeps
 // every voxel's world position) must get the same probabilities voxel for voxel once mapped to one grid;
 // without reorientation they differ, so the check can fail.

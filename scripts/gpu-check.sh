@@ -5,9 +5,11 @@
 #   3. bench/engine on cuda: our training step vs PyTorch's, batch 32 at 256 x 256, side by side;
 #   4. only with GPU_RUN="<convlora command and flags>": that command on the GPU with --out and --device
 #      added, under GPU_RUN_LIMIT seconds (default 420). `experiment ...` first gets 256^3 phantoms
-#      (GPU_SIZE, GPU_VOLUMES) and --data. Sizing (estimates from a 40 ms step at batch 32, 256 x 256):
-#      "demo --size 256 --filters 16 --source-epochs 30" fits in ~7 minutes; the full Table 1 protocol
-#      (7 methods, 3 seeds, 100 source epochs) needs ~45 minutes, more than a lease holds.
+#      (GPU_SIZE, GPU_VOLUMES) and --data. Sizing, estimated (not measured) from a 40 ms step at batch
+#      32, 256 x 256 and ~6 s per 256^3 phantom per core: "demo --size 256 --filters 16 --source-epochs
+#      20" about 7 minutes (phantoms ~1, source ~1.5, ESH ~1, adaptation ~3.5); the full Table 1
+#      protocol (7 methods, 3 seeds, 100 source epochs) about 45 minutes, more than a lease holds.
+#      Stages 1-3 take about 1.5 minutes, so stage 4 gets at most ~8 minutes of a 10-minute call.
 # Everything it reports goes to $OUT (at most 8 files come back): log, convlora.json, engine-cuda.json,
 # table.md, results.json, sds.png.
 # A local dry run without a GPU: GPU_CHECK_DEVICE=cpu LIBTORCH=<a libtorch dir> bash scripts/gpu-check.sh
@@ -57,8 +59,8 @@ if [ -n "${GPU_RUN:-}" ]; then
     node dist/src/cli/main.js phantom --out "$data" --size "${GPU_SIZE:-256}" --volumes "${GPU_VOLUMES:-20}" --workers "$(nproc)" || exit 1
     extra=(--data "$data")
   fi
-  say "4. convlora $GPU_RUN --device $device (limit ${GPU_RUN_LIMIT:-420} s)"
-  timeout "${GPU_RUN_LIMIT:-420}" node dist/src/cli/main.js "$@" "${extra[@]}" --out "$run_out" --device "$device"
+  say "4. convlora $GPU_RUN --device $device (limit ${GPU_RUN_LIMIT:-450} s)"
+  timeout "${GPU_RUN_LIMIT:-450}" node dist/src/cli/main.js "$@" "${extra[@]}" --out "$run_out" --device "$device"
   say "exit $? after ${SECONDS}s"
   for f in table.md results.json sds.png; do [ -f "$run_out/$f" ] && cp "$run_out/$f" "$OUT/"; done
 fi

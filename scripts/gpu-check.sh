@@ -4,7 +4,7 @@
 #   2. the CUDA test (one training step on cuda vs cpu, 1e-4);
 #   3. bench/engine on cuda: our training step vs PyTorch's, batch 32 at 256 x 256, side by side;
 #   4. only with GPU_RUN="<convlora command and flags>": that command on the GPU with --out and --device
-#      added, under GPU_RUN_LIMIT seconds (default 420). `experiment ...` first gets 256^3 phantoms
+#      added, under GPU_RUN_LIMIT seconds (default 450). `experiment ...` first gets 256^3 phantoms
 #      (GPU_SIZE, GPU_VOLUMES) and --data. Sizing, estimated (not measured) from a 40 ms step at batch
 #      32, 256 x 256 and ~6 s per 256^3 phantom per core: "demo --size 256 --filters 16 --source-epochs
 #      20" about 7 minutes (phantoms ~1, source ~1.5, ESH ~1, adaptation ~3.5); the full Table 1

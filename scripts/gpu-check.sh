@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, one call of the device tool after scripts/gpu-pack.sh here (carry: .gpu, dist):
 #   1. build the addon against the machine's PyTorch libtorch (python3's torch) and record what it built;
-#   2. the CUDA test (one training step on cuda vs cpu, 1e-4);
+#   2. the CUDA tests: one training step on cuda vs cpu, and the U-Net + ESH + ConvLoRA parity with
+#      PyTorch on cuda (eval and train mode, 1e-4);
 #   3. bench/engine on cuda: our training step vs PyTorch's, batch 32 at 256 x 256, side by side;
 #   4. only with GPU_RUN="<convlora command and flags>": that command on the GPU with --out and --device
 #      added, under GPU_RUN_LIMIT seconds (default 450). `experiment ...` first gets 256^3 phantoms
@@ -41,7 +42,7 @@ cp build/Release/convlora.json "$OUT/" || { say "build failed"; exit 1; }
 cat build/Release/convlora.json; echo
 
 say "2. CUDA test"
-node --test dist/test/engine/cuda.test.js 2>&1 | grep -E "^# (tests|pass|fail|skipped)|^not ok|error|Error" | head -20
+node --test dist/test/engine/cuda.test.js dist/test/models/parity.test.js 2>&1 | grep -E "^# (tests|pass|fail|skipped)|^not ok|error|Error" | head -20
 
 say "3. engine step vs PyTorch on $device"
 CONVLORA_PYTHON=${CONVLORA_PYTHON:-python3} timeout 240 node dist/bench/engine.js --device "$device" --batch "${BENCH_BATCH:-32}" --size "${BENCH_SIZE:-256}" \

@@ -1,6 +1,8 @@
 // Network parity with PyTorch: tools/model_reference.py builds the same U-Net + ESH + ConvLoRA in
 // PyTorch, loads our exported weights (test/fixtures/models/weights.safetensors) strictly by name and
-// writes its outputs (reference.safetensors). Here our implementation must reproduce them within 1e-4.
+// writes its outputs (reference.safetensors). Here our implementation must reproduce them within 1e-4,
+// on the CPU and, where a CUDA GPU is present, on it too (TF32 off: cuDNN's default TF32 rounds
+// convolution inputs to 10 mantissa bits, an error of ~1e-3; the GPU tests skip cleanly without one).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -10,30 +12,30 @@ import { EarlySegHead } from '../../src/models/esh.js';
 import { applyPlacement, planPlacement, loraLayers } from '../../src/lora/placement.js';
 import { tidy, liveTensors, dispose } from '../../src/engine/tensor.js';
 import * as ops from '../../src/engine/ops.js';
-import { noGrad } from '../../src/engine/runtime.js';
-import type { Tensor } from '../../src/engine/tensor.js';
+import { cudaAvailable, noGrad, setCudnnTF32 } from '../../src/engine/runtime.js';
+import type { Device, Tensor } from '../../src/engine/tensor.js';
 import { assertClose } from '../helpers/compare.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/models/${name}`, import.meta.url));
 
-async function setup() {
+async function setup(device: Device) {
   const w = await loadSafetensors(fixture('weights.safetensors'));
   const ref = await loadSafetensors(fixture('reference.safetensors'));
-  const unet = new UNet2D({ filters: 4 });
-  const esh = new EarlySegHead(32);
+  const unet = new UNet2D({ filters: 4, device });
+  const esh = new EarlySegHead(32, { device });
   applyPlacement(unet, planPlacement(unet, 'convlora', 'all'), 'default', { rank: 2, alpha: 4, layout: 'loralib' });
   const pick = (prefix: string): Map<string, Tensor> =>
     new Map([...w.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
   unet.loadStateDict(pick('unet.'), { strict: true });
   esh.loadStateDict(pick('esh.'), { strict: true });
-  const input = w.tensors.get('input')!;
+  const input = ops.to(w.tensors.get('input')!, { device }).keep();
   const r = (k: string): Tensor => { const t = ref.tensors.get(k); assert.ok(t, `reference has ${k}`); return t; };
-  return { unet, esh, input, r, cleanup: () => { unet.dispose(); esh.dispose(); dispose([...w.tensors.values(), ...ref.tensors.values()]); } };
+  return { unet, esh, input, r, cleanup: () => { unet.dispose(); esh.dispose(); input.dispose(); dispose([...w.tensors.values(), ...ref.tensors.values()]); } };
 }
 
-test('eval-mode logits of U-Net and ESH match PyTorch within 1e-4', async () => {
+async function evalParity(device: Device): Promise<void> {
   const before = liveTensors();
-  const { unet, esh, input, r, cleanup } = await setup();
+  const { unet, esh, input, r, cleanup } = await setup(device);
   unet.eval(); esh.eval();
   noGrad(() => tidy(() => {
     const { logits, x3 } = unet.forwardFeatures(input);
@@ -42,10 +44,11 @@ test('eval-mode logits of U-Net and ESH match PyTorch within 1e-4', async () => 
   }));
   cleanup();
   assert.equal(liveTensors(), before);
-});
+}
 
-test('train-mode logits, self-training loss, LoRA gradients and updated BN statistics match PyTorch within 1e-4', async () => {
-  const { unet, esh, input, r, cleanup } = await setup();
+async function trainParity(device: Device): Promise<void> {
+  const before = liveTensors();
+  const { unet, esh, input, r, cleanup } = await setup(device);
   unet.train(); esh.eval();
   const layers = loraLayers(unet);
   assert.equal(layers.length, 28);
@@ -73,4 +76,17 @@ test('train-mode logits, self-training loss, LoRA gradients and updated BN stati
   }
   assert.ok(checked > 50, `checked ${checked} BN buffers`);
   cleanup();
-});
+  assert.equal(liveTensors(), before);
+}
+
+/** Run `body` on the GPU with cuDNN TF32 off, restoring the previous setting. */
+async function onCuda(body: (device: Device) => Promise<void>): Promise<void> {
+  const prev = setCudnnTF32(false);
+  try { await body('cuda'); } finally { setCudnnTF32(prev); }
+}
+const gpu = { skip: cudaAvailable() ? false : 'no CUDA GPU' };
+
+test('eval-mode logits of U-Net and ESH match PyTorch within 1e-4', () => evalParity('cpu'));
+test('train-mode logits, self-training loss, LoRA gradients and updated BN statistics match PyTorch within 1e-4', () => trainParity('cpu'));
+test('on cuda: eval-mode logits of U-Net and ESH match PyTorch within 1e-4', gpu, () => onCuda(evalParity));
+test('on cuda: train-mode logits, loss, LoRA gradients and BN statistics match PyTorch within 1e-4', gpu, () => onCuda(trainParity));

@@ -59,23 +59,21 @@ export class Segmenter {
     const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
     const registry = new AdapterRegistry(model);
     try {
+      const spacing = Array.isArray(info.spacing) && info.spacing.length === 3 && info.spacing.every((x) => typeof x === 'number' && x > 0) ? info.spacing : null;
+      if (o.conform === true && spacing === null) {
+        throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so --conform cannot be used with it (retrain it with this version, or leave --conform out)`);
+      }
       if (o.adapter !== undefined) {
         await registry.load('target', o.adapter);
         registry.activate('target', { merge: true });
       }
+      model.eval();
+      return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null, spacing);
     } catch (err) {
       registry.dispose();
       model.dispose();
       throw err;
     }
-    model.eval();
-    const spacing = Array.isArray(info.spacing) && info.spacing.length === 3 && info.spacing.every((x) => typeof x === 'number' && x > 0) ? info.spacing : null;
-    if (o.conform === true && spacing === null) {
-      registry.dispose();
-      model.dispose();
-      throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so --conform cannot be used with it (retrain it with this version, or leave --conform out)`);
-    }
-    return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null, spacing);
   }
 
   async segment(input: string, output: string, brainOutput?: string): Promise<SegmentResult> {
@@ -113,11 +111,12 @@ export class Segmenter {
       if (o.prob === true) prob = toOriginalGrid(probabilities(logits!), vol.geometry);
     }
     const unturn = <T extends Uint8Array | Float32Array>(g: T): T => (reoriented ? reorientData(g, work.dims, reorientation(turn.to, turn.from)) : g);
-    const data = o.prob === true ? unturn(prob!) : unturn(mask);
+    const inputMask = o.prob === true && brainOutput === undefined ? null : unturn(mask);
+    const data = o.prob === true ? unturn(prob!) : inputMask!;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     if (brainOutput !== undefined) {
       // The scan itself (same datatype and scaling) with the non-brain voxels zeroed, like BET's output image.
-      const inMask = unturn(mask);
+      const inMask = inputMask!;
       const stripped = img.data.slice();
       for (let i = 0; i < stripped.length; i++) if (inMask[i] === 0) stripped[i] = 0;
       await writeNifti(brainOutput, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: stripped, datatype: img.datatype });
@@ -146,16 +145,20 @@ export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
 
 const NIFTI_NAME = /^(.*)\.nii(\.gz)?$/;
 
+/** `scan.nii.gz` -> `scan`. */
+function stemOf(input: string): string {
+  const m = NIFTI_NAME.exec(basename(input));
+  return m === null ? basename(input) : m[1]!;
+}
+
 /** Output name for an input scan in directory mode: `<stem>_mask.nii.gz` (or `_prob`). */
 export function outputName(input: string, prob: boolean): string {
-  const m = NIFTI_NAME.exec(basename(input));
-  return `${m === null ? basename(input) : m[1]}_${prob ? 'prob' : 'mask'}.nii.gz`;
+  return `${stemOf(input)}_${prob ? 'prob' : 'mask'}.nii.gz`;
 }
 
 /** Skull-stripped image name for an input scan in directory mode: `<stem>_brain.nii.gz`. */
 export function brainName(input: string): string {
-  const m = NIFTI_NAME.exec(basename(input));
-  return `${m === null ? basename(input) : m[1]}_brain.nii.gz`;
+  return `${stemOf(input)}_brain.nii.gz`;
 }
 
 export interface SegmentFailure { input: string; code: string; message: string }

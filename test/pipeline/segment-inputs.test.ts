@@ -63,6 +63,9 @@ test('segment: an input in another orientation gets the same prediction, on its 
     const cInRas = reorientData(c.data, pilDims, reorientation('PIL', 'RAS'));
     assert.notDeepEqual(cInRas, a.data, 'without reorientation the PIL input is sliced along another axis');
   }
+  const noSpacing = await runCli(['segment', '--model', legacy, '--in', pil, '--out', join(dir, 'e.nii.gz'), '--conform']);
+  assert.equal(noSpacing.code, 1);
+  assert.match(noSpacing.err, /E_CHECKPOINT: .*legacy\.safetensors does not record the voxel size it was trained at/);
   const cli = await runCli(['segment', '--model', model, '--in', pil, '--out', join(dir, 'd.nii.gz')]);
   assert.equal(cli.code, 0, cli.err);
   assert.match(cli.err, /orientation: input PIL, turned to the model's RAS and back/);

@@ -7,6 +7,7 @@ import { BatchNorm2d } from '../nn/layers.js';
 import { UNet2D } from '../models/unet.js';
 import { EarlySegHead, UdasHead } from '../models/esh.js';
 import type { Module } from '../nn/module.js';
+import type { ModelGrid } from '../data/conform.js';
 
 export type HeadKind = 'esh' | 'udas';
 
@@ -69,4 +70,11 @@ export async function loadHead(path: string, device: Device = 'cpu'): Promise<{ 
 
 export async function saveNetwork(path: string, model: Module, info: ModelInfo): Promise<void> {
   await saveModel(path, model, info);
+}
+
+/** What a U-Net checkpoint records about its training volumes (unknown orientation or voxel size: null). */
+export function modelGrid(info: ModelInfo): ModelGrid {
+  const sp = info.spacing;
+  const spacing = Array.isArray(sp) && sp.length === 3 && sp.every((x) => typeof x === 'number' && x > 0) ? sp : null;
+  return { size: info.size ?? 256, orientation: typeof info.orientation === 'string' ? info.orientation : null, spacing };
 }

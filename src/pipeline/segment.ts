@@ -11,14 +11,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
-import { prepareImage } from '../data/cc359.js';
-import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
-import { axisCodes, reorientData, reorientShape, reorientation, isIdentity } from '../data/orientation.js';
-import { toOriginalGrid } from '../data/preprocess.js';
-import { resampleLinear, resampledDims } from '../data/resample.js';
+import { readNifti, readNiftiHeader, writeNifti } from '../data/nifti.js';
+import { maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid } from '../data/conform.js';
 import { AdapterRegistry } from '../lora/adapter.js';
-import { loadUnet } from './models.js';
-import { maskOfLogits, probabilities, runSlices } from './predict.js';
+import { loadUnet, modelGrid } from './models.js';
+import { probabilities, runSlices } from './predict.js';
 
 export interface SegmenterOptions {
   model: string;
@@ -32,7 +29,12 @@ export interface SegmenterOptions {
    * Resample the input (trilinear) to the model's training voxel size before slicing, and the
    * probabilities back to the input grid (default false: the paper's pipeline slices as stored).
    */
-  conform?: boolean;
+  conform?: boolean | ConformMode;
+}
+
+/** true: 'always'; false or unset: 'never' (the paper's pipeline slices every scan as stored). */
+function conformMode(c: boolean | ConformMode | undefined): ConformMode {
+  return c === true ? 'always' : c === false || c === undefined ? 'never' : c;
 }
 
 export interface SegmentOptions extends SegmenterOptions {
@@ -52,15 +54,14 @@ export interface SegmentResult {
 
 /** A model (with its adapter merged) loaded once, segmenting one scan per call. Call dispose() after. */
 export class Segmenter {
-  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, private readonly size: number,
-    private readonly modelCodes: string | null, private readonly modelSpacing: number[] | null) {}
+  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, readonly grid: ModelGrid) {}
 
   static async open(o: SegmenterOptions): Promise<Segmenter> {
     const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
     const registry = new AdapterRegistry(model);
     try {
-      const spacing = Array.isArray(info.spacing) && info.spacing.length === 3 && info.spacing.every((x) => typeof x === 'number' && x > 0) ? info.spacing : null;
-      if (o.conform === true && spacing === null) {
+      const grid = modelGrid(info);
+      if (conformMode(o.conform) === 'always' && grid.spacing === null) {
         throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so --conform cannot be used with it (retrain it with this version, or leave --conform out)`);
       }
       if (o.adapter !== undefined) {
@@ -68,7 +69,7 @@ export class Segmenter {
         registry.activate('target', { merge: true });
       }
       model.eval();
-      return new Segmenter(o, registry, info.size ?? 256, typeof info.orientation === 'string' ? info.orientation : null, spacing);
+      return new Segmenter(o, registry, grid);
     } catch (err) {
       registry.dispose();
       model.dispose();
@@ -85,46 +86,22 @@ export class Segmenter {
       throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${input} but received dims [${dims.join(', ')}]`);
     }
     const img = await readNifti(input);
-    let inputCodes: string | null = null;
-    try { inputCodes = axisCodes(img.affine); } catch { /* degenerate affine: use the voxel order as it is */ }
-    const turn = o.reorient !== false && this.modelCodes !== null && inputCodes !== null ? reorientation(inputCodes, this.modelCodes) : null;
-    const reoriented = turn !== null && !isIdentity(turn);
-    const dims3 = img.dims.slice(0, 3);
-    const work: NiftiVolume = reoriented
-      ? { ...img, dims: reorientShape(dims3, turn), spacing: reorientShape(img.spacing.slice(0, 3), turn), data: reorientData(img.data, dims3, turn) }
-      : img;
-    const workSpacing = work.spacing.slice(0, 3);
-    const conform = o.conform === true && this.modelSpacing !== null && workSpacing.some((sp, a) => Math.abs(sp - this.modelSpacing![a]!) > 1e-3 * sp);
-    const grid = conform ? resampledDims(work.dims, workSpacing, this.modelSpacing!) : (work.dims.slice(0, 3) as [number, number, number]);
-    const net: NiftiVolume = conform ? { ...work, dims: grid, spacing: [...this.modelSpacing!], data: resampleLinear(work.data, work.dims, grid) } : work;
-    const vol = prepareImage(net, { size: this.size, sliceRange: [0, net.dims[0]! - 1] }, input);
+    const prep = prepareForModel(img, this.grid, { reorient: o.reorient !== false, conform: conformMode(o.conform), what: input });
     const model = this.registry.model;
-    const [logits] = runSlices(vol.images, vol.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
-    // Back onto the work grid (interpolated probabilities when resampled), then onto the input's axes.
-    let prob: Float32Array | null = null;
-    let mask: Uint8Array;
-    if (conform) {
-      prob = resampleLinear(toOriginalGrid(probabilities(logits!), vol.geometry), grid, work.dims);
-      mask = Uint8Array.from(prob, (p) => (p > 0.5 ? 1 : 0));
-    } else {
-      mask = toOriginalGrid(maskOfLogits(logits!), vol.geometry);
-      if (o.prob === true) prob = toOriginalGrid(probabilities(logits!), vol.geometry);
-    }
-    const unturn = <T extends Uint8Array | Float32Array>(g: T): T => (reoriented ? reorientData(g, work.dims, reorientation(turn.to, turn.from)) : g);
-    const inputMask = o.prob === true && brainOutput === undefined ? null : unturn(mask);
-    const data = o.prob === true ? unturn(prob!) : inputMask!;
+    const [logits] = runSlices(prep.images, prep.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
+    const inputMask = maskToInput(prep, logits!);
+    const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits!)) : inputMask;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     if (brainOutput !== undefined) {
       // The scan itself (same datatype and scaling) with the non-brain voxels zeroed, like BET's output image.
-      const inMask = inputMask!;
       const stripped = img.data.slice();
-      for (let i = 0; i < stripped.length; i++) if (inMask[i] === 0) stripped[i] = 0;
+      for (let i = 0; i < stripped.length; i++) if (inputMask[i] === 0) stripped[i] = 0;
       await writeNifti(brainOutput, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: stripped, datatype: img.datatype });
     }
-    const brain = mask.reduce((n, v) => n + v, 0);
+    const brain = inputMask.reduce((n, v) => n + v, 0);
     const voxelMl = img.spacing.slice(0, 3).reduce((a, b) => a * b, 1) / 1000;
     return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
-      orientation: { input: inputCodes, model: this.modelCodes, reoriented }, resampled: conform ? { from: workSpacing, to: [...this.modelSpacing!] } : null };
+      orientation: { input: prep.inputCodes, model: this.grid.orientation, reoriented: prep.turn !== null }, resampled: prep.resampled };
   }
 
   dispose(): void {

@@ -1,0 +1,124 @@
+/**
+ * A scan as a model sees it, in small steps that `segment`, `adapt --scans`, test-time AdaBN and the
+ * adapter choice share (so every path prepares a scan exactly alike), and the way back:
+ *   1. orient:    turn the volume into the model's training orientation (axes permuted/flipped, no
+ *                 interpolation), when the model records it;
+ *   2. conform:   resample (trilinear) to the model's training voxel size, when asked, or by default when
+ *                 the voxel sizes differ by more than `CONFORM_TOLERANCE`;
+ *   3. slice:     every slice along axis 0, min-max to [0, 1], rotated and padded to the model's size
+ *                 (preprocess.ts, as the training data);
+ *   4. restore:   predictions back through each step onto the input's own grid.
+ * Plain TypeScript on arrays: no file system, no engine.
+ */
+import { ConvLoraError } from '../errors.js';
+import type { NiftiVolume } from './nifti.js';
+import { axisCodes, isIdentity, reorientData, reorientShape, reorientation, type Reorientation } from './orientation.js';
+import { preprocessImage, sliceCount, sliceGeometry, toOriginalGrid, type SliceGeometry } from './preprocess.js';
+import { resampleLinear, resampledDims } from './resample.js';
+
+/** What a model records about its training volumes (checkpoint metadata). */
+export interface ModelGrid {
+  /** Slice edge length the network was trained at. */
+  size: number;
+  /** Axis codes ('RAS') of the training volumes, or null when unknown. */
+  orientation: string | null;
+  /** Median voxel size (mm, model axes) of the training volumes, or null when unknown. */
+  spacing: readonly number[] | null;
+}
+
+/**
+ * Resample when any voxel dimension differs from the model's by more than this fraction. 25 %: CC359's
+ * own scanners differ by up to 11 % (Philips 1.5 T 0.889 mm) and 33 % (Siemens 3 T 1.33 mm along one
+ * axis) and the paper slices them as stored; a 1 mm scan under a 2 mm or 4 mm model is 50-75 % off.
+ */
+export const CONFORM_TOLERANCE = 0.25;
+
+/** 'auto': resample only when the voxel sizes differ by more than CONFORM_TOLERANCE. */
+export type ConformMode = 'auto' | 'always' | 'never';
+
+/** Largest relative difference between a scan's and a model's voxel sizes (per axis, relative to the model's). */
+export function spacingMismatch(scan: readonly number[], model: readonly number[]): number {
+  return Math.max(...[0, 1, 2].map((a) => Math.abs((scan[a] ?? 1) - (model[a] ?? 1)) / (model[a] ?? 1)));
+}
+
+/** A scan prepared for a model, with what it takes to map predictions back to the input. */
+export interface PreparedScan {
+  /** Slices [S, size, size], values in [0, 1]. */
+  images: Float32Array;
+  shape: [number, number, number];
+  /** mm along [slice axis, rows, columns] of the slices (after rotation). */
+  spacing: [number, number, number];
+  geometry: SliceGeometry;
+  /** The input's axis codes (null: degenerate affine) and the turn applied (null: none). */
+  inputCodes: string | null;
+  turn: Reorientation | null;
+  /** Dims and voxel size after orientation (model axes), before resampling. */
+  workDims: [number, number, number];
+  workSpacing: [number, number, number];
+  /** Dims the network saw (after resampling) and whether it resampled. */
+  gridDims: [number, number, number];
+  resampled: { from: number[]; to: number[] } | null;
+  /** Largest relative voxel-size difference from the model's (null: the model records none). */
+  mismatch: number | null;
+}
+
+/** Steps 1-3. Throws E_SHAPE for a non-3D volume, E_CHECKPOINT when `conform` is 'always' but the model records no voxel size. */
+export function prepareForModel(img: NiftiVolume, model: ModelGrid, opts: { reorient?: boolean; conform?: ConformMode; what?: string } = {}): PreparedScan {
+  const what = opts.what ?? 'volume';
+  if (img.dims.length < 3 || img.dims.slice(3).some((d) => d !== 1)) {
+    throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${what} but received dims [${img.dims.join(', ')}]`);
+  }
+  let inputCodes: string | null = null;
+  try { inputCodes = axisCodes(img.affine); } catch { /* degenerate affine: use the voxel order as it is */ }
+  const t = opts.reorient !== false && model.orientation !== null && inputCodes !== null ? reorientation(inputCodes, model.orientation) : null;
+  const turn = t !== null && !isIdentity(t) ? t : null;
+  const dims3 = img.dims.slice(0, 3);
+  const workDims = (turn === null ? dims3 : reorientShape(dims3, turn)) as [number, number, number];
+  const workSpacing = (turn === null ? img.spacing.slice(0, 3) : reorientShape(img.spacing.slice(0, 3), turn)) as [number, number, number];
+  const workData = turn === null ? img.data : reorientData(img.data, dims3, turn);
+
+  const mode = opts.conform ?? 'never';
+  if (mode === 'always' && model.spacing === null) {
+    throw new ConvLoraError('E_CHECKPOINT', `The model does not record the voxel size it was trained at, so ${what} cannot be resampled to it`);
+  }
+  const mismatch = model.spacing === null ? null : spacingMismatch(workSpacing, model.spacing);
+  const resample = mismatch !== null && (mode === 'always' ? mismatch > 1e-3 : mode === 'auto' && mismatch > CONFORM_TOLERANCE);
+  const gridDims = resample ? resampledDims(workDims, workSpacing, model.spacing!) : workDims;
+  const gridSpacing = resample ? [...model.spacing!] : workSpacing;
+  const data = resample ? resampleLinear(workData, workDims, gridDims) : workData;
+
+  const geometry = sliceGeometry(gridDims, [0, gridDims[0] - 1], model.size, what);
+  return {
+    images: preprocessImage(data, geometry),
+    shape: [sliceCount(geometry), geometry.size, geometry.size],
+    spacing: [gridSpacing[0]!, gridSpacing[2]!, gridSpacing[1]!],
+    geometry, inputCodes, turn, workDims, workSpacing, gridDims,
+    resampled: resample ? { from: [...workSpacing], to: [...model.spacing!] } : null,
+    mismatch,
+  };
+}
+
+/** Step 4 for probabilities [S, size, size]: back onto the input's grid (interpolated when resampled). */
+export function probabilitiesToInput(prep: PreparedScan, prob: Float32Array): Float32Array {
+  const onGrid = toOriginalGrid(prob, prep.geometry);
+  const onWork = prep.resampled === null ? onGrid : resampleLinear(onGrid, prep.gridDims, prep.workDims);
+  return unturn(prep, onWork);
+}
+
+/**
+ * Step 4 for a mask from logits [S, size, size]. Without resampling the mask (logit > 0, i.e. sigmoid
+ * > 0.5) is taken on the network's grid, exactly as the training pipeline predicts; with resampling the
+ * probabilities are interpolated back first and thresholded at 0.5 on the input grid.
+ */
+export function maskToInput(prep: PreparedScan, logits: Float32Array): Uint8Array {
+  if (prep.resampled !== null) {
+    const prob = Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x)));
+    return Uint8Array.from(probabilitiesToInput(prep, prob), (p) => (p > 0.5 ? 1 : 0));
+  }
+  const mask = Uint8Array.from(logits, (x) => (x > 0 ? 1 : 0));
+  return unturn(prep, toOriginalGrid(mask, prep.geometry));
+}
+
+function unturn<T extends Uint8Array | Float32Array>(prep: PreparedScan, data: T): T {
+  return prep.turn === null ? data : reorientData(data, prep.workDims, reorientation(prep.turn.to, prep.turn.from));
+}

@@ -36,6 +36,9 @@ export const CONFORM_TOLERANCE = 0.25;
 /** 'auto': resample only when the voxel sizes differ by more than CONFORM_TOLERANCE. */
 export type ConformMode = 'auto' | 'always' | 'never';
 
+/** How user scans are prepared unless told otherwise (`segment`, `adapt --scans`): resample only when far off. */
+export const DEFAULT_CONFORM: ConformMode = 'auto';
+
 /** Largest relative difference between a scan's and a model's voxel sizes (per axis, relative to the model's). */
 export function spacingMismatch(scan: readonly number[], model: readonly number[]): number {
   return Math.max(...[0, 1, 2].map((a) => Math.abs((scan[a] ?? 1) - (model[a] ?? 1)) / (model[a] ?? 1)));

@@ -4,25 +4,32 @@
  * A checkpoint is written after every epoch; `resume` continues an interrupted run.
  */
 import { join } from 'node:path';
-import { checkInt, checkNumber } from '../errors.js';
+import { checkInt, checkNumber, ConvLoraError } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
 import { UNet2D } from '../models/unet.js';
-import type { Domain, ScanData } from '../data/cc359.js';
+import { CC359_SLICE_RANGES, type DatasetInfo, type Domain, type ScanData } from '../data/cc359.js';
 import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
-import { saveNetwork } from './models.js';
+import { loadUnet, saveNetwork } from './models.js';
+import { randomizedEpoch, randomizedValidation, type RandomizedSet } from './randomized.js';
 import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
 import { scoreScans, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
 export interface TrainSourceOptions {
-  data: string;
+  /** Dataset root (CC359 layout); not read when `randomized` is given. */
+  data?: string;
+  /**
+   * Domain randomization instead of a stored source domain: a fresh random-contrast image of every
+   * training subject each epoch; the checkpoint is the epoch with the best validation Surface Dice.
+   */
+  randomized?: RandomizedSet;
   out: string;
   source?: Domain;
   epochs?: number;
@@ -52,37 +59,50 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const report = o.report ?? silent;
   const runDir = join(o.out, 'source-run');
 
-  report({ type: 'stage', stage: 'train-source', message: `checking ${o.data} (${source})` });
-  await checkData(o.data, [source]);
-  const d = await openDomain(o.data, source, 'source');
-  const train = await loadScans(d.split.train, d.info);
-  const val = await loadScans(d.split.val, d.info);
-  report({ type: 'stage', stage: 'train-source', message: `${train.length} train / ${val.length} val volumes of ${source}, ${d.info.size} x ${d.info.size} slices` });
-  const orientation = trainingOrientation([...train, ...val]);
-  const spacing = trainingSpacing([...train, ...val]);
+  const r = o.randomized;
+  const { info, train, val, what } = r === undefined ? await storedSource(o.data, source, report) : randomizedSource(r, seed);
+  report({ type: 'stage', stage: 'train-source', message: `${r?.train.length ?? train.length} train / ${val.length} val volumes of ${what}, ${info.size} x ${info.size} slices` });
+  const grids = r === undefined ? [...train, ...val] : [...r.train, ...r.val].map((v) => ({ source: v }));
+  const orientation = trainingOrientation(grids);
+  const spacing = trainingSpacing(grids);
   if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
 
   manualSeed(seed);
   const model = new UNet2D({ filters, device });
   const opt = new Adam(model.parameters(), { lr });
-  const fingerprint = { data: o.data, source, batchSize, lr, seed, filters, size: d.info.size };
+  const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size }
+    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {} }, batchSize, lr, seed, filters, size: info.size };
+  const bestPath = join(runDir, 'best.safetensors');
+  const sourceName = r === undefined ? source : r.name ?? 'randomized';
+  const meta = { kind: 'unet2d' as const, filters, size: info.size, source: sourceName, orientation, spacing, seed };
   try {
     const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
       (message) => report({ type: 'stage', stage: 'train-source', message }));
-    const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
+    const stored = r === undefined ? new Batches(train, info, { batchSize, seed, dropLast: false }) : null;
+    let best = history.reduce((m, h) => Math.max(m, h.valSurfaceDice), -Infinity);
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();
+      const batches = stored ?? new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false });
       model.train();
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
         (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })));
       const v = aggregate(scoreScans(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
       const rec: EpochRecord = { epoch: epoch + 1, loss, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
       history.push(rec);
+      if (r !== undefined && rec.valSurfaceDice > best) {
+        best = rec.valSurfaceDice;
+        await saveNetwork(bestPath, model, { ...meta, epoch: epoch + 1 });
+      }
       await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
     }
     const checkpoint = join(o.out, 'unet.safetensors');
-    await saveNetwork(checkpoint, model, { kind: 'unet2d', filters, size: d.info.size, source, orientation, spacing, epoch: epochs, seed, history });
+    if (r === undefined) await saveNetwork(checkpoint, model, { ...meta, epoch: epochs, history });
+    else {
+      // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
+      const { model: kept, info: keptInfo } = await loadUnet(bestPath, device);
+      try { await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, history, randomize: r.options ?? {} }); } finally { kept.dispose(); }
+    }
     return { checkpoint, history };
   } finally {
     model.dispose();
@@ -90,11 +110,25 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   }
 }
 
+async function storedSource(data: string | undefined, source: Domain, report: Reporter): Promise<{ info: DatasetInfo; train: ScanData[]; val: ScanData[]; what: string }> {
+  if (data === undefined) throw new ConvLoraError('E_INVALID_ARG', 'Expected a dataset root for `data` (or a `randomized` set) but received none');
+  report({ type: 'stage', stage: 'train-source', message: `checking ${data} (${source})` });
+  await checkData(data, [source]);
+  const d = await openDomain(data, source, 'source');
+  return { info: d.info, train: await loadScans(d.split.train, d.info), val: await loadScans(d.split.val, d.info), what: source };
+}
+
+function randomizedSource(r: RandomizedSet, seed: number): { info: DatasetInfo; train: ScanData[]; val: ScanData[]; what: string } {
+  const info: DatasetInfo = { root: r.name ?? 'randomized', phantom: true, sliceRanges: { ...CC359_SLICE_RANGES } as DatasetInfo['sliceRanges'], size: r.size };
+  // Training images are drawn per epoch in the loop.
+  return { info, train: [], val: randomizedValidation(r, seed), what: 'randomized simulated subjects' };
+}
+
 /**
  * The voxel orientation (axis codes, e.g. 'RAS') the model learns from: that of every training volume,
  * or null when they differ (or one has a degenerate affine). `segment` reorients inputs to it.
  */
-export function trainingOrientation(scans: readonly Pick<ScanData, 'source'>[]): string | null {
+export function trainingOrientation(scans: readonly { source: Pick<ScanData['source'], 'affine'> }[]): string | null {
   const codes = new Set<string>();
   for (const s of scans) {
     try { codes.add(axisCodes(s.source.affine)); } catch { return null; }
@@ -115,7 +149,7 @@ export function orientationWarning(modelOrientation: unknown, scans: readonly Pi
 }
 
 /** Median voxel size (mm) per file axis of the training volumes: the grid `segment --conform` resamples to. */
-export function trainingSpacing(scans: readonly Pick<ScanData, 'source'>[]): [number, number, number] {
+export function trainingSpacing(scans: readonly { source: { spacing: readonly number[] } }[]): [number, number, number] {
   return [0, 1, 2].map((a) => {
     const v = scans.map((s) => s.source.spacing[a] ?? 1).sort((x, y) => x - y);
     const m = v.length >> 1;

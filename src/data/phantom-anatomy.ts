@@ -1,7 +1,8 @@
 /**
- * Procedural 3D heads: scalp (fat over muscle), skull (outer table, marrow, inner table), CSF,
- * cerebrum with gyri and CSF-filled sulci, cerebellum with folia, brainstem and spinal cord, lateral
- * and third ventricles, deep grey nuclei, eyes in orbital fat, face and neck.
+ * Procedural 3D heads: scalp (skin when the levels give one, fat, muscle), skull (outer table,
+ * marrow, inner table), CSF, cerebrum with gyri and CSF-filled sulci, cerebellum with folia,
+ * brainstem and spinal cord, lateral and third ventricles, deep grey nuclei, eyes in orbital fat,
+ * face and neck.
  *
  * Shapes are signed distance approximations in millimetres (negative inside). Each voxel's tissue
  * mix comes from ramps of width one voxel across every boundary, which is an analytic partial-volume
@@ -34,8 +35,8 @@ export interface Subject {
   skull: number;
   scalp: number;
   ventricles: number;
-  /** Tissue level multipliers (subject-to-subject contrast variation), keys of TissueLevels. */
-  contrast: Record<keyof TissueLevels, number>;
+  /** Tissue level multipliers (subject-to-subject contrast variation); skin follows muscle. */
+  contrast: Record<Exclude<keyof TissueLevels, 'skin'>, number>;
 }
 
 function rotation(ax: number, ay: number, az: number): number[] {
@@ -108,6 +109,8 @@ function cylinder(x: number, y: number, cx: number, cy: number, ax: number, ay: 
 }
 
 const EYE = { x: 31, y: 70, z: -26, r: 11.5, orbit: 17 };
+/** Skin thickness, mm (scalp skin is about 2 mm): drawn only when the levels give a skin value. */
+const SKIN_MM = 2;
 const FORAMEN_Z = -62;
 
 export interface Grid {
@@ -164,7 +167,12 @@ export function renderSubject(sub: Subject, grid: Grid, levels: TissueLevels): {
           z > -36 ? 1e9 : Math.max(cylinder(x, y, 0, -12, 50, 50), z + 40),
         );
         if (dHead >= 0.5 * h) continue; // air
-        let v = L.scalp * fr(dHead);
+        let v: number;
+        if (L.skin === undefined) v = L.scalp * fr(dHead);
+        else {
+          v = L.skin * fr(dHead);
+          v += (L.scalp - v) * fr(dHead + SKIN_MM);
+        }
         v += (L.muscle - v) * fr(dHead + sub.scalp);
         const dIn = dBrain - sub.csf;
         v += (L.bone - v) * fr(dIn - sub.skull);
@@ -208,10 +216,11 @@ export function renderSubject(sub: Subject, grid: Grid, levels: TissueLevels): {
   return { intensity, mask };
 }
 
-function scaleLevels(l: TissueLevels, c: Record<keyof TissueLevels, number>): TissueLevels & { stem: number; deep: number } {
-  const m = {
+function scaleLevels(l: TissueLevels, c: Subject['contrast']): TissueLevels & { stem: number; deep: number } {
+  const m: TissueLevels = {
     scalp: l.scalp * c.scalp, muscle: l.muscle * c.muscle, bone: l.bone * c.bone, marrow: l.marrow * c.marrow,
     csf: l.csf * c.csf, gm: l.gm * c.gm, wm: l.wm, vitreous: l.vitreous * c.vitreous, orbitFat: l.orbitFat * c.orbitFat,
+    ...(l.skin === undefined ? {} : { skin: l.skin * c.muscle }),
   };
   // Brainstem is mostly white matter; deep nuclei sit between cortex and white matter in T1.
   return { ...m, stem: m.gm + 0.8 * (m.wm - m.gm), deep: m.gm + 0.35 * (m.wm - m.gm) };

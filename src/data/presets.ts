@@ -27,6 +27,11 @@ export interface TissueLevels {
   wm: number;
   vitreous: number;
   orbitFat: number;
+  /**
+   * Skin, the outermost 2 mm of the head. The physics scanners set it; without it (the calibrated
+   * presets) the scalp fat reaches the surface, as when those presets were calibrated.
+   */
+  skin?: number;
 }
 
 export interface ScannerPreset {
@@ -36,8 +41,12 @@ export interface ScannerPreset {
   gamma: number;
   /** Rician noise sigma, as a fraction of white matter. */
   noise: number;
-  /** Multiplicative bias field exp(strength * polynomial); `pattern` is the scanner's fixed part. */
-  bias: { strength: number; pattern: [number, number, number, number, number, number, number, number, number] };
+  /**
+   * Multiplicative bias field exp(strength * polynomial); `pattern` is the scanner's fixed part. With
+   * `range`, each subject's field is rescaled to that peak-to-peak range over the brain (BrainWeb's INU
+   * convention: 0.2 is 0.9-1.1).
+   */
+  bias: { strength: number; pattern: [number, number, number, number, number, number, number, number, number]; range?: number };
   /** Voxel size factors along axes 0, 1, 2 (1 = 256/size mm). */
   voxel: [number, number, number];
   /** Field of view along axes 1 and 2 as a fraction of 256 mm (head coverage). */
@@ -91,17 +100,20 @@ export interface PhantomGrid {
   sliceRange: [number, number];
 }
 
+/** Geometry fields of a preset (voxel factors and coverage); default: the domain's `levels` preset. */
+export type PresetGeometry = Pick<ScannerPreset, 'voxel' | 'coverage'>;
+
 /** CC359's slice range scaled by size/256 and clamped to the phantom's axis 0. */
-export function phantomSliceRange(domain: Domain, size: number): [number, number] {
-  const nx = phantomGrid(domain, size).dims[0];
+export function phantomSliceRange(domain: Domain, size: number, preset: PresetGeometry = SCANNER_PRESETS[domain]): [number, number] {
+  const nx = phantomGrid(domain, size, preset).dims[0];
   const [lo, hi] = CC359_SLICE_RANGES[domain];
   const f = size / 256;
   return [Math.min(nx - 1, Math.round(lo * f)), Math.min(nx - 1, Math.round(hi * f))];
 }
 
 /** Dims and spacing of a `size` phantom under a domain's preset (voxel factors and coverage applied). */
-export function phantomGrid(domain: Domain, size: number): Omit<PhantomGrid, 'sliceRange'> {
-  const p = SCANNER_PRESETS[domain];
+export function phantomGrid(domain: Domain, size: number, preset: PresetGeometry = SCANNER_PRESETS[domain]): Omit<PhantomGrid, 'sliceRange'> {
+  const p = preset;
   const base = 256 / size;
   const spacing = p.voxel.map((f) => f * base) as [number, number, number];
   const dims: [number, number, number] = [

@@ -17,6 +17,7 @@ export interface StoredIntensities {
 
 export interface AcquireOptions {
   dims: readonly number[];
+  /** Voxel size, mm. */
   spacing: readonly number[];
   /** Voxel (fractional index) at the centre of the bias field: the head centre. */
   centerVoxel: readonly number[];
@@ -26,6 +27,7 @@ export interface AcquireOptions {
 /**
  * Apply the preset's contrast curve, bias field (its pattern plus a seeded subject-specific part),
  * Rician noise and intensity scale to levels (white matter ~ 1, file order). Returns stored values.
+ * With gamma 1 the levels may be signed (physics signals); the magnitude is taken after the noise.
  */
 export function acquire(levels: Float32Array, preset: ScannerPreset, opts: AcquireOptions): StoredIntensities {
   const [nx = 1, ny = 1, nz = 1] = opts.dims;
@@ -33,7 +35,9 @@ export function acquire(levels: Float32Array, preset: ScannerPreset, opts: Acqui
   const [cx = 0, cy = 0, cz = 0] = opts.centerVoxel;
   if (levels.length !== nx * ny * nz) throw new ConvLoraError('E_SHAPE', `Expected ${nx * ny * nz} voxels for dims [${opts.dims.join(', ')}] but received ${levels.length}`);
   const rng = new Rng(opts.seed);
-  const c = preset.bias.pattern.map((p) => preset.bias.strength * (p + 0.3 * rng.normal()));
+  let c = preset.bias.pattern.map((p) => preset.bias.strength * (p + 0.3 * rng.normal()));
+  let offset = 0;
+  if (preset.bias.range !== undefined) ({ c, offset } = fitBiasRange(c, preset.bias.range));
   const sigma = preset.noise;
   const out = new Float32Array(levels.length);
   let at = 0;
@@ -41,17 +45,48 @@ export function acquire(levels: Float32Array, preset: ScannerPreset, opts: Acqui
     const z = ((k - cz) * sz) / 100;
     for (let j = 0; j < ny; j++) {
       const y = ((j - cy) * sy) / 100;
-      const partial = c[1]! * y + c[2]! * z + c[4]! * y * z + c[7]! * y * y + c[8]! * z * z;
+      const partial = c[1]! * y + c[2]! * z + c[4]! * y * z + c[7]! * y * y + c[8]! * z * z - offset;
       for (let i = 0; i < nx; i++, at++) {
         const x = ((i - cx) * sx) / 100;
         const bias = Math.exp(partial + c[0]! * x + c[3]! * x * y + c[5]! * x * z + c[6]! * x * x);
-        const v = Math.pow(Math.max(0, levels[at]!), preset.gamma) * bias;
+        // Gamma 1 keeps the sign: physics signals are signed (tissue read before its inversion null).
+        const l = levels[at]!;
+        const v = (preset.gamma === 1 ? l : Math.pow(Math.max(0, l), preset.gamma)) * bias;
         const re = v + sigma * rng.normal(), im = sigma * rng.normal();
         out[at] = Math.sqrt(re * re + im * im);
       }
     }
   }
   return store(out, preset);
+}
+
+/** Bias polynomial terms [x, y, z, xy, yz, xz, x^2, y^2, z^2] at a point (coordinates in units of 100 mm). */
+function biasTerms(x: number, y: number, z: number): number[] {
+  return [x, y, z, x * y, y * z, x * z, x * x, y * y, z * z];
+}
+
+// Points filling a brain-sized ellipsoid (semi-axes 65 x 80 x 60 mm around the head centre, 100 mm
+// units), on which a field's range is measured.
+const BRAIN_POINTS: number[][] = [];
+for (let i = -4; i <= 4; i++) for (let j = -4; j <= 4; j++) for (let k = -4; k <= 4; k++) {
+  if (i * i + j * j + k * k <= 16) BRAIN_POINTS.push(biasTerms((0.65 * i) / 4, (0.8 * j) / 4, (0.6 * k) / 4));
+}
+
+/**
+ * Rescale log-field coefficients so the field's max/min over the brain is (1 + range/2) / (1 - range/2),
+ * centred on 1 (geometric mean of the extremes): BrainWeb's "INU 20 %" is a field of 0.9-1.1.
+ */
+export function fitBiasRange(c: readonly number[], range: number): { c: number[]; offset: number } {
+  if (!(range >= 0 && range < 2)) throw new ConvLoraError('E_INVALID_ARG', `Expected a number in [0, 2) for \`bias.range\` but received ${range}`);
+  let lo = Infinity, hi = -Infinity;
+  for (const t of BRAIN_POINTS) {
+    const p = t.reduce((s, term, i) => s + term * (c[i] ?? 0), 0);
+    lo = Math.min(lo, p);
+    hi = Math.max(hi, p);
+  }
+  if (!(hi - lo > 1e-12)) return { c: c.map(() => 0), offset: 0 };
+  const k = Math.log((1 + range / 2) / (1 - range / 2)) / (hi - lo);
+  return { c: c.map((x) => x * k), offset: (k * (hi + lo)) / 2 };
 }
 
 const STORE_RANGE: Record<number, [number, number]> = { 2: [0, 255], 4: [-32768, 32767], 512: [0, 65535] };

@@ -77,16 +77,17 @@ const cache = new Map<Domain, ScannerPreset>();
 const TYPE_MAX: Record<number, number> = { 2: 255, 4: 32767, 512: 65535 };
 
 /**
- * Stored units per white-matter signal: the `levels` preset's, lowered when the brightest tissue at
- * the bias field's brain maximum would not fit the integer type (a scanner's reconstruction scales
- * its images to the stored range; with fat at 2-2.5 x WM, Siemens_3's uint8 at 170 per WM would clip
- * the whole scalp).
+ * Stored units per white-matter signal: the `levels` preset's, lowered when the brightest tissue would
+ * not fit the integer type (a scanner's reconstruction scales its images to the stored range; with fat
+ * at 2-2.5 x WM, Siemens_3's uint8 at 170 per WM would clip the whole scalp). The brightest tissue is
+ * taken at the bias field's maximum over the brain, times 1.25 for the scalp lying beyond the brain,
+ * where the field grows further, and for noise.
  */
 function storedScale(levelsScale: number, datatype: number, slope: number, brightest: number, biasRange: number): number {
   const max = TYPE_MAX[datatype];
   if (max === undefined) return levelsScale;
-  const fit = Math.floor((0.95 * max * slope) / (brightest * Math.sqrt((1 + biasRange / 2) / (1 - biasRange / 2))));
-  return Math.min(levelsScale, fit);
+  const fieldMax = Math.sqrt((1 + biasRange / 2) / (1 - biasRange / 2));
+  return Math.min(levelsScale, Math.floor((max * slope) / (1.25 * brightest * fieldMax)));
 }
 
 /**

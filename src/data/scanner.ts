@@ -66,10 +66,16 @@ function biasTerms(x: number, y: number, z: number): number[] {
 }
 
 // Points filling a brain-sized ellipsoid (semi-axes 65 x 80 x 60 mm around the head centre, 100 mm
-// units), on which a field's range is measured.
+// units), on which a field's range is measured: a grid inside plus a spiral of points on the surface,
+// where a quadratic field takes its extremes unless it has one inside.
+const BRAIN_AXES = [0.65, 0.8, 0.6] as const;
 const BRAIN_POINTS: number[][] = [];
-for (let i = -4; i <= 4; i++) for (let j = -4; j <= 4; j++) for (let k = -4; k <= 4; k++) {
-  if (i * i + j * j + k * k <= 16) BRAIN_POINTS.push(biasTerms((0.65 * i) / 4, (0.8 * j) / 4, (0.6 * k) / 4));
+for (let i = -6; i <= 6; i++) for (let j = -6; j <= 6; j++) for (let k = -6; k <= 6; k++) {
+  if (i * i + j * j + k * k <= 36) BRAIN_POINTS.push(biasTerms((BRAIN_AXES[0] * i) / 6, (BRAIN_AXES[1] * j) / 6, (BRAIN_AXES[2] * k) / 6));
+}
+for (let n = 0; n < 400; n++) {
+  const u = 1 - (2 * n + 1) / 400, r = Math.sqrt(1 - u * u), phi = n * Math.PI * (3 - Math.sqrt(5));
+  BRAIN_POINTS.push(biasTerms(BRAIN_AXES[0] * r * Math.cos(phi), BRAIN_AXES[1] * r * Math.sin(phi), BRAIN_AXES[2] * u));
 }
 
 /**

@@ -17,10 +17,17 @@ export {
 export { splitScans, SOURCE_SPLIT, TARGET_SPLIT, type SplitSpec, type Split } from './splits.js';
 export { SliceSampler, type Batch, type SamplerOptions } from './sampler.js';
 export { Rng, hashSeed } from './rng.js';
-export { SCANNER_PRESETS, phantomGrid, phantomSliceRange, type ScannerPreset, type TissueLevels } from './presets.js';
-export { acquire, realToLevels, simulateScanner, type StoredIntensities } from './scanner.js';
+export { SCANNER_PRESETS, phantomGrid, phantomSliceRange, type ScannerPreset, type TissueLevels, type PresetGeometry } from './presets.js';
+export {
+  TISSUE_PROPERTIES, inversionTiming, inversionTrainMz, spoiledGreMz, tissueSignal, tissueSignals,
+  type FieldStrength, type TissueProperties, type InversionGreProtocol, type SpoiledGreProtocol, type Protocol, type InversionTiming,
+} from './mr-signal.js';
+export {
+  PHYSICS_SCANNERS, SCANNER_MODELS, physicsPreset, scannerPreset, scannerSignals, type PhysicsScanner, type ScannerModel,
+} from './physics-scanners.js';
+export { acquire, fitBiasRange, realToLevels, simulateScanner, type StoredIntensities } from './scanner.js';
 export { makeSubject, renderSubject, type Subject, type Grid } from './phantom-anatomy.js';
 export {
-  DEFAULT_PHANTOM_SIZE, phantomVolume, phantomStem, generatePhantomDataset,
+  DEFAULT_PHANTOM_SIZE, DEFAULT_SCANNER_MODEL, phantomVolume, phantomStem, generatePhantomDataset,
   type PhantomVolume, type PhantomDatasetOptions, type PhantomManifest,
 } from './phantom.js';

@@ -1,8 +1,9 @@
 /**
  * Seeded multi-scanner phantom datasets in the CC359 layout: one procedural head per volume
- * (phantom-anatomy.ts), acquired through the domain's scanner preset (presets.ts, scanner.ts), written
- * as gzip NIfTI with its ground-truth brain mask, plus `dataset.json` declaring the phantom slice
- * ranges and size so that the CC359 reader (cc359.ts) loads the root unchanged.
+ * (phantom-anatomy.ts), acquired through the domain's scanner (from MR physics, physics-scanners.ts,
+ * or the calibrated levels, presets.ts; then scanner.ts), written as gzip NIfTI with its ground-truth
+ * brain mask, plus `dataset.json` declaring the scanner model, phantom slice ranges and size so that
+ * the CC359 reader (cc359.ts) loads the root unchanged.
  */
 import { promises as fsp } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -14,12 +15,26 @@ import { CC359_DOMAINS, DATASET_FILE, isDomain, type Domain } from './cc359.js';
 import { encodeNifti, type NiftiWriteInput } from './nifti.js';
 import { defaultHeader } from './nifti-header.js';
 import { makeSubject, renderSubject, type Grid } from './phantom-anatomy.js';
-import { SCANNER_PRESETS, phantomGrid, phantomSliceRange } from './presets.js';
+import { phantomGrid, phantomSliceRange } from './presets.js';
+import { SCANNER_MODELS, scannerPreset, type ScannerModel } from './physics-scanners.js';
 import { Rng, hashSeed } from './rng.js';
 import { acquire } from './scanner.js';
 
 /** Default phantom edge length: 64 voxels (4 mm) keeps a six-domain demo set well under a minute. */
 export const DEFAULT_PHANTOM_SIZE = 64;
+
+/**
+ * The library's default scanner model: the calibrated `levels`, so that existing callers (the demo,
+ * tests, benchmarks) keep their data; `convlora phantom` defaults to `physics`.
+ */
+export const DEFAULT_SCANNER_MODEL: ScannerModel = 'levels';
+
+function checkModel(scanners: unknown): ScannerModel {
+  if (!(SCANNER_MODELS as readonly unknown[]).includes(scanners)) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${SCANNER_MODELS.join(', ')} for \`scanners\` but received ${JSON.stringify(scanners)}`);
+  }
+  return scanners as ScannerModel;
+}
 
 export interface PhantomVolume {
   domain: Domain;
@@ -37,13 +52,14 @@ export function phantomStem(domain: Domain, index: number, volumesPerDomain: num
 /**
  * One phantom scan of `domain`: the brain centre sits at the middle of the domain's slice range along
  * axis 0 and at the preset's field-of-view offsets along axes 1 and 2. Affine: axis-aligned RAS mm.
+ * `scanners` picks the tissue intensities: MR physics or the calibrated levels (default).
  */
-export function phantomVolume(domain: Domain, index: number, opts: { size?: number; seed?: number; volumesPerDomain?: number } = {}): PhantomVolume {
+export function phantomVolume(domain: Domain, index: number, opts: { size?: number; seed?: number; volumesPerDomain?: number; scanners?: ScannerModel } = {}): PhantomVolume {
   const size = checkInt('size', opts.size ?? DEFAULT_PHANTOM_SIZE, 16);
   const seed = checkInt('seed', opts.seed ?? 0);
-  const preset = SCANNER_PRESETS[domain];
-  const { dims, spacing } = phantomGrid(domain, size);
-  const [lo, hi] = phantomSliceRange(domain, size);
+  const preset = scannerPreset(domain, checkModel(opts.scanners ?? DEFAULT_SCANNER_MODEL));
+  const { dims, spacing } = phantomGrid(domain, size, preset);
+  const [lo, hi] = phantomSliceRange(domain, size, preset);
   const center: [number, number, number] = [(lo + hi) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
   // World origin at the nominal brain centre: the FOV centre is 6 mm anterior and fovCenterZ mm along z.
   const origin: Grid['origin'] = [-center[0] * spacing[0], 6 - center[1] * spacing[1], preset.fovCenterZ - center[2] * spacing[2]];
@@ -67,6 +83,8 @@ export interface PhantomDatasetOptions {
   volumes?: number;
   seed?: number;
   domains?: readonly string[];
+  /** Tissue intensities from MR physics or the calibrated levels (default `levels`). */
+  scanners?: ScannerModel;
   /**
    * Worker threads that render volumes in parallel (default: the machine's cores, at most 8 and at most
    * one per volume; 1 renders in this thread). The files do not depend on it.
@@ -76,11 +94,11 @@ export interface PhantomDatasetOptions {
 }
 
 /** One volume to render and write (what a worker thread is sent). */
-export interface PhantomJob { out: string; domain: Domain; index: number; size: number; seed: number; volumes: number }
+export interface PhantomJob { out: string; domain: Domain; index: number; size: number; seed: number; volumes: number; scanners: ScannerModel }
 
 /** Render one phantom volume and write its image and mask (atomically); returns its stem. */
 export async function writePhantomVolume(job: PhantomJob): Promise<string> {
-  const v = phantomVolume(job.domain, job.index, { size: job.size, seed: job.seed, volumesPerDomain: job.volumes });
+  const v = phantomVolume(job.domain, job.index, { size: job.size, seed: job.seed, volumesPerDomain: job.volumes, scanners: job.scanners });
   await writeFileAtomic(join(job.out, 'Original', job.domain, `${v.stem}.nii.gz`), encodeNifti(v.image, { gzip: true }));
   await writeFileAtomic(join(job.out, 'Silver-standard', job.domain, `${v.stem}_ss.nii.gz`), encodeNifti(v.mask, { gzip: true }));
   return v.stem;
@@ -92,6 +110,8 @@ export interface PhantomManifest {
   generator: string;
   complete: boolean;
   seed: number;
+  /** Where the tissue intensities came from: MR physics or the calibrated levels. */
+  scanners: ScannerModel;
   /** Common slice size the reader pads to: the largest slice edge, rounded up to a multiple of 8. */
   size: number;
   volumesPerDomain: number;
@@ -108,19 +128,20 @@ export async function generatePhantomDataset(out: string, opts: PhantomDatasetOp
   const size = checkInt('size', opts.size ?? DEFAULT_PHANTOM_SIZE, 16);
   const volumes = checkInt('volumes', opts.volumes ?? 10, 1);
   const seed = checkInt('seed', opts.seed ?? 0);
+  const scanners = checkModel(opts.scanners ?? DEFAULT_SCANNER_MODEL);
   const domains = (opts.domains ?? CC359_DOMAINS).map((d) => {
     if (!isDomain(d)) throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${CC359_DOMAINS.join(', ')} for \`domains\` but received ${JSON.stringify(d)}`);
     return d;
   });
   await guardRoot(out);
   const manifest: PhantomManifest = {
-    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, size: commonSize(size), volumesPerDomain: volumes, domains,
-    sliceRanges: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomSliceRange(d, size)])) as Record<Domain, [number, number]>,
-    grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size)])) as unknown as PhantomManifest['grids'],
+    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, scanners, size: commonSize(size, scanners), volumesPerDomain: volumes, domains,
+    sliceRanges: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomSliceRange(d, size, scannerPreset(d, scanners))])) as Record<Domain, [number, number]>,
+    grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size, scannerPreset(d, scanners))])) as unknown as PhantomManifest['grids'],
   };
   await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const domain of domains) await removeStale(out, domain);
-  const jobs: PhantomJob[] = domains.flatMap((domain) => Array.from({ length: volumes }, (_, index) => ({ out, domain, index, size, seed, volumes })));
+  const jobs: PhantomJob[] = domains.flatMap((domain) => Array.from({ length: volumes }, (_, index) => ({ out, domain, index, size, seed, volumes, scanners })));
   const workers = Math.min(jobs.length, checkInt('workers', opts.workers ?? Math.min(8, availableParallelism()), 1));
   let done = 0;
   const finished = (stem: string): void => opts.onProgress?.(++done, jobs.length, stem);
@@ -166,8 +187,8 @@ async function runWorkers(jobs: PhantomJob[], count: number, finished: (stem: st
 }
 
 /** Largest rotated slice edge over the six presets, rounded up to a multiple of 8 (U-Net strides). */
-function commonSize(size: number): number {
-  const edge = Math.max(...CC359_DOMAINS.map((d) => { const [, ny, nz] = phantomGrid(d, size).dims; return Math.max(ny, nz); }));
+function commonSize(size: number, scanners: ScannerModel): number {
+  const edge = Math.max(...CC359_DOMAINS.map((d) => { const [, ny, nz] = phantomGrid(d, size, scannerPreset(d, scanners)).dims; return Math.max(ny, nz); }));
   return 8 * Math.ceil(edge / 8);
 }
 

@@ -12,9 +12,9 @@ import { realToLevels, simulateScanner } from '../../src/data/scanner.js';
 import { main } from '../../src/cli/main.js';
 import { fixture, tempDir } from './helpers.js';
 
-/** A phantom as the reader will see it (through an encode/decode, so scaling applies). */
+/** A calibrated-levels phantom as the reader will see it (through an encode/decode, so scaling applies). */
 function scan(domain: Domain, index: number, size = 64, seed = 9): { vol: NiftiVolume; mask: Uint8Array } {
-  const v = phantomVolume(domain, index, { size, seed });
+  const v = phantomVolume(domain, index, { size, seed, scanners: 'levels' });
   return { vol: parseNifti(encodeNifti(v.image)), mask: v.mask.data as Uint8Array };
 }
 
@@ -24,10 +24,12 @@ function quantile(values: number[], q: number): number {
 }
 
 test('phantoms are seeded: same seed, same bytes; another seed or index, another head', () => {
-  const a = encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 1 }).image);
-  assert.deepEqual(encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 1 }).image), a);
-  assert.notDeepEqual(encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 2 }).image), a);
-  assert.notDeepEqual(encodeNifti(phantomVolume('GE_3', 1, { size: 24, seed: 1 }).image), a);
+  for (const scanners of ['levels', 'physics'] as const) {
+    const a = encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 1, scanners }).image);
+    assert.deepEqual(encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 1, scanners }).image), a);
+    assert.notDeepEqual(encodeNifti(phantomVolume('GE_3', 0, { size: 24, seed: 2, scanners }).image), a);
+    assert.notDeepEqual(encodeNifti(phantomVolume('GE_3', 1, { size: 24, seed: 1, scanners }).image), a);
+  }
 });
 
 test('brain masks have human volumes (0.9-1.9 L) that vary between subjects, inside the domain slice range', () => {
@@ -139,7 +141,7 @@ function sink(): Writable & { text: string } {
 }
 
 test('worker threads write the same files as one thread, and report every volume', async () => {
-  const opts = { size: 24, volumes: 3, seed: 5, domains: ['GE_3', 'Philips_3'] };
+  const opts = { size: 24, volumes: 3, seed: 5, domains: ['GE_3', 'Philips_3'], scanners: 'physics' as const };
   const one = join(tempDir(), 'one'), three = join(tempDir(), 'three');
   await generatePhantomDataset(one, { ...opts, workers: 1 });
   const seen: string[] = [];

@@ -52,7 +52,8 @@ export const demoCommand: Command = {
     say(`  (the paper: 256 x 256 CC359 slices, 100 / 20 / 5 epochs, seeds 42, 123, 12345)`);
     if (!existsSync(join(data, 'dataset.json'))) {
       const bar = new Progress(io.stderr, 'phantom', 6 * s.volumes, { enabled: v.quiet !== true });
-      await generatePhantomDataset(data, { size: s.size, volumes: s.volumes, seed: 0, onProgress: (d, t) => { if (d < t) bar.update(d); } });
+      // The calibrated scanner levels (docs/data.md), not the physics scanners `convlora phantom` defaults to.
+      await generatePhantomDataset(data, { size: s.size, volumes: s.volumes, seed: 0, scanners: 'levels', onProgress: (d, t) => { if (d < t) bar.update(d); } });
       bar.done();
     } else say(`  reusing the phantom dataset in ${data}`);
     const info = await readDatasetInfo(data);

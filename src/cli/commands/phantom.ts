@@ -1,16 +1,17 @@
 import { ConvLoraError } from '../../errors.js';
 import { CC359_DOMAINS, isDomain } from '../../data/cc359.js';
 import { DEFAULT_PHANTOM_SIZE, generatePhantomDataset } from '../../data/phantom.js';
+import { SCANNER_MODELS, type ScannerModel } from '../../data/physics-scanners.js';
 import { Progress } from '../progress.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 
 export const phantomCommand: Command = {
   name: 'phantom',
   summary: 'Write a seeded six-scanner phantom dataset (heads + brain masks) in the CC359 layout',
-  usage: `convlora phantom --out DIR [--size N=${DEFAULT_PHANTOM_SIZE}] [--volumes K=10] [--seed S=0] [--domains ${CC359_DOMAINS.join(',')}] [--workers N=cores, at most 8] [--json]`,
+  usage: `convlora phantom --out DIR [--size N=${DEFAULT_PHANTOM_SIZE}] [--volumes K=10] [--seed S=0] [--domains ${CC359_DOMAINS.join(',')}] [--scanners physics|levels] [--workers N=cores, at most 8] [--json]`,
   options: {
     out: { type: 'string' }, size: { type: 'string' }, volumes: { type: 'string' }, seed: { type: 'string' },
-    domains: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' },
+    domains: { type: 'string' }, workers: { type: 'string' }, scanners: { type: 'string' }, json: { type: 'boolean' },
   },
   async run(values, _pos, io) {
     const out = stringOpt(values, 'out', true);
@@ -22,10 +23,15 @@ export const phantomCommand: Command = {
     if (bad !== undefined || domains.length === 0) {
       throw new ConvLoraError('E_USAGE', `Expected --domains from ${CC359_DOMAINS.join(',')} but received ${JSON.stringify(bad ?? '')}`);
     }
+    // physics: intensities from tissue relaxation and each scanner's sequence; levels: the calibrated presets (the demo's).
+    const scanners = stringOpt(values, 'scanners') ?? 'physics';
+    if (!(SCANNER_MODELS as readonly string[]).includes(scanners)) {
+      throw new ConvLoraError('E_USAGE', `Expected --scanners ${SCANNER_MODELS.join('|')} but received ${JSON.stringify(scanners)}`);
+    }
     const workers = values.workers === undefined ? undefined : numberOpt(values, 'workers', 1, { integer: true, min: 1 });
     const progress = new Progress(io.stderr, 'phantom', domains.length * volumes);
     const started = Date.now();
-    const manifest = await generatePhantomDataset(out, { size, volumes, seed, domains, ...(workers === undefined ? {} : { workers }), onProgress: (done, total, stem) => { if (done < total) progress.update(done, stem); } });
+    const manifest = await generatePhantomDataset(out, { size, volumes, seed, domains, scanners: scanners as ScannerModel, ...(workers === undefined ? {} : { workers }), onProgress: (done, total, stem) => { if (done < total) progress.update(done, stem); } });
     progress.done(`${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (values.json === true) io.stdout.write(`${JSON.stringify({ out, ...manifest }, null, 2)}\n`);
     else io.stdout.write(`${out}\n`);

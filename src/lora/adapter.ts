@@ -17,6 +17,7 @@ import { hashState, META_KEY } from '../nn/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import { LoRAConv2d, type LoraConfig } from './convlora.js';
 import { applyPlacement, loraLayers, type Blocks, type Method, type Placement } from './placement.js';
+import type { Fingerprint } from './fingerprint.js';
 
 export type AdaBNMode = 'none' | 'implicit' | 'explicit';
 
@@ -31,6 +32,8 @@ export interface AdapterConfig {
   placement: Placement;
   adabn: AdaBNMode;
   baseHash: string;
+  /** The base model's BN-input statistics on the target's training volumes (fingerprint.ts); absent in older files. */
+  fingerprint?: Fingerprint;
   notes?: Record<string, unknown>;
 }
 

@@ -4,7 +4,7 @@
  * first ResBlock. Dropout slots are Identity modules, kept so the indices match.
  * With 16 initial filters: 2,434,771 parameters.
  */
-import { checkInt } from '../errors.js';
+import { checkInt, invalidArg } from '../errors.js';
 import * as ops from '../engine/ops.js';
 import { tidy, type Device, type Tensor } from '../engine/tensor.js';
 import { Module } from '../nn/module.js';
@@ -47,6 +47,13 @@ export interface UNetOptions { inChannels?: number; outChannels?: number; filter
 /** Names of the encoder blocks, in order (the adaptable part of the network). */
 export const ENCODER_BLOCKS = ['init_path', 'down1', 'down2', 'down3'] as const;
 export type EncoderBlock = (typeof ENCODER_BLOCKS)[number];
+
+/**
+ * Encoder blocks whose BatchNorm inputs fingerprint a scanner (adapter choice, `segment` warnings):
+ * the full- and half-resolution blocks, where image contrast still shows and which cost the least to
+ * run; deeper blocks respond to anatomy more than to the scanner.
+ */
+export const STATISTICS_BLOCKS: readonly EncoderBlock[] = ['init_path', 'down1'];
 
 export interface UNetFeatures { logits: Tensor; x0: Tensor; x3: Tensor }
 
@@ -99,6 +106,19 @@ export class UNet2D extends Module {
     x1.dispose();
     x2.dispose();
     return { logits, x0, x3 };
+  }
+
+  /** The first `blocks` encoder blocks only (ENCODER_BLOCKS order): x [B, 1, H, W] -> their output. */
+  encode(x: Tensor, blocks: number): Tensor {
+    const n = checkInt('blocks', blocks, 1);
+    if (n > ENCODER_BLOCKS.length) invalidArg('blocks', `integer <= ${ENCODER_BLOCKS.length}`, blocks);
+    let y = x;
+    for (const name of ENCODER_BLOCKS.slice(0, n)) {
+      const prev = y;
+      y = this.child(name)!.forward(prev);
+      if (prev !== x) prev.dispose();
+    }
+    return y;
   }
 
   /** x [B, 1, H, W] with H, W divisible by 8 -> logits [B, 1, H, W]. */

@@ -103,6 +103,11 @@ export class BatchNorm2d extends Module {
   batchesTracked = 0;
   /** When false, normalize with batch statistics even in eval mode and never update the buffers. */
   useRunningStats = true;
+  /**
+   * Called with every input [B, C, H, W] before it is normalized (null: none). Lets a caller measure
+   * the statistics a layer sees (adapter choice, scanner fingerprints) without a second code path.
+   */
+  inputTap: ((x: Tensor) => void) | null = null;
 
   constructor(numFeatures: number, o: BatchNormOptions = {}) {
     super();
@@ -132,6 +137,7 @@ export class BatchNorm2d extends Module {
   syncCounter(): void { this.batchesTracked = this.buffer('num_batches_tracked').item(); }
 
   forward(x: Tensor): Tensor {
+    this.inputTap?.(x);
     const weight = this.getParameter('weight');
     const bias = this.getParameter('bias');
     const track = this.training && this.useRunningStats;

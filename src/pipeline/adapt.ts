@@ -25,6 +25,7 @@ import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type A
 import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
+import { fingerprintScans } from '../lora/fingerprint.js';
 import { Batches } from './dataset.js';
 import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
@@ -88,13 +89,15 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   if (kind !== null && head === null) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
 
   registry.deactivate();
+  // The base model's view of this scanner, stored with the adapter so `segment --adapters` can pick it.
+  const fingerprint = fingerprintScans(unet, train, { device });
   manualSeed(seed);
   const placement = placementFor(unet, method, blocks);
   const name = `${o.target}#${seed}`;
   applyPlacement(unet, placement, name, lora);
   head?.eval().freeze();
   const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: o.target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
-    lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash,
+    lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
     notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
   // Re-estimation batches are shuffled across volumes like the source model's training batches: batches of
   // consecutive slices of one volume have a smaller within-batch variance and bias the statistics.

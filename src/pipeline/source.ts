@@ -16,6 +16,7 @@ import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { Batches, checkData, loadScans, openDomain } from './dataset.js';
 import { loadUnet, saveNetwork } from './models.js';
+import { fingerprintScans, type Fingerprint } from '../lora/fingerprint.js';
 import { randomizedEpoch, randomizedValidation, type RandomizedSet } from './randomized.js';
 import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
@@ -97,11 +98,17 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
     }
     const checkpoint = join(o.out, 'unet.safetensors');
-    if (r === undefined) await saveNetwork(checkpoint, model, { ...meta, epoch: epochs, history });
+    // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
+    // Randomized training draws its images per epoch, so its validation images stand in for them.
+    const fingerprintOf = (m: UNet2D): { fingerprint?: Fingerprint } => {
+      const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
+      return fp === null ? {} : { fingerprint: fp };
+    };
+    if (r === undefined) await saveNetwork(checkpoint, model, { ...meta, epoch: epochs, history, ...fingerprintOf(model) });
     else {
       // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
       const { model: kept, info: keptInfo } = await loadUnet(bestPath, device);
-      try { await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, history, randomize: r.options ?? {} }); } finally { kept.dispose(); }
+      try { await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, history, randomize: r.options ?? {}, ...fingerprintOf(kept) }); } finally { kept.dispose(); }
     }
     return { checkpoint, history };
   } finally {

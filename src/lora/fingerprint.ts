@@ -1,0 +1,144 @@
+/**
+ * What a scanner looks like to a network: the per-channel mean and variance of the inputs of the
+ * BatchNorm layers in the early encoder (`STATISTICS_BLOCKS`), measured with the network in eval mode
+ * on a few slices of a scan. A *fingerprint* is that measurement under the source model, one entry per
+ * training volume of a domain, so that the spread within one scanner is known as well as its centre.
+ * Adapters store the fingerprint of their target's training volumes, the source checkpoint that of the
+ * source's; `adapter-choice.ts` compares scans against them.
+ */
+import { ConvLoraError, checkInt } from '../errors.js';
+import { tensor } from '../engine/create.js';
+import * as ops from '../engine/ops.js';
+import { noGrad } from '../engine/runtime.js';
+import { tidy, type Device, type Tensor } from '../engine/tensor.js';
+import { BatchNorm2d } from '../nn/layers.js';
+import { STATISTICS_BLOCKS, type UNet2D } from '../models/unet.js';
+
+/**
+ * Slices per scan the statistics are measured on: one batch. The mean of 8 evenly spaced slices of a
+ * head is a stable estimate of its channel statistics, and 8 slices cost 1/8 of a 64-slice phantom's
+ * forward passes and 1/20-1/30 of a CC359 volume's, through two of the network's eight blocks.
+ */
+export const STATISTICS_SLICES = 8;
+
+/** Per-channel statistics of one layer's input. */
+export interface LayerStatistics { mean: number[]; var: number[] }
+
+/** Statistics of the inputs of `layers` (BN module paths, forward order), one entry per layer. */
+export interface ScanStatistics { layers: string[]; stats: LayerStatistics[] }
+
+/** A domain's fingerprint: the source model's statistics on each of its training volumes. */
+export interface Fingerprint {
+  version: 1;
+  layers: string[];
+  /** Slices per volume (STATISTICS_SLICES, fewer for short volumes). */
+  slices: number;
+  /** One entry per volume; each is one LayerStatistics per layer. */
+  volumes: LayerStatistics[][];
+}
+
+/** The BatchNorm layers whose inputs are measured: those inside STATISTICS_BLOCKS, in forward order. */
+export function statisticsLayers(model: UNet2D): [string, BatchNorm2d][] {
+  return model.namedModules().filter((e): e is [string, BatchNorm2d] =>
+    e[1] instanceof BatchNorm2d && STATISTICS_BLOCKS.some((b) => e[0].startsWith(`${b}.`)));
+}
+
+/**
+ * `count` evenly spaced slice indices of slices [S, H, W] inside the head: the span from the first to
+ * the last slice whose mean intensity is at least half the largest slice mean. Scans are sliced as
+ * stored, with empty slices beyond the head that a domain's training slice range leaves out; taking
+ * the slices from the head alike at adaptation and at `segment` time keeps the two comparable.
+ */
+export function statisticSlices(images: Float32Array, shape: readonly [number, number, number], count = STATISTICS_SLICES): number[] {
+  const [S, H, W] = shape;
+  checkInt('count', count, 1);
+  if (S < 1) throw new ConvLoraError('E_SHAPE', 'Expected at least one slice but received 0');
+  const plane = H * W;
+  const means = Array.from({ length: S }, (_, s) => {
+    let sum = 0;
+    for (let i = s * plane; i < (s + 1) * plane; i++) sum += images[i]!;
+    return sum / plane;
+  });
+  const top = Math.max(...means);
+  const lo = means.findIndex((m) => m >= top / 2), hi = S - 1 - [...means].reverse().findIndex((m) => m >= top / 2);
+  const n = Math.min(count, hi - lo + 1);
+  return Array.from({ length: n }, (_, i) => lo + Math.floor(((i + 0.5) * (hi - lo + 1)) / n));
+}
+
+/**
+ * Per-channel mean and (population) variance of every statistics layer's input, over the given slices
+ * of slices [S, H, W] (default: statisticSlices), with `model` in eval mode and only its first
+ * STATISTICS_BLOCKS run. The model's train/eval modes are restored afterwards.
+ */
+export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: readonly [number, number, number],
+  opts: { slices?: readonly number[]; device?: Device; batchSize?: number } = {}): ScanStatistics {
+  const [S, H, W] = shape;
+  const plane = H * W;
+  const slices = opts.slices ?? statisticSlices(images, shape);
+  const batchSize = checkInt('batchSize', opts.batchSize ?? STATISTICS_SLICES, 1);
+  for (const s of slices) if (!Number.isInteger(s) || s < 0 || s >= S) throw new ConvLoraError('E_INVALID_ARG', `Expected slice indices in [0, ${S - 1}] for \`slices\` but received ${s}`);
+  if (slices.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one slice for `slices` but received none');
+  const layers = statisticsLayers(model);
+  // Running sums per layer: count, sum of batch means x n, and the pooled second moment (Chan et al.).
+  const acc = layers.map(() => ({ n: 0, mean: [] as number[], m2: [] as number[] }));
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  model.eval();
+  layers.forEach(([, bn], k) => {
+    bn.inputTap = (x: Tensor) => {
+      const nb = x.shape[0]! * x.shape[2]! * x.shape[3]!;
+      const m = ops.mean(x, [0, 2, 3], true);
+      const bm = Array.from(ops.reshape(m, [x.shape[1]!]).toFloat32());
+      const bv = Array.from(ops.mean(ops.square(ops.sub(x, m)), [0, 2, 3]).toFloat32());
+      const a = acc[k]!;
+      if (a.n === 0) { a.mean = bm; a.m2 = bv.map((v) => v * nb); a.n = nb; return; }
+      const n = a.n + nb;
+      a.mean = a.mean.map((mu, c) => {
+        const d = bm[c]! - mu;
+        a.m2[c] = a.m2[c]! + bv[c]! * nb + (d * d * a.n * nb) / n;
+        return mu + (d * nb) / n;
+      });
+      a.n = n;
+    };
+  });
+  try {
+    for (let at = 0; at < slices.length; at += batchSize) {
+      const chunk = slices.slice(at, at + batchSize);
+      const x = new Float32Array(chunk.length * plane);
+      chunk.forEach((s, b) => x.set(images.subarray(s * plane, (s + 1) * plane), b * plane));
+      noGrad(() => tidy(() => { model.encode(tensor(x, [chunk.length, 1, H, W], { device: opts.device ?? 'cpu' }), STATISTICS_BLOCKS.length); }));
+    }
+  } finally {
+    for (const [, bn] of layers) bn.inputTap = null;
+    for (const [m, on] of modes) m.training = on;
+  }
+  return { layers: layers.map(([p]) => p), stats: acc.map((a) => ({ mean: a.mean, var: a.m2.map((v) => v / a.n) })) };
+}
+
+/** The running statistics (mean, variance) of the statistics layers, as the model holds them now. */
+export function runningStatistics(model: UNet2D): ScanStatistics {
+  const layers = statisticsLayers(model);
+  return {
+    layers: layers.map(([p]) => p),
+    stats: layers.map(([, bn]) => ({ mean: Array.from(bn.buffer('running_mean').toFloat32()), var: Array.from(bn.buffer('running_var').toFloat32()) })),
+  };
+}
+
+/** Six significant digits: plenty for a distance, and a fingerprint's JSON stays small. */
+const round = (xs: number[]): number[] => xs.map((x) => Number(x.toPrecision(6)));
+
+/**
+ * The fingerprint of a domain from its (preprocessed) training volumes, under `model` (the source
+ * model, in eval mode), or null when there are no volumes.
+ */
+export function fingerprintScans(model: UNet2D, scans: readonly { images: Float32Array; shape: [number, number, number] }[], opts: { device?: Device } = {}): Fingerprint | null {
+  if (scans.length === 0) return null;
+  let slices = STATISTICS_SLICES, layers: string[] = [];
+  const volumes = scans.map((s) => {
+    const picked = statisticSlices(s.images, s.shape);
+    slices = Math.min(slices, picked.length);
+    const st = bnInputStatistics(model, s.images, s.shape, { slices: picked, ...(opts.device === undefined ? {} : { device: opts.device }) });
+    layers = st.layers;
+    return st.stats.map((l) => ({ mean: round(l.mean), var: round(l.var) }));
+  });
+  return { version: 1, layers, slices, volumes };
+}

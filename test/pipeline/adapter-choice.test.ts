@@ -1,0 +1,99 @@
+// The adapter choice's distance, pooling and spread against numbers worked out by hand, then the choice
+// itself on a small untrained U-Net: by fingerprint (a candidate whose fingerprint is the scan's own
+// statistics must win; one far from everything must fall back), and by self-consistency (an AdaBN
+// adapter re-estimated on the scan must beat the source model, whose statistics were never fitted).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { manualSeed } from '../../src/engine/runtime.js';
+import { liveTensors } from '../../src/engine/tensor.js';
+import { UNet2D } from '../../src/models/unet.js';
+import { AdapterRegistry, extractAdapter, type AdapterConfig } from '../../src/lora/adapter.js';
+import { bnInputStatistics, type Fingerprint, type LayerStatistics } from '../../src/lora/fingerprint.js';
+import { chooseAdapter, leaveOneOutDistances, pooledStatistics, sourceDistance, spreadThreshold, statisticsDistance, type Candidate } from '../../src/pipeline/adapter-choice.js';
+import { testTimeAdaBN } from '../../src/pipeline/test-time.js';
+import { PAPER_LORA } from '../../src/lora/convlora.js';
+
+const close = (a: number, b: number, tol = 1e-4): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+const layer = (mean: number[], v: number[]): LayerStatistics => ({ mean, var: v });
+
+test('statisticsDistance: Jeffreys divergence per channel, mean over channels, then over layers', () => {
+  const a = [layer([0, 0], [1, 1])];
+  close(statisticsDistance(a, a), 0, 1e-12);
+  // Mean shift of 1 sd: 1/2 [1 + 1 - 2 + 1 (1 + 1)] = 1 per channel.
+  close(statisticsDistance([layer([0], [1])], [layer([1], [1])]), 1);
+  // Variance ratio 4: 1/2 [4 + 1/4 - 2] = 1.125; symmetric.
+  close(statisticsDistance([layer([0], [4])], [layer([0], [1])]), 1.125);
+  close(statisticsDistance([layer([0], [1])], [layer([0], [4])]), 1.125);
+  // Two channels (1 and 0) average to 0.5 in layer one; layer two gives 1.125: mean of layers 0.8125.
+  close(statisticsDistance([layer([0, 0], [1, 1]), layer([0], [4])], [layer([1, 0], [1, 1]), layer([0], [1])]), 0.8125);
+  assert.throws(() => statisticsDistance(a, [layer([0], [1])]), /Expected 2 channels in layer 0 but received 1/);
+});
+
+test('pooled statistics and leave-one-out spread', () => {
+  // Means 0 and 2, variance 1 each: pooled mean 1, variance 1 + 1 = 2.
+  const p = pooledStatistics([[layer([0], [1])], [layer([2], [1])]]);
+  assert.deepEqual(p, [layer([1], [2])]);
+  // Three volumes with means 0, 0, 3 and variance 1: leaving out the third, the rest pool to (0, 1),
+  // and the third is 3 sd away: J = 1/2 [0 + 9 * 2] = 9. Leaving out the first: (1.5, 1 + 2.25).
+  const fp: Fingerprint = { version: 1, layers: ['l'], slices: 8, volumes: [[layer([0], [1])], [layer([0], [1])], [layer([3], [1])]] };
+  const d = leaveOneOutDistances(fp);
+  close(d[2]!, 9, 1e-3);
+  const v = 3.25, first = 0.5 * (1 / v + v - 2 + 2.25 * (1 + 1 / v));
+  close(d[0]!, first, 1e-3);
+  close(spreadThreshold([fp, null])!, 9, 1e-3);
+  assert.equal(spreadThreshold([null, { ...fp, volumes: fp.volumes.slice(0, 1) }]), null, 'one volume has no spread');
+});
+
+function scanImages(S: number, H: number, level: number): Float32Array {
+  let s = 11;
+  const rnd = (): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31; };
+  return Float32Array.from({ length: S * H * H }, (_, i) => { const k = Math.floor(i / (H * H)); return k >= 2 && k < S - 2 ? level * (0.5 + 0.5 * rnd()) : 0.01 * rnd(); });
+}
+
+function config(registry: AdapterRegistry, domain: string, fingerprint?: Fingerprint): AdapterConfig {
+  return { format: 'convlora-adapter', version: 1, domain, method: 'adabn', blocks: null, lora: PAPER_LORA, placement: { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] },
+    adabn: 'explicit', baseHash: registry.baseHash, ...(fingerprint === undefined ? {} : { fingerprint }) };
+}
+
+test('chooseAdapter: fingerprints pick the scan\'s own scanner and fall back when every one is far; self-consistency picks the adapter fitted to the scan', () => {
+  const live = liveTensors();
+  manualSeed(8);
+  const net = new UNet2D({ filters: 2 }).freeze();
+  const registry = new AdapterRegistry(net);
+  const S = 16, H = 16, shape = [S, H, H] as [number, number, number];
+  const bright = scanImages(S, H, 1), dark = scanImages(S, H, 0.3);
+  const stats = (images: Float32Array): LayerStatistics[] => bnInputStatistics(net, images, shape).stats;
+  const jitter = (st: LayerStatistics[], f: number): LayerStatistics[] => st.map((l) => ({ mean: l.mean.map((m) => m * f), var: l.var.map((x) => x * f) }));
+  const fp = (st: LayerStatistics[]): Fingerprint => ({ version: 1, layers: bnInputStatistics(net, bright, shape).layers, slices: 8, volumes: [jitter(st, 0.98), jitter(st, 1.02), jitter(st, 1)] });
+  const sBright = stats(bright), sDark = stats(dark);
+  const candidates: Candidate[] = [{ name: 'source', domain: 'A', adapter: null, fingerprint: fp(sDark) }];
+  for (const [name, st] of [['bright', sBright], ['dark2', jitter(sDark, 1.5)]] as const) {
+    registry.add(name, extractAdapter(net, config(registry, name, fp(st))));
+    candidates.push({ name, domain: name, adapter: name, fingerprint: fp(st) });
+  }
+  const c = chooseAdapter(registry, candidates, bright, shape);
+  assert.equal(c.method, 'fingerprint');
+  assert.equal(c.closest, 'bright');
+  assert.equal(c.chosen, 'bright');
+  assert.ok(c.distances[1]!.distance < c.threshold!, `${c.distances[1]!.distance} within ${c.threshold}`);
+  assert.equal(chooseAdapter(registry, candidates, dark, shape).chosen, 'source');
+  const far = chooseAdapter(registry, candidates, Float32Array.from(bright, (x) => (x > 0.1 ? 1.2 - x : 0.9)), shape);
+  assert.equal(far.chosen, null, `closest ${far.closest} at ${Math.min(...far.distances.map((d) => d.distance))} vs threshold ${far.threshold}`);
+  assert.deepEqual(sourceDistance(net, bnInputStatistics(net, dark, shape), fp(sDark))!.distance < spreadThreshold([fp(sDark)])!, true);
+
+  // Self-consistency: an AdaBN adapter re-estimated on the bright scan, no fingerprints anywhere.
+  registry.activate(null);
+  testTimeAdaBN(net, [{ images: bright, shape }], { batchSize: 8 });
+  registry.add('fitted', extractAdapter(net, config(registry, 'fitted')));
+  registry.activate(null);
+  const plain: Candidate[] = [{ name: 'source', domain: 'A', adapter: null, fingerprint: null }, { name: 'fitted', domain: 'B', adapter: 'fitted', fingerprint: null }];
+  const s = chooseAdapter(registry, plain, bright, shape);
+  assert.equal(s.method, 'self-consistency');
+  assert.equal(s.chosen, 'fitted');
+  assert.equal(s.threshold, null, 'no fingerprint: no spread, no fallback');
+  assert.ok(s.distances[0]!.distance > 2 * s.distances[1]!.distance, JSON.stringify(s.distances));
+  assert.equal(registry.active, null, 'the source model is left active');
+  registry.dispose();
+  net.dispose();
+  assert.equal(liveTensors(), live);
+});

@@ -5,8 +5,7 @@
  * angles degrees, proton density relative to water (CSF = 1). Signals are in units of water's
  * equilibrium magnetisation M0 = 1 (before receive gain, bias and noise).
  *
- * Sources of the tissue values: /work/shared/reference/mr-physics.md, tabulated with each value's origin in
- * docs/data.md. Values marked E there are estimates.
+ * docs/data.md tabulates every tissue value with its source; values marked E there are estimates.
  */
 import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
 import { TISSUES, type PerTissue } from './tissue.js';
@@ -37,7 +36,7 @@ const FAT_3 = tp(400, 45, 1), MUSCLE_3 = tp(1412, 27, 1);
 const BONE = tp(1000, 1, 0);
 
 /**
- * Tissue properties per field. Skin takes muscle's values (mr-physics.md lists them together);
+ * Tissue properties per field. Skin takes muscle's values (the sources gathered for #12 list them together);
  * diploic marrow is fatty (yellow) marrow in adults and takes fat's; the vitreous humour is ~99 %
  * water and takes CSF's (no separate values were gathered).
  */

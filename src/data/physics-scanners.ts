@@ -3,8 +3,7 @@
  * tissue's signal (mr-signal.ts), with field-dependent noise and receive bias, the voxel size of
  * CC359's headers, and the head coverage and storage of the `levels` presets (presets.ts). Nothing here
  * was tuned to any segmentation result. Values marked E in docs/data.md are estimates: no CC359
- * protocol table was found, so the sequence parameters are typical vendor implementations
- * (/work/shared/reference/mr-physics.md).
+ * protocol table was found, so the sequence parameters are typical vendor implementations.
  */
 import { ConvLoraError } from '../errors.js';
 import { CC359_DOMAINS, isDomain, type Domain } from './cc359.js';

@@ -1,25 +1,44 @@
 /**
  * `segment`: any T1 NIfTI in, brain mask (or probabilities) out on the input's grid and affine. The
- * volume is first turned (axes permuted and flipped, no interpolation) into the voxel orientation the
- * model was trained on, when the model records it and the input's affine differs; then it is
- * preprocessed like training data (all slices along axis 0, min-max, rotation, padding to the model's
- * slice size). The prediction is turned back onto the input's grid. The adapter, if any, is merged into
- * the weights for speed. A directory of scans runs with the model loaded once; a scan that fails is
- * reported and the rest go on.
+ * scan is prepared as data/conform.ts does (turned into the model's training orientation, resampled
+ * to its training voxel size when far from it, sliced like training data) and the prediction turned
+ * back. On the way, the model can be fitted to the scan without training:
+ *  - an adapter file (merged into the weights for speed);
+ *  - test-time AdaBN (test-time.ts): BatchNorm statistics re-estimated on the scan itself, or on a
+ *    whole folder taken as one scanner; with an adapter, on top of it (its weights kept, its
+ *    statistics replaced by the scan's);
+ *  - an automatic choice among adapter files (adapter-choice.ts), per scan, falling back to
+ *    test-time AdaBN when none is close.
+ * Nothing but the masks is written. Every result carries warnings (segment-checks.ts) when the mask
+ * may be wrong. A directory of scans runs with the model loaded once; a scan that fails is reported
+ * and the rest go on.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConvLoraError } from '../errors.js';
-import type { Device } from '../engine/tensor.js';
-import { readNifti, readNiftiHeader, writeNifti } from '../data/nifti.js';
-import { maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid } from '../data/conform.js';
-import { AdapterRegistry } from '../lora/adapter.js';
-import { loadUnet, modelGrid } from './models.js';
+import { clone, copy_ } from '../engine/ops.js';
+import type { Device, Tensor } from '../engine/tensor.js';
+import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
+import { DEFAULT_CONFORM, maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
+import { AdapterRegistry, loadAdapter } from '../lora/adapter.js';
+import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
+import type { UNet2D } from '../models/unet.js';
+import { loadUnet, modelGrid, type ModelInfo } from './models.js';
 import { probabilities, runSlices } from './predict.js';
+import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
+import { testTimeAdaBN, type TestTimeResult } from './test-time.js';
+import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
 
 export interface SegmenterOptions {
   model: string;
+  /** One domain adapter file to apply. */
   adapter?: string;
+  /** A folder of adapter files (or a list of files) to choose from per scan; excludes `adapter` and `adabn`. */
+  adapters?: string | readonly string[];
+  /** Test-time AdaBN: re-estimate the BatchNorm statistics on the scan(s) before predicting. */
+  adabn?: boolean;
+  /** Seed of test-time AdaBN's slice shuffle (default TEST_TIME_SEED). */
+  seed?: number;
   prob?: boolean;
   device?: Device;
   batchSize?: number;
@@ -27,14 +46,14 @@ export interface SegmenterOptions {
   reorient?: boolean;
   /**
    * Resample the input (trilinear) to the model's training voxel size before slicing, and the
-   * probabilities back to the input grid (default false: the paper's pipeline slices as stored).
+   * probabilities back: true 'always', false 'never', default DEFAULT_CONFORM ('auto': when any voxel
+   * dimension differs by more than CONFORM_TOLERANCE).
    */
   conform?: boolean | ConformMode;
 }
 
-/** true: 'always'; false or unset: 'never' (the paper's pipeline slices every scan as stored). */
 function conformMode(c: boolean | ConformMode | undefined): ConformMode {
-  return c === true ? 'always' : c === false || c === undefined ? 'never' : c;
+  return c === true ? 'always' : c === false ? 'never' : c ?? DEFAULT_CONFORM;
 }
 
 export interface SegmentOptions extends SegmenterOptions {
@@ -50,26 +69,53 @@ export interface SegmentResult {
   orientation: { input: string | null; model: string | null; reoriented: boolean };
   /** Voxel sizes (mm, model axes) the scan was resampled from and to, or null when it was not. */
   resampled: { from: number[]; to: number[] } | null;
+  /** The adapter file applied (given, or chosen), or null. */
+  adapter: string | null;
+  /** The automatic choice (adapters given), or null. */
+  choice: AdapterChoice | null;
+  /** Test-time AdaBN, when it ran for this scan (per scan, or once for its folder), or null. */
+  adabn: TestTimeResult | null;
+  /** Distance of the scan from the model's training scans and the farthest of those (null: the model has no fingerprint). */
+  distribution: { distance: number; threshold: number } | null;
+  /** Reasons the mask may be wrong (segment-checks.ts); empty when none. */
+  warnings: string[];
 }
 
-/** A model (with its adapter merged) loaded once, segmenting one scan per call. Call dispose() after. */
+/** A model (and its adapters) loaded once, segmenting one scan per call. Call dispose() after. */
 export class Segmenter {
-  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, readonly grid: ModelGrid) {}
+  /** BatchNorm buffers re-estimated on a whole folder (adaptToScans), restored after every model switch. */
+  #folderStats: { tensors: [Tensor, Tensor][]; result: TestTimeResult } | null = null;
+
+  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, readonly grid: ModelGrid,
+    private readonly info: ModelInfo, private readonly active: string | null, private readonly candidates: Candidate[], private readonly files: Map<string, string>) {}
 
   static async open(o: SegmenterOptions): Promise<Segmenter> {
+    if (o.adapters !== undefined && o.adapter !== undefined) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapter` or `adapters` but received both');
+    if (o.adapters !== undefined && o.adabn === true) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapters` (which falls back to test-time AdaBN by itself) or `adabn` but received both');
+    const files = o.adapters === undefined ? [] : await adapterFiles(o.adapters);
     const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
     const registry = new AdapterRegistry(model);
     try {
       const grid = modelGrid(info);
       if (conformMode(o.conform) === 'always' && grid.spacing === null) {
-        throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so --conform cannot be used with it (retrain it with this version, or leave --conform out)`);
+        throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so scans cannot be resampled to it`);
       }
-      if (o.adapter !== undefined) {
-        await registry.load('target', o.adapter);
-        registry.activate('target', { merge: true });
+      if (o.adapter !== undefined) await registry.load('target', o.adapter);
+      const candidates: Candidate[] = [];
+      const byName = new Map<string, string>();
+      if (files.length > 0) {
+        candidates.push({ name: 'source', domain: typeof info.source === 'string' ? info.source : null, adapter: null, fingerprint: (info.fingerprint ?? null) as Candidate['fingerprint'] });
+        for (const f of files) {
+          const name = basename(f);
+          const a = await loadAdapter(f);
+          registry.add(name, a, f);
+          byName.set(name, f);
+          candidates.push({ name, domain: a.config.domain, adapter: name, fingerprint: a.config.fingerprint ?? null });
+        }
       }
+      if (o.adapter !== undefined) byName.set('target', o.adapter);
       model.eval();
-      return new Segmenter(o, registry, grid);
+      return new Segmenter(o, registry, grid, info, o.adapter === undefined ? null : 'target', candidates, byName);
     } catch (err) {
       registry.dispose();
       model.dispose();
@@ -77,17 +123,84 @@ export class Segmenter {
     }
   }
 
-  async segment(input: string, output: string, brainOutput?: string): Promise<SegmentResult> {
-    const t0 = Date.now();
-    const o = this.o;
+  private get model(): UNet2D { return this.registry.model as UNet2D; }
+
+  /** The model for prediction: `name` (an adapter, merged, or null: the source model), with a folder's statistics if any. */
+  private use(name: string | null): void {
+    this.registry.activate(name, { merge: true });
+    this.model.eval();
+    if (this.#folderStats === null) return;
+    for (const [dst, src] of this.#folderStats.tensors) copy_(dst, src);
+  }
+
+  private async read(input: string): Promise<{ img: NiftiVolume; prep: PreparedScan }> {
     const header = await readNiftiHeader(input);
     const dims = header.dim.slice(1, 1 + (header.dim[0] ?? 0));
     if (dims.length < 3 || dims.slice(3).some((d) => d !== 1)) {
       throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${input} but received dims [${dims.join(', ')}]`);
     }
     const img = await readNifti(input);
-    const prep = prepareForModel(img, this.grid, { reorient: o.reorient !== false, conform: conformMode(o.conform), what: input });
-    const model = this.registry.model;
+    return { img, prep: prepareForModel(img, this.grid, { reorient: this.o.reorient !== false, conform: conformMode(this.o.conform), what: input }) };
+  }
+
+  /**
+   * Test-time AdaBN over several scans taken as one scanner (a folder): statistics re-estimated once
+   * over all their slices, then used for every later segment() call. Scans that cannot be read are
+   * returned as failures and left out.
+   */
+  async adaptToScans(inputs: readonly string[]): Promise<{ result: TestTimeResult; failures: SegmentFailure[] }> {
+    const preps: PreparedScan[] = [];
+    const failures: SegmentFailure[] = [];
+    for (const input of inputs) {
+      try { preps.push((await this.read(input)).prep); } catch (err) { failures.push(failure(input, err)); }
+    }
+    if (preps.length === 0) throw new ConvLoraError('E_DATA', `None of the ${inputs.length} scans could be read for test-time AdaBN`);
+    this.#dropFolderStats();
+    this.use(this.active);
+    const result = testTimeAdaBN(this.model, preps, this.ttaOptions());
+    this.#folderStats = {
+      result,
+      tensors: this.model.namedBuffers().filter(([k]) => /running_(mean|var)$|num_batches_tracked$/.test(k)).map(([, t]) => [t, clone(t).keep()]),
+    };
+    return { result, failures };
+  }
+
+  #dropFolderStats(): void {
+    for (const [, t] of this.#folderStats?.tensors ?? []) t.dispose();
+    this.#folderStats = null;
+  }
+
+  private ttaOptions(): { seed?: number; device: Device } {
+    return { device: this.o.device ?? 'cpu', ...(this.o.seed === undefined ? {} : { seed: this.o.seed }) };
+  }
+
+  async segment(input: string, output: string, brainOutput?: string): Promise<SegmentResult> {
+    const t0 = Date.now();
+    const o = this.o;
+    const { img, prep } = await this.read(input);
+    const warnings: string[] = [];
+    const push = (w: string | null): void => { if (w !== null) warnings.push(w); };
+    push(spacingWarning(prep, this.grid.spacing));
+
+    // The scan as the source model sees it: for the distribution warning and the adapter choice.
+    this.registry.activate(null);
+    const stats = this.info.fingerprint === undefined && this.candidates.length === 0 ? null
+      : bnInputStatistics(this.model, prep.images, prep.shape, { slices: statisticSlices(prep.images, prep.shape), device: o.device ?? 'cpu' });
+    const distribution = stats === null ? null : sourceDistance(this.model, stats, this.info.fingerprint);
+    push(distributionWarning(distribution));
+
+    let choice: AdapterChoice | null = null;
+    let adapter = this.active;
+    let adabn = this.#folderStats?.result ?? null;
+    if (this.candidates.length > 0) {
+      choice = chooseAdapter(this.registry, this.candidates, prep.images, prep.shape, { device: o.device ?? 'cpu', ...(stats === null ? {} : { sourceStats: stats }) });
+      adapter = choice.chosen === null ? null : this.candidates.find((c) => c.name === choice!.chosen)!.adapter;
+      push(fallbackWarning(choice));
+    }
+    this.use(adapter);
+    if ((o.adabn === true && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
+
+    const model = this.model;
     const [logits] = runSlices(prep.images, prep.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
     const inputMask = maskToInput(prep, logits!);
     const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits!)) : inputMask;
@@ -99,16 +212,31 @@ export class Segmenter {
       await writeNifti(brainOutput, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: stripped, datatype: img.datatype });
     }
     const brain = inputMask.reduce((n, v) => n + v, 0);
-    const voxelMl = img.spacing.slice(0, 3).reduce((a, b) => a * b, 1) / 1000;
-    return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl: brain * voxelMl, seconds: (Date.now() - t0) / 1000,
-      orientation: { input: prep.inputCodes, model: this.grid.orientation, reoriented: prep.turn !== null }, resampled: prep.resampled };
+    const brainMl = (brain * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;
+    push(brainVolumeWarning(brainMl));
+    return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl, seconds: (Date.now() - t0) / 1000,
+      orientation: { input: prep.inputCodes, model: this.grid.orientation, reoriented: prep.turn !== null }, resampled: prep.resampled,
+      adapter: adapter === null ? null : this.files.get(adapter) ?? null, choice, adabn, distribution, warnings };
   }
 
   dispose(): void {
+    this.#dropFolderStats();
     const model = this.registry.model;
     this.registry.dispose();
     model.dispose();
   }
+}
+
+/** The `.safetensors` files of a folder (sorted by name), or the list given. Throws E_DATA when there are none. */
+export async function adapterFiles(adapters: string | readonly string[]): Promise<string[]> {
+  if (typeof adapters !== 'string') {
+    if (adapters.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one adapter file for `adapters` but received none');
+    return [...adapters];
+  }
+  const names = await readdir(adapters).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the adapter folder ${adapters}: ${err.message}`, { cause: err }); });
+  const files = names.filter((n) => n.endsWith('.safetensors')).sort().map((n) => join(adapters, n));
+  if (files.length === 0) throw new ConvLoraError('E_DATA', `No .safetensors adapter files in ${adapters}`);
+  return files;
 }
 
 export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
@@ -140,9 +268,15 @@ export function brainName(input: string): string {
 
 export interface SegmentFailure { input: string; code: string; message: string }
 
+function failure(input: string, err: unknown): SegmentFailure {
+  return { input, code: err instanceof ConvLoraError ? err.code : 'E_IO', message: err instanceof Error ? err.message : String(err) };
+}
+
 /**
  * Every `.nii`/`.nii.gz` in `inputDir` (sorted by name) to `outputDir/<stem>_mask.nii.gz` (and, with
- * `brainDir`, the skull-stripped scan to `brainDir/<stem>_brain.nii.gz`), the model loaded once. A scan that fails is recorded with its error code and the others go on.
+ * `brainDir`, the skull-stripped scan to `brainDir/<stem>_brain.nii.gz`), the model loaded once. With
+ * `adabn`, the folder is taken as one scanner: test-time AdaBN over all its scans, then each predicted.
+ * A scan that fails is recorded with its error code and the others go on.
  */
 export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
   Promise<{ results: SegmentResult[]; failures: SegmentFailure[] }> {
@@ -158,17 +292,23 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
   const s = await Segmenter.open(o);
   const results: SegmentResult[] = [];
   const failures: SegmentFailure[] = [];
+  const report = (r: SegmentResult | SegmentFailure): void => o.onScan?.(results.length + failures.length, names.length, r);
   try {
-    for (const n of names) {
-      const input = join(o.inputDir, n);
+    let inputs = names.map((n) => join(o.inputDir, n));
+    if (o.adabn === true) {
+      const pre = await s.adaptToScans(inputs);
+      for (const f of pre.failures) { failures.push(f); report(f); }
+      inputs = inputs.filter((i) => !pre.failures.some((f) => f.input === i));
+    }
+    for (const input of inputs) {
       try {
-        const r = await s.segment(input, join(o.outputDir, outputName(n, o.prob === true)), o.brainDir === undefined ? undefined : join(o.brainDir, brainName(n)));
+        const r = await s.segment(input, join(o.outputDir, outputName(input, o.prob === true)), o.brainDir === undefined ? undefined : join(o.brainDir, brainName(input)));
         results.push(r);
-        o.onScan?.(results.length + failures.length, names.length, r);
+        report(r);
       } catch (err) {
-        const f = { input, code: err instanceof ConvLoraError ? err.code : 'E_IO', message: err instanceof Error ? err.message : String(err) };
+        const f = failure(input, err);
         failures.push(f);
-        o.onScan?.(results.length + failures.length, names.length, f);
+        report(f);
       }
     }
   } finally {

@@ -19,6 +19,8 @@ import { UNet2D } from '../../src/models/unet.js';
 import { saveNetwork } from '../../src/pipeline/models.js';
 import { segmentFile } from '../../src/pipeline/segment.js';
 import { orientationWarning, trainingOrientation } from '../../src/pipeline/source.js';
+import { AdapterRegistry, extractAdapter, saveAdapter } from '../../src/lora/adapter.js';
+import { PAPER_LORA } from '../../src/lora/convlora.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -139,4 +141,60 @@ test('the training orientation is the common one of the source volumes, or null 
   assert.equal(orientationWarning('RAS', [at(ras)], 'GE_15'), null);
   assert.equal(orientationWarning(undefined, [at(las)], 'GE_15'), null, 'older models record none');
   assert.match(orientationWarning('RAS', [at(las), at(las)], 'GE_15') ?? '', /^warning: GE_15 volumes are stored LAS but the model was trained on RAS volumes/);
+});
+
+test('segment --adabn: BatchNorm statistics re-estimated on the scan, or on a whole folder taken as one scanner; only masks are written', async () => {
+  const live = liveTensors();
+  const dir = tempDir('convlora-tta-');
+  const scans = join(dir, 'scans');
+  mkdirSync(scans);
+  for (const [name, domain, i] of [['a.nii.gz', 'GE_3', 0], ['b.nii.gz', 'Philips_3', 1]] as const) {
+    const v = phantomVolume(domain, i, { size: 32, seed: 3 });
+    await writeNifti(join(scans, name), v.image);
+  }
+  manualSeed(7);
+  const net = new UNet2D({ filters: 4 });
+  const model = join(dir, 'unet.safetensors');
+  await saveNetwork(model, net, { kind: 'unet2d', filters: 4, size: 32, orientation: 'RAS' });
+  const adapter = join(dir, 'adapter.safetensors');
+  const registry = new AdapterRegistry(net);
+  await saveAdapter(adapter, extractAdapter(net, { format: 'convlora-adapter', version: 1, domain: 'X', method: 'adabn', blocks: null, lora: PAPER_LORA,
+    placement: { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] }, adabn: 'explicit', baseHash: registry.baseHash }));
+  registry.dispose();
+  net.dispose();
+
+  const probs = async (args: string[], out: string): Promise<{ data: Float32Array; json: { adabn: { scans: number; slices: number; seed: number } | null; adapter: string | null; warnings: string[] } }> => {
+    const r = await runCli(['segment', '--model', model, '--in', join(scans, 'a.nii.gz'), '--out', join(dir, out), '--prob', '--json', ...args]);
+    assert.equal(r.code, 0, r.err);
+    return { data: (await readNifti(join(dir, out))).data as Float32Array, json: JSON.parse(r.out) };
+  };
+  const plain = await probs([], 'plain.nii.gz');
+  const tta = await probs(['--adabn'], 'tta.nii.gz');
+  assert.equal(plain.json.adabn, null);
+  assert.deepEqual(tta.json.adabn, { scans: 1, slices: 32, batches: 1, seed: 42 });
+  assert.notDeepEqual(tta.data, plain.data, 'the statistics changed the prediction');
+  assert.deepEqual((await probs(['--adabn'], 'tta2.nii.gz')).data, tta.data, 'a fixed seed: the same masks every run');
+  const onTop = await probs(['--adabn', '--adapter', adapter], 'ontop.nii.gz');
+  assert.equal(onTop.json.adapter, adapter);
+  assert.equal(onTop.json.adabn?.scans, 1);
+  assert.deepEqual(onTop.data, tta.data, 'an AdaBN adapter\'s statistics are replaced by the scan\'s (its weights are the base\'s)');
+  assert.deepEqual(readdirSync(dir).filter((n) => !['scans', 'unet.safetensors', 'adapter.safetensors'].includes(n)).sort(),
+    ['ontop.nii.gz', 'plain.nii.gz', 'tta.nii.gz', 'tta2.nii.gz'], 'nothing written but the masks');
+
+  // A folder is one scanner: statistics over both scans' 64 slices, then each scan predicted with them.
+  const outDir = join(dir, 'masks');
+  const many = await runCli(['segment', '--model', model, '--in', scans, '--out', outDir, '--prob', '--adabn', '--json']);
+  assert.equal(many.code, 0, many.err);
+  const { results } = JSON.parse(many.out) as { results: { input: string; adabn: { scans: number; slices: number } }[] };
+  assert.deepEqual(results.map((r) => r.adabn.scans), [2, 2]);
+  assert.deepEqual(results.map((r) => r.adabn.slices), [64, 64]);
+  assert.deepEqual(readdirSync(outDir).sort(), ['a_prob.nii.gz', 'b_prob.nii.gz']);
+  assert.notDeepEqual((await readNifti(join(outDir, 'a_prob.nii.gz'))).data, tta.data, 'folder statistics differ from one scan\'s');
+  const text = await runCli(['segment', '--model', model, '--in', join(scans, 'b.nii.gz'), '--out', join(dir, 'b.nii.gz'), '--adabn']);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.err, /test-time AdaBN: BatchNorm statistics re-estimated on 32 slices of 1 scan \(seed 42\)/);
+  const both = await runCli(['segment', '--model', model, '--in', scans, '--out', outDir, '--adabn', '--adapters', dir]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /--adapters falls back to test-time AdaBN by itself/);
+  assert.equal(liveTensors(), live);
 });

@@ -11,17 +11,40 @@ function orientationLine(r: SegmentResult): string | null {
   return null;
 }
 
+/** What was done to fit the model to the scan, and every warning: one line each, for stderr. */
+function detailLines(r: SegmentResult): string[] {
+  const lines: string[] = [];
+  const c = r.choice;
+  if (c !== null) {
+    const d = c.distances.map((x) => `${x.name} ${x.distance.toFixed(3)}`).join(', ');
+    const limit = c.threshold === null ? 'no fallback threshold: no candidate has a fingerprint' : `fallback beyond ${c.threshold.toFixed(3)}`;
+    lines.push(`adapter choice (${c.method}): ${c.chosen ?? 'none close, test-time AdaBN'}; distances: ${d} (${limit})`);
+  }
+  if (r.adabn !== null) lines.push(`test-time AdaBN: BatchNorm statistics re-estimated on ${r.adabn.slices} slices of ${r.adabn.scans} scan${r.adabn.scans === 1 ? '' : 's'} (seed ${r.adabn.seed})`);
+  return [...lines, ...r.warnings.map((w) => `warning: ${w}`)];
+}
+
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform] [--device cpu|cuda] [--json]',
-  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, brain: { type: 'string' } },
+  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors | --adapters DIR] [--adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
+  options: {
+    ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
+    prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
+  },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
     const device = setupDevice(v);
-    const adapter = stringOpt(v, 'adapter');
+    const adapter = stringOpt(v, 'adapter'), adapters = stringOpt(v, 'adapters');
     const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true), brain = stringOpt(v, 'brain');
-    const common = { model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), prob: v.prob === true, device, reorient: v['no-reorient'] !== true, conform: v.conform === true };
+    if (v.conform === true && v['no-conform'] === true) throw new ConvLoraError('E_USAGE', '--conform and --no-conform contradict each other');
+    if (adapter !== undefined && adapters !== undefined) throw new ConvLoraError('E_USAGE', '--adapter applies one adapter and --adapters chooses among several: give one of them');
+    if (adapters !== undefined && v.adabn === true) throw new ConvLoraError('E_USAGE', '--adapters falls back to test-time AdaBN by itself: leave --adabn out');
+    const conform = v.conform === true ? true : v['no-conform'] === true ? false : undefined;
+    const common = {
+      model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), adabn: v.adabn === true,
+      prob: v.prob === true, device, reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
+    };
     if (await isDirectory(input)) {
       for (const [flag, value] of [['out', output], ['brain', brain]] as const) {
         if (value !== undefined && /\.nii(\.gz)?$/.test(value)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --${flag} must be a folder too, not ${value}`);
@@ -33,7 +56,10 @@ export const segmentCommand: Command = {
         onScan: (done, total, r) => {
           bar ??= new Progress(io.stderr, 'segment', total, { enabled: v.quiet !== true });
           if ('code' in r) io.stderr.write(`\n${r.input}: error ${r.code}: ${r.message}\n`);
-          else if (v.json !== true) io.stdout.write(`${r.output}\n`);
+          else if (v.json !== true) {
+            io.stdout.write(`${r.output}\n`);
+            if (v.quiet !== true) for (const line of detailLines(r)) io.stderr.write(`${r.input}: ${line}\n`);
+          }
           if (done < total) bar.update(done);
         },
       });
@@ -53,6 +79,7 @@ export const segmentCommand: Command = {
       const line = orientationLine(r);
       if (line !== null) io.stderr.write(`${line}\n`);
       if (r.resampled !== null) io.stderr.write(`resampled from ${r.resampled.from.map((x) => x.toFixed(2)).join(' x ')} mm to the model's ${r.resampled.to.map((x) => x.toFixed(2)).join(' x ')} mm and back\n`);
+      for (const line of detailLines(r)) io.stderr.write(`${line}\n`);
       io.stderr.write(`brain: ${r.brainVoxels} voxels, ${r.brainMl.toFixed(1)} ml; ${r.seconds.toFixed(1)} s\n`);
     }
     return 0;

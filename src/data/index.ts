@@ -31,3 +31,9 @@ export {
   DEFAULT_PHANTOM_SIZE, DEFAULT_SCANNER_MODEL, phantomVolume, phantomStem, generatePhantomDataset,
   type PhantomVolume, type PhantomDatasetOptions, type PhantomManifest,
 } from './phantom.js';
+export {
+  colin27Subject, loadColin27, loadColin27Sync, colin27Path, colin27FromNifti,
+  type Colin27Anatomy, type Colin27SubjectOptions, type RenderGrid, type RenderOptions, type ColinPose, type PoseOptions,
+} from './colin27.js';
+export { drawColinPose, IDENTITY_POSE } from './colin27-pose.js';
+export { renderColin27 } from './colin27-render.js';

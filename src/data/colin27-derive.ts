@@ -7,12 +7,14 @@
  * 2. Inside the brain: fractions of CSF/GM/WM from the partial-volume mixture fitted to ch2's
  *    histogram in the brain (colin27-mixture.ts).
  * 3. Outside the brain, from T1 intensity I and distances (mm) to the air (dSurf) and to the brain
- *    (dBrain), with thresholds from the fitted means (dark: below the CSF/GM midpoint; fat: above
- *    WM by half the GM-WM gap):
+ *    (dBrain), with thresholds from the fitted means (dark: below the CSF/GM midpoint; bright: above
+ *    the GM/WM midpoint):
  *    vitreous: dark voxels within `eyeRadius` of an eye centre (the darkest sphere ringed by bright
- *    orbital fat, searched in each orbit); skin: dSurf <= 2; bone: other dark voxels; marrow: not-dark
- *    voxels enclosed by bone (a closing of the dark voxels near the brain) above the skull base;
- *    fat: bright voxels; muscle: the rest of the head.
+ *    orbital fat, searched in each orbit); skin: dSurf <= 2; CSF: dark voxels within 2 mm of the brain
+ *    or in gaps of the mask (a 5 mm closing); bone: other dark voxels; marrow: not-dark
+ *    voxels enclosed by bone (a closing of the dark voxels near the brain) above the skull base and
+ *    outside the mask's closing;
+ *    fat: other bright voxels; muscle: the rest of the head.
  */
 import { ConvLoraError } from '../errors.js';
 import { BRAIN_BASE, BRAIN_STEPS, CODE_AIR, brainCode, tissueCode } from './colin27-codes.js';
@@ -37,6 +39,11 @@ export interface DeriveOptions {
   skullBaseZ?: number;
   /** Dark voxels this close to the brain are CSF (subarachnoid space), not bone: 1-3 mm in adults. */
   csfLayer?: number;
+  /**
+   * Dark voxels in gaps of the brain mask narrower than twice this (inside a closing of the mask) are
+   * CSF too: the interhemispheric fissure, which ch2bet leaves out in places, and the cisterns.
+   */
+  hull?: number;
 }
 
 export interface Colin27Derivation {
@@ -98,7 +105,7 @@ function findEye(t1: Input, side: -1 | 1, world: (a: number, i: number) => numbe
 
 /** Derive the code map. `t1` is ch2, `bet` ch2bet on the same grid. */
 export function deriveColin27(t1: Input, bet: Pick<Input, 'data'>, opts: DeriveOptions = {}): Colin27Derivation {
-  const { skin = 2, skullReach = 20, closing = 2, eyeRadius = 12, skullBaseZ = -35, csfLayer = 2 } = opts;
+  const { skin = 2, skullReach = 20, closing = 2, eyeRadius = 12, skullBaseZ = -35, csfLayer = 2, hull = 5 } = opts;
   const dims = [...t1.dims.slice(0, 3)] as Vec3;
   const n = dims[0] * dims[1] * dims[2];
   if (t1.data.length !== n || bet.data.length !== n) {
@@ -130,6 +137,9 @@ export function deriveColin27(t1: Input, bet: Pick<Input, 'data'>, opts: DeriveO
   const grown = Uint8Array.from(distanceMap(darkNear, dims, spacing), (d) => (d <= closing ? 0 : 1)); // 1 = outside dilation
   const shell = Uint8Array.from(distanceMap(grown, dims, spacing), (d) => (d > closing ? 1 : 0));
 
+  const outsideGrown = Uint8Array.from(dBrain, (d) => (d <= hull ? 0 : 1));
+  const brainHull = Uint8Array.from(distanceMap(outsideGrown, dims, spacing), (d) => (d > hull ? 1 : 0));
+
   const out = new Uint8Array(n);
   const [nx, ny] = dims;
   for (let v = 0; v < n; v++) {
@@ -143,8 +153,8 @@ export function deriveColin27(t1: Input, bet: Pick<Input, 'data'>, opts: DeriveO
     let t: Tissue;
     if (inEye && dark) t = 'vitreous';
     else if (dSurf[v]! <= skin) t = 'skin';
-    else if (dark) t = dBrain[v]! <= csfLayer ? 'csf' : 'bone';
-    else if (shell[v] === 1 && dBrain[v]! <= skullReach && dSurf[v]! > skin + 1 && p[2] > skullBaseZ) t = 'marrow';
+    else if (dark) t = dBrain[v]! <= csfLayer || brainHull[v] === 1 ? 'csf' : 'bone';
+    else if (shell[v] === 1 && brainHull[v] === 0 && dBrain[v]! <= skullReach && dSurf[v]! > skin + 1 && p[2] > skullBaseZ) t = 'marrow';
     else if (x >= thresholds.fat) t = 'fat';
     else t = 'muscle';
     out[v] = code(t);

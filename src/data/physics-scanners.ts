@@ -72,28 +72,22 @@ export function scannerSignals(domain: Domain): PerTissue {
 
 const cache = new Map<Domain, ScannerPreset>();
 
-/** Largest stored value of the integer NIfTI datatypes the presets use (uint8, int16, uint16). */
-const TYPE_MAX: Record<number, number> = { 2: 255, 4: 32767, 512: 65535 };
-
 /**
- * Stored units per white-matter signal: the `levels` preset's, lowered when the brightest tissue would
- * not fit the integer type (a scanner's reconstruction scales its images to the stored range; with fat
- * at 2-2.5 x WM, Siemens_3's uint8 at 170 per WM would clip the whole scalp). The brightest tissue is
- * taken at the bias field's maximum over the brain, times 1.25 for the scalp lying beyond the brain,
- * where the field grows further, and for noise.
+ * Stored datatype and units per white-matter signal: the `levels` preset's, except Siemens_3, whose
+ * uint8 at 170 per WM would clip the whole scalp (fat is 2-2.5 x WM here) and, scaled down to fit,
+ * would keep ~70 grey levels for WM. Siemens stores 12-bit unsigned images, so both Siemens scanners
+ * use Siemens_15's uint16 at 600 per WM (fat x the bias maximum stays under 4096).
  */
-function storedScale(levelsScale: number, datatype: number, slope: number, brightest: number, biasRange: number): number {
-  const max = TYPE_MAX[datatype];
-  if (max === undefined) return levelsScale;
-  const fieldMax = Math.sqrt((1 + biasRange / 2) / (1 - biasRange / 2));
-  return Math.min(levelsScale, Math.floor((max * slope) / (1.25 * brightest * fieldMax)));
+function storage(domain: Domain): Pick<ScannerPreset, 'scale' | 'datatype' | 'sclSlope'> {
+  const p = SCANNER_PRESETS[domain === 'Siemens_3' ? 'Siemens_15' : domain];
+  return { scale: p.scale, datatype: p.datatype, ...(p.sclSlope === undefined ? {} : { sclSlope: p.sclSlope }) };
 }
 
 /**
  * A domain's physics scanner as an acquisition preset for the phantom renderer and `acquire`: tissue
  * signals relative to white matter (scalp and orbital fat are `fat`; a skin layer is added), no
  * contrast curve (gamma 1), noise, a per-subject bias field scaled to the field's range, CC359's voxel
- * size, and the coverage, field-of-view offset and storage of the domain's `levels` preset.
+ * size, and the coverage and field-of-view offset of the domain's `levels` preset (storage: `storage`).
  */
 export function physicsPreset(domain: Domain): ScannerPreset {
   const hit = cache.get(domain);
@@ -106,14 +100,13 @@ export function physicsPreset(domain: Domain): ScannerPreset {
     scalp: r(sig.fat), orbitFat: r(sig.fat), skin: r(sig.skin), muscle: r(sig.muscle), bone: r(sig.bone), marrow: r(sig.marrow),
     csf: r(sig.csf), gm: r(sig.gm), wm: 1, vitreous: r(sig.vitreous),
   };
-  const brightest = Math.max(...Object.values(levels).map(Math.abs));
   const preset: ScannerPreset = {
     domain, levels,
     gamma: 1, noise: s.noise,
     // Pattern 0 and strength 1: the whole field is the subject's random part, rescaled to `range`.
     bias: { strength: 1, pattern: [0, 0, 0, 0, 0, 0, 0, 0, 0], range: s.bias },
     voxel: s.voxel, coverage: geometry.coverage, fovCenterZ: geometry.fovCenterZ,
-    scale: storedScale(geometry.scale, geometry.datatype, geometry.sclSlope ?? 1, brightest, s.bias), datatype: geometry.datatype, ...(geometry.sclSlope === undefined ? {} : { sclSlope: geometry.sclSlope }),
+    ...storage(domain),
   };
   cache.set(domain, preset);
   return preset;

@@ -40,18 +40,33 @@ export function acquire(levels: Float32Array, preset: ScannerPreset, opts: Acqui
   if (preset.bias.range !== undefined) ({ c, offset } = fitBiasRange(c, preset.bias.range));
   const sigma = preset.noise;
   const out = new Float32Array(levels.length);
+  // A range-fitted (physics) field has no earlier files to reproduce, so it is factored per row:
+  // exp(a + b x + c6 x^2) = exp(a + b x0) * exp(b dx)^i * exp(c6 x^2), one exp per row, not per voxel.
+  const factored = preset.bias.range !== undefined;
+  const xs = Float64Array.from({ length: nx }, (_, i) => ((i - cx) * sx) / 100);
+  const gx = xs.map((x) => Math.exp(c[6]! * x * x));
+  const field = new Float64Array(nx);
   let at = 0;
   for (let k = 0; k < nz; k++) {
     const z = ((k - cz) * sz) / 100;
     for (let j = 0; j < ny; j++) {
       const y = ((j - cy) * sy) / 100;
       const partial = c[1]! * y + c[2]! * z + c[4]! * y * z + c[7]! * y * y + c[8]! * z * z - offset;
+      if (factored) {
+        const b = c[0]! + c[3]! * y + c[5]! * z;
+        const step = Math.exp((b * sx) / 100);
+        let f = Math.exp(partial + b * xs[0]!);
+        for (let i = 0; i < nx; i++, f *= step) field[i] = f * gx[i]!;
+      } else {
+        for (let i = 0; i < nx; i++) {
+          const x = xs[i]!;
+          field[i] = Math.exp(partial + c[0]! * x + c[3]! * x * y + c[5]! * x * z + c[6]! * x * x);
+        }
+      }
       for (let i = 0; i < nx; i++, at++) {
-        const x = ((i - cx) * sx) / 100;
-        const bias = Math.exp(partial + c[0]! * x + c[3]! * x * y + c[5]! * x * z + c[6]! * x * x);
         // Gamma 1 keeps the sign: physics signals are signed (tissue read before its inversion null).
         const l = levels[at]!;
-        const v = (preset.gamma === 1 ? l : Math.pow(Math.max(0, l), preset.gamma)) * bias;
+        const v = (preset.gamma === 1 ? l : Math.pow(Math.max(0, l), preset.gamma)) * field[i]!;
         const re = v + sigma * rng.normal(), im = sigma * rng.normal();
         out[at] = Math.sqrt(re * re + im * im);
       }

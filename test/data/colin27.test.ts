@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { colin27Path, colin27Subject, loadColin27, type Colin27Anatomy, type RenderGrid } from '../../src/data/colin27.js';
 import { denseWarp, drawColinPose, warpAt } from '../../src/data/colin27-pose.js';
+import { colin27Scan, presetSignals } from '../../src/data/colin27-scan.js';
+import { scannerPreset } from '../../src/data/physics-scanners.js';
+import { phantomGrid } from '../../src/data/presets.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { TISSUES } from '../../src/data/tissue.js';
 import { isCoded } from './helpers.js';
@@ -136,7 +139,8 @@ test('random subjects: fractions sum to at most 1, brain fractions ~1 inside the
 test('same seed, same bytes; another seed, another head', async () => {
   const a = await anatomy();
   const grid: RenderGrid = { dims: [48, 56, 48], spacing: [4, 4, 4], origin: [-94, -130, -80] };
-  const s1 = colin27Subject(a, grid, { seed: 11 }), s2 = colin27Subject(a, grid, { seed: 11 }), s3 = colin27Subject(a, grid, { seed: 12 });
+  const o = { samples: [2, 2, 2] as Vec3 }; // 8 samples per voxel instead of 64: the same code path, faster
+  const s1 = colin27Subject(a, grid, { ...o, seed: 11 }), s2 = colin27Subject(a, grid, { ...o, seed: 11 }), s3 = colin27Subject(a, grid, { ...o, seed: 12 });
   assert.ok(Buffer.from(s1.fractions).equals(Buffer.from(s2.fractions)) && Buffer.from(s1.brain).equals(Buffer.from(s2.brain)));
   assert.ok(!Buffer.from(s1.fractions).equals(Buffer.from(s3.fractions)));
 });
@@ -207,4 +211,25 @@ test('bad grids and poses are refused with the value received', async () => {
   assert.throws(() => colin27Subject(a, { dims: [4, 4, 4], spacing: [1, -2, 1], origin: [0, 0, 0] }), isCoded('E_INVALID_ARG', undefined, /grid\.spacing\[1\].* received -2/));
   assert.throws(() => drawColinPose(1, { warpMm: 9 }), isCoded('E_INVALID_ARG', undefined, /warpMm.* received 9/));
   assert.throws(() => drawColinPose(1, { scale: [1.1, 0.9] }), isCoded('E_INVALID_ARG', undefined, /scale\[1\].* received 0.9/));
+});
+
+test('colin27Scan: the domain grid and stored type, the subject mask, the same bytes for the same seed', async () => {
+  const a = await anatomy();
+  for (const [domain, model] of [['Siemens_3', 'physics'], ['Philips_15', 'levels']] as const) {
+    const preset = scannerPreset(domain, model);
+    const s1 = colin27Scan(a, domain, preset, { size: 64, seed: 5, index: 2 });
+    const grid = phantomGrid(domain, 64, preset);
+    assert.deepEqual(s1.image.dims, grid.dims);
+    assert.equal(s1.image.datatype, preset.datatype);
+    const ml = (count(s1.mask.data as Uint8Array) * grid.spacing[0] * grid.spacing[1] * grid.spacing[2]) / 1000;
+    assert.ok(ml > 1000 && ml < 1850, `${domain}: brain ${ml} ml`);
+    // Brain voxels are brighter than air on average: the image is the head, not noise.
+    let inMean = 0, outMean = 0, nIn = 0;
+    s1.image.data.forEach((v, k) => { if (s1.mask.data[k] === 1) { inMean += v; nIn++; } else outMean += v; });
+    assert.ok(inMean / nIn > 3 * (outMean / (s1.image.data.length - nIn)), `${domain}: brain vs rest`);
+    const s2 = colin27Scan(a, domain, preset, { size: 64, seed: 5, index: 2 });
+    assert.deepEqual(s2.image.data, s1.image.data);
+  }
+  // The calibrated presets have no skin level: skin takes the scalp's.
+  assert.equal(presetSignals(scannerPreset('GE_3', 'levels')).skin, scannerPreset('GE_3', 'levels').levels.scalp);
 });

@@ -21,12 +21,21 @@ export interface PvMixture {
   weights: number[];
 }
 
-/** Standard normal CDF; erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7). */
-function phi(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
+/**
+ * Upper tail 1 - CDF of the standard normal at z >= 0, from erfc by Abramowitz & Stegun 7.1.26
+ * (absolute error < 1.5e-7), computed as the tail itself so that far tails keep their relative size.
+ */
+function upperTail(z: number): number {
+  const x = z / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
-  return z >= 0 ? 0.5 * (1 + y) : 0.5 * (1 - y);
+  return 0.5 * ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+}
+
+/** P(a < Z < b) for the standard normal, without cancellation when both ends are in the same tail. */
+function normalBetween(a: number, b: number): number {
+  if (a >= 0) return upperTail(a) - upperTail(b);
+  if (b <= 0) return upperTail(-b) - upperTail(-a);
+  return 1 - upperTail(-a) - upperTail(b);
 }
 
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
@@ -35,7 +44,7 @@ const SQRT_2PI = Math.sqrt(2 * Math.PI);
 function densities(m: PvMixture, x: number, out: Float64Array): void {
   const [c, g, w] = m.means;
   const gauss = (mu: number, sd: number): number => { const d = (x - mu) / sd; return Math.exp(-0.5 * d * d) / (sd * SQRT_2PI); };
-  const mixel = (lo: number, hi: number, sd: number): number => (phi((x - lo) / sd) - phi((x - hi) / sd)) / (hi - lo);
+  const mixel = (lo: number, hi: number, sd: number): number => normalBetween((x - hi) / sd, (x - lo) / sd) / (hi - lo);
   out[0] = gauss(c, m.sds[0]!);
   out[1] = mixel(c, g, m.sds[1]!);
   out[2] = gauss(g, m.sds[2]!);
@@ -125,10 +134,13 @@ export function fitPvMixture(hist: ArrayLike<number>, iterations = 60): PvMixtur
 
 /**
  * Fractions [csf, gm, wm] (summing to 1) of a brain voxel of intensity `x` under the model:
- * posterior-weighted answers of the five components.
+ * posterior-weighted answers of the five components. Intensities beyond the CSF and WM means count
+ * as those means: far out, a mixture's widest component wins the tails whatever it is (WM-bright
+ * vessels would turn into GM).
  */
-export function pvFractions(model: PvMixture, x: number): [number, number, number] {
+export function pvFractions(model: PvMixture, intensity: number): [number, number, number] {
   const [c, g, w] = model.means;
+  const x = Math.min(w, Math.max(c, intensity));
   const post = new Float64Array(5);
   densities(model, x, post);
   let z = 0;

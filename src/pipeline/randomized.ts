@@ -4,13 +4,17 @@
  * preprocessed exactly as a stored scan is (all slices along axis 0, min-max, rotation, padding), so a
  * source model never sees the same contrast twice. Validation subjects get one fixed image each.
  */
-import { ConvLoraError } from '../errors.js';
+import { ConvLoraError, checkInt } from '../errors.js';
 import type { ScanData } from '../data/cc359.js';
 import { defaultHeader } from '../data/nifti-header.js';
 import { preprocessImage, preprocessMask, sliceCount, sliceGeometry } from '../data/preprocess.js';
 import { randomizeImage, type RandomizeOptions } from '../data/randomize.js';
 import { hashSeed } from '../data/rng.js';
 import type { TissueVolume } from '../data/tissue.js';
+import { CC359_DOMAINS } from '../data/cc359.js';
+import { loadColin27 } from '../data/colin27.js';
+import { scannerSignals } from '../data/physics-scanners.js';
+import { ANATOMY_KINDS, simulatedSubject, type AnatomyKind } from '../data/simulated-subjects.js';
 
 export interface RandomizedSet {
   /** Training subjects: a new image of each every epoch. */
@@ -20,6 +24,8 @@ export interface RandomizedSet {
   /** Slice edge length (the network's input size; a multiple of 8). */
   size: number;
   options?: RandomizeOptions;
+  /** Randomization of the validation images (default `options`), e.g. realistic scanner contrasts only. */
+  valOptions?: RandomizeOptions;
   /** Name the model records as its source. Default 'randomized'. */
   name?: string;
 }
@@ -49,5 +55,47 @@ export function randomizedEpoch(set: RandomizedSet, seed: number, epoch: number)
 /** The validation scans: one image per validation subject, the same for every epoch. */
 export function randomizedValidation(set: RandomizedSet, seed: number): ScanData[] {
   if (set.val.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one validation subject for domain randomization but received none');
-  return set.val.map((v, i) => randomizedScan(v, hashSeed(seed, 0x7a1, i), set.size, `val-${i}`, set.options));
+  return set.val.map((v, i) => randomizedScan(v, hashSeed(seed, 0x7a1, i), set.size, `val-${i}`, set.valOptions ?? set.options));
+}
+
+export interface SimulatedSetOptions {
+  /** Anatomy models, used in turn. Default both: Colin27 (real anatomy, deformed) and the procedural head. */
+  anatomy?: readonly AnatomyKind[];
+  /** Training subjects. Default 40. */
+  subjects?: number;
+  /** Validation subjects (other seeds). Default 8. */
+  valSubjects?: number;
+  /** Isotropic voxel size, mm. Default 2 (128 x 128 slices over CC359's 256 mm field of view). */
+  voxel?: number;
+  seed?: number;
+  onSubject?: (done: number, total: number) => void;
+}
+
+/**
+ * Simulated subjects for `train-source` with domain randomization: training images are random contrasts
+ * (and, for 30 %, jittered contrasts of the six physics scanners); validation images are the six
+ * physics scanners' contrasts only, with their noise and bias ranges randomized: model selection looks
+ * at realistic simulated scans, never at a real one.
+ */
+export async function simulatedSet(o: SimulatedSetOptions = {}): Promise<RandomizedSet> {
+  const anatomy = o.anatomy ?? ANATOMY_KINDS;
+  if (anatomy.length === 0 || anatomy.some((a) => !ANATOMY_KINDS.includes(a))) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected a non-empty list of ${ANATOMY_KINDS.join(', ')} for \`anatomy\` but received ${JSON.stringify(anatomy)}`);
+  }
+  const count = checkInt('subjects', o.subjects ?? 40, 1), valCount = checkInt('valSubjects', o.valSubjects ?? 8, 1);
+  const voxel = o.voxel ?? 2, seed = checkInt('seed', o.seed ?? 42, 0);
+  const colin = anatomy.includes('colin27') ? await loadColin27() : undefined;
+  const make = (i: number, salt: number): TissueVolume => simulatedSubject(anatomy[i % anatomy.length]!, hashSeed(seed, salt, i), { voxel }, colin);
+  const train: TissueVolume[] = [], val: TissueVolume[] = [];
+  for (let i = 0; i < count + valCount; i++) {
+    if (i < count) train.push(make(i, 1)); else val.push(make(i - count, 2));
+    o.onSubject?.(i + 1, count + valCount);
+  }
+  const realistic = CC359_DOMAINS.map((d) => scannerSignals(d));
+  const size = Math.ceil(train[0]!.dims[0] / 8) * 8;
+  return {
+    train, val, size, name: `randomized ${anatomy.join('+')} ${voxel} mm`,
+    options: { realistic, physicsShare: 0.3 },
+    valOptions: { realistic, physicsShare: 1, lowResShare: 0, textureSd: 0.03, gammaSd: 0 },
+  };
 }

@@ -1,6 +1,9 @@
 import { ConvLoraError } from '../../errors.js';
 import { trainSource } from '../../pipeline/source.js';
 import { trainHead } from '../../pipeline/heads.js';
+import { simulatedSet } from '../../pipeline/randomized.js';
+import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulated-subjects.js';
+import { Progress } from '../progress.js';
 
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
@@ -13,15 +16,29 @@ const TRAIN_OPTIONS = {
 export const trainSourceCommand: Command = {
   name: 'train-source',
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
-  usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
-  options: { ...TRAIN_OPTIONS, filters: { type: 'string' } },
+  usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
+    + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)',
+  options: { ...TRAIN_OPTIONS, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-source', v0, this.options);
     const device = setupDevice(v);
+    const seed = numberOpt(v, 'seed', 42, { integer: true, min: 0 });
+    let randomized;
+    if (v.randomize === true) {
+      if (stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--randomize trains on simulated subjects: leave out --data');
+      const anatomy = (stringOpt(v, 'anatomy') ?? ANATOMY_KINDS.join(',')).split(',').map((a) => a.trim());
+      for (const a of anatomy) if (!(ANATOMY_KINDS as readonly string[]).includes(a)) throw new ConvLoraError('E_USAGE', `Expected ${ANATOMY_KINDS.join(' and/or ')} for --anatomy but received ${JSON.stringify(a)}`);
+      const subjects = numberOpt(v, 'subjects', 40, { integer: true, min: 1 }), valSubjects = numberOpt(v, 'val-subjects', 8, { integer: true, min: 1 });
+      const bar = new Progress(io.stderr, 'simulating subjects', subjects + valSubjects, { enabled: v.quiet !== true });
+      randomized = await simulatedSet({
+        anatomy: anatomy as AnatomyKind[], subjects, valSubjects, voxel: numberOpt(v, 'voxel', 2, { min: 0.5 }), seed, onSubject: (done) => bar.update(done),
+      });
+      bar.done(`${randomized.train.length} + ${randomized.val.length} subjects`);
+    }
     const r = await trainSource({
-      data: stringOpt(v, 'data', true), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
+      ...(randomized === undefined ? { data: stringOpt(v, 'data', true) } : { randomized }), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
       epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
-      lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
+      lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed,
       filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
     });
     io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);

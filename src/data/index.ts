@@ -37,3 +37,4 @@ export {
 } from './colin27.js';
 export { drawColinPose, IDENTITY_POSE } from './colin27-pose.js';
 export { renderColin27 } from './colin27-render.js';
+export { colin27Scan, presetSignals, type Colin27ScanOptions } from './colin27-scan.js';

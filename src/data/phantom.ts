@@ -12,6 +12,8 @@ import { Worker } from 'node:worker_threads';
 import { ConvLoraError, checkInt, type ErrorCode } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { CC359_DOMAINS, DATASET_FILE, isDomain, type Domain } from './cc359.js';
+import { loadColin27Sync, type Colin27Anatomy } from './colin27.js';
+import { colin27Scan } from './colin27-scan.js';
 import { encodeNifti, type NiftiWriteInput } from './nifti.js';
 import { defaultHeader } from './nifti-header.js';
 import { makeSubject, renderSubject, type Grid } from './phantom-anatomy.js';
@@ -28,6 +30,20 @@ export const DEFAULT_PHANTOM_SIZE = 64;
  * tests, benchmarks) keep their data; `convlora phantom` defaults to `physics`.
  */
 export const DEFAULT_SCANNER_MODEL: ScannerModel = 'levels';
+
+/** Where the heads come from: procedural shapes (phantom-anatomy.ts) or Colin27 in random poses (colin27.ts). */
+export type PhantomAnatomy = 'procedural' | 'colin27';
+export const PHANTOM_ANATOMIES: readonly PhantomAnatomy[] = ['procedural', 'colin27'];
+
+function checkAnatomy(anatomy: unknown): PhantomAnatomy {
+  if (!(PHANTOM_ANATOMIES as readonly unknown[]).includes(anatomy)) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${PHANTOM_ANATOMIES.join(', ')} for \`anatomy\` but received ${JSON.stringify(anatomy)}`);
+  }
+  return anatomy as PhantomAnatomy;
+}
+
+/** The Colin27 anatomy, read once per thread. */
+let colin27: Colin27Anatomy | undefined;
 
 function checkModel(scanners: unknown): ScannerModel {
   if (!(SCANNER_MODELS as readonly unknown[]).includes(scanners)) {
@@ -54,10 +70,14 @@ export function phantomStem(domain: Domain, index: number, volumesPerDomain: num
  * axis 0 and at the preset's field-of-view offsets along axes 1 and 2. Affine: axis-aligned RAS mm.
  * `scanners` picks the tissue intensities: MR physics or the calibrated levels (default).
  */
-export function phantomVolume(domain: Domain, index: number, opts: { size?: number; seed?: number; volumesPerDomain?: number; scanners?: ScannerModel } = {}): PhantomVolume {
+export function phantomVolume(domain: Domain, index: number, opts: { size?: number; seed?: number; volumesPerDomain?: number; scanners?: ScannerModel; anatomy?: PhantomAnatomy } = {}): PhantomVolume {
   const size = checkInt('size', opts.size ?? DEFAULT_PHANTOM_SIZE, 16);
   const seed = checkInt('seed', opts.seed ?? 0);
   const preset = scannerPreset(domain, checkModel(opts.scanners ?? DEFAULT_SCANNER_MODEL));
+  if (checkAnatomy(opts.anatomy ?? 'procedural') === 'colin27') {
+    colin27 ??= loadColin27Sync();
+    return { domain, stem: phantomStem(domain, index, opts.volumesPerDomain ?? 1000), ...colin27Scan(colin27, domain, preset, { size, seed, index }) };
+  }
   const { dims, spacing } = phantomGrid(domain, size, preset);
   const [lo, hi] = phantomSliceRange(domain, size, preset);
   const center: [number, number, number] = [(lo + hi) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
@@ -85,6 +105,8 @@ export interface PhantomDatasetOptions {
   domains?: readonly string[];
   /** Tissue intensities from MR physics or the calibrated levels (default `levels`). */
   scanners?: ScannerModel;
+  /** Procedural heads (default) or Colin27 in random poses. */
+  anatomy?: PhantomAnatomy;
   /**
    * Worker threads that render volumes in parallel (default: the machine's cores, at most 8 and at most
    * one per volume; 1 renders in this thread). The files do not depend on it.
@@ -94,11 +116,11 @@ export interface PhantomDatasetOptions {
 }
 
 /** One volume to render and write (what a worker thread is sent). */
-export interface PhantomJob { out: string; domain: Domain; index: number; size: number; seed: number; volumes: number; scanners: ScannerModel }
+export interface PhantomJob { out: string; domain: Domain; index: number; size: number; seed: number; volumes: number; scanners: ScannerModel; anatomy: PhantomAnatomy }
 
 /** Render one phantom volume and write its image and mask (atomically); returns its stem. */
 export async function writePhantomVolume(job: PhantomJob): Promise<string> {
-  const v = phantomVolume(job.domain, job.index, { size: job.size, seed: job.seed, volumesPerDomain: job.volumes, scanners: job.scanners });
+  const v = phantomVolume(job.domain, job.index, { size: job.size, seed: job.seed, volumesPerDomain: job.volumes, scanners: job.scanners, anatomy: job.anatomy });
   await writeFileAtomic(join(job.out, 'Original', job.domain, `${v.stem}.nii.gz`), encodeNifti(v.image, { gzip: true }));
   await writeFileAtomic(join(job.out, 'Silver-standard', job.domain, `${v.stem}_ss.nii.gz`), encodeNifti(v.mask, { gzip: true }));
   return v.stem;
@@ -112,6 +134,8 @@ export interface PhantomManifest {
   seed: number;
   /** Where the tissue intensities came from: MR physics or the calibrated levels. */
   scanners: ScannerModel;
+  /** Where the heads came from. */
+  anatomy: PhantomAnatomy;
   /** Common slice size the reader pads to: the largest slice edge, rounded up to a multiple of 8. */
   size: number;
   volumesPerDomain: number;
@@ -129,19 +153,20 @@ export async function generatePhantomDataset(out: string, opts: PhantomDatasetOp
   const volumes = checkInt('volumes', opts.volumes ?? 10, 1);
   const seed = checkInt('seed', opts.seed ?? 0);
   const scanners = checkModel(opts.scanners ?? DEFAULT_SCANNER_MODEL);
+  const anatomy = checkAnatomy(opts.anatomy ?? 'procedural');
   const domains = (opts.domains ?? CC359_DOMAINS).map((d) => {
     if (!isDomain(d)) throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${CC359_DOMAINS.join(', ')} for \`domains\` but received ${JSON.stringify(d)}`);
     return d;
   });
   await guardRoot(out);
   const manifest: PhantomManifest = {
-    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, scanners, size: commonSize(size, scanners), volumesPerDomain: volumes, domains,
+    format: 'cc359', phantom: true, generator: 'convlora phantom', complete: false, seed, scanners, anatomy, size: commonSize(size, scanners), volumesPerDomain: volumes, domains,
     sliceRanges: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomSliceRange(d, size, scannerPreset(d, scanners))])) as Record<Domain, [number, number]>,
     grids: Object.fromEntries(CC359_DOMAINS.map((d) => [d, phantomGrid(d, size, scannerPreset(d, scanners))])) as unknown as PhantomManifest['grids'],
   };
   await writeFileAtomic(join(out, DATASET_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const domain of domains) await removeStale(out, domain);
-  const jobs: PhantomJob[] = domains.flatMap((domain) => Array.from({ length: volumes }, (_, index) => ({ out, domain, index, size, seed, volumes, scanners })));
+  const jobs: PhantomJob[] = domains.flatMap((domain) => Array.from({ length: volumes }, (_, index) => ({ out, domain, index, size, seed, volumes, scanners, anatomy })));
   const workers = Math.min(jobs.length, checkInt('workers', opts.workers ?? Math.min(8, availableParallelism()), 1));
   let done = 0;
   const finished = (stem: string): void => opts.onProgress?.(++done, jobs.length, stem);

@@ -5,14 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { colin27Path, colin27Subject, loadColin27, type Colin27Anatomy, type RenderGrid } from '../../src/data/colin27.js';
 import { denseWarp, drawColinPose, warpAt } from '../../src/data/colin27-pose.js';
 import { colin27Scan, presetSignals } from '../../src/data/colin27-scan.js';
 import { scannerPreset } from '../../src/data/physics-scanners.js';
+import { generatePhantomDataset, phantomVolume } from '../../src/data/phantom.js';
 import { phantomGrid } from '../../src/data/presets.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { TISSUES } from '../../src/data/tissue.js';
-import { isCoded } from './helpers.js';
+import { isCoded, tempDir } from './helpers.js';
 
 type Vec3 = [number, number, number];
 const CH2BET = '/usr/share/mricron/templates/ch2bet.nii.gz';
@@ -232,4 +234,15 @@ test('colin27Scan: the domain grid and stored type, the subject mask, the same b
   }
   // The calibrated presets have no skin level: skin takes the scalp's.
   assert.equal(presetSignals(scannerPreset('GE_3', 'levels')).skin, scannerPreset('GE_3', 'levels').levels.scalp);
+});
+
+test('phantom datasets with Colin27 heads: the manifest says so, masks are the subjects\' brains', async () => {
+  const out = tempDir();
+  const manifest = await generatePhantomDataset(out, { anatomy: 'colin27', size: 32, volumes: 1, domains: ['GE_15'], workers: 1 });
+  assert.equal(manifest.anatomy, 'colin27');
+  const mask = await readNifti(join(out, 'Silver-standard', 'GE_15', 'PH0001_ge_15_ss.nii.gz'));
+  const ml = (count(Uint8Array.from(mask.data, (v) => (v > 0 ? 1 : 0))) * mask.spacing.reduce((a, b) => a * b, 1)) / 1000;
+  assert.ok(ml > 1000 && ml < 1850, `brain ${ml} ml`);
+  assert.deepEqual(phantomVolume('GE_15', 0, { anatomy: 'colin27', size: 32 }).mask.data, mask.data);
+  assert.throws(() => phantomVolume('GE_15', 0, { anatomy: 'brainweb' as 'colin27' }), isCoded('E_INVALID_ARG', undefined, /`anatomy` but received "brainweb"/));
 });

@@ -43,33 +43,44 @@ interface Template {
   center: Vec3;
 }
 
-/**
- * Template blocks of BLOCK^3 voxels for skipping air: `near` marks blocks with a non-air voxel in them
- * or a neighbour, `far` within two blocks.
- */
-const BLOCK = 8;
+/** Template blocks of BLOCK^3 voxels, for skipping air: a block is occupied if it holds a non-air voxel. */
+const BLOCK = 4;
 
 interface Prepared {
   /** Code map padded by one air voxel on every side: trilinear reads never leave the array. */
   padded: Uint8Array;
   pdims: Vec3;
-  near: Uint8Array;
-  far: Uint8Array;
   bdims: Vec3;
+  /** Occupied blocks dilated by r blocks (a cube), by r. */
+  dilated: Map<number, Uint8Array>;
   table: CodeTable;
 }
 
-/** Blocks set in `blocks` or next to one (26-neighbourhood). */
-function dilateBlocks(blocks: Uint8Array, bdims: Vec3): Uint8Array {
-  const [bx, by, bz] = bdims;
-  const out = new Uint8Array(blocks.length);
-  for (let k = 0; k < bz; k++) for (let j = 0; j < by; j++) for (let i = 0; i < bx; i++) {
-    if (blocks[i + bx * (j + by * k)] !== 1) continue;
-    for (let c = Math.max(0, k - 1); c <= Math.min(bz - 1, k + 1); c++)
-      for (let b = Math.max(0, j - 1); b <= Math.min(by - 1, j + 1); b++)
-        for (let a = Math.max(0, i - 1); a <= Math.min(bx - 1, i + 1); a++) out[a + bx * (b + by * c)] = 1;
+/** Box dilation of a block grid by r blocks along every axis (separable running max). */
+function dilateBlocks(blocks: Uint8Array, bdims: Vec3, r: number): Uint8Array {
+  let cur = blocks;
+  const strides = [1, bdims[0], bdims[0] * bdims[1]];
+  for (let a = 0; a < 3; a++) {
+    const out = new Uint8Array(cur.length), st = strides[a]!, len = bdims[a]!;
+    for (let v = 0; v < cur.length; v++) {
+      if (cur[v] !== 1) continue;
+      const at = Math.floor(v / st) % len;
+      for (let d = Math.max(0, at - r); d <= Math.min(len - 1, at + r); d++) out[v + (d - at) * st] = 1;
+    }
+    cur = out;
   }
-  return out;
+  return cur;
+}
+
+/** Occupied blocks dilated so that every point within `voxels` (per axis) of an occupied voxel is covered. */
+function dilatedFor(p: Prepared, voxels: number): Uint8Array {
+  const r = Math.ceil(voxels / BLOCK);
+  let d = p.dilated.get(r);
+  if (d === undefined) {
+    d = dilateBlocks(p.dilated.get(0)!, p.bdims, r);
+    p.dilated.set(r, d);
+  }
+  return d;
 }
 
 /** Whether the block of padded-template point q (clamped to the block grid) is set. */
@@ -78,6 +89,26 @@ function blockSet(blocks: Uint8Array, bdims: Vec3, qx: number, qy: number, qz: n
   const by = Math.min(bdims[1] - 1, Math.max(0, Math.floor(qy / BLOCK)));
   const bz = Math.min(bdims[2] - 1, Math.max(0, Math.floor(qz / BLOCK)));
   return blocks[bx + bdims[0] * (by + bdims[1] * bz)] === 1;
+}
+
+/**
+ * The voxels [i0, i1] of a row whose template position base + (y0 + i step) / ts lies within `margin`
+ * voxels of the padded template on every axis; empty rows give i0 > i1.
+ */
+function rowSpan(y0: Vec3, step: Vec3, base: Vec3, ts: Vec3, pdims: Vec3, nx: number, margin: number): [number, number] {
+  let lo = 0, hi = nx - 1;
+  for (let a = 0; a < 3; a++) {
+    const u0 = base[a]! + y0[a]! / ts[a]!, du = step[a]! / ts[a]!;
+    const min = -margin, max = pdims[a]! - 1 + margin;
+    if (du === 0) {
+      if (u0 < min || u0 > max) return [1, 0];
+      continue;
+    }
+    const ta = (min - u0) / du, tb = (max - u0) / du;
+    lo = Math.max(lo, Math.ceil(Math.min(ta, tb)));
+    hi = Math.min(hi, Math.floor(Math.max(ta, tb)));
+  }
+  return [lo, hi];
 }
 
 const prepared = new WeakMap<Uint8Array, Prepared>();
@@ -96,8 +127,7 @@ function prepare(t: Template): Prepared {
   for (let k = 0; k < pdims[2]; k++) for (let j = 0; j < pdims[1]; j++) for (let i = 0; i < pdims[0]; i++) {
     if (padded[i + pdims[0] * (j + pdims[1] * k)] !== CODE_AIR) raw[Math.floor(i / BLOCK) + bdims[0] * (Math.floor(j / BLOCK) + bdims[1] * Math.floor(k / BLOCK))] = 1;
   }
-  const near = dilateBlocks(raw, bdims);
-  const p: Prepared = { padded, pdims, near, far: dilateBlocks(near, bdims), bdims, table: codeTable() };
+  const p: Prepared = { padded, pdims, bdims, dilated: new Map([[0, raw]]), table: codeTable() };
   prepared.set(t.code, p);
   return p;
 }
@@ -143,16 +173,19 @@ export function renderColin27(template: Template, pose: ColinPose, grid: RenderG
     const d = My([((a + 0.5) / samples[0] - 0.5) * grid.spacing[0], ((b + 0.5) / samples[1] - 0.5) * grid.spacing[1], ((c + 0.5) / samples[2] - 0.5) * grid.spacing[2]]);
     for (let q = 0; q < 3; q++) { off[3 * m + q] = d[q]! / ts[q]!; reach = Math.max(reach, Math.abs(d[q]! / ts[q]!)); }
   }
-  // Skipping air. Every sample lies within reach + 1 voxels of the voxel's mapped centre q (trilinear
-  // reads one voxel on), and q within maxDisp of the undisplaced centre (B-spline weights are >= 0 and
-  // sum to 1, so |d| <= the largest coefficient): a block clear of tissue for that far is all air.
+  // Skipping air. Every sample lies within reach + 1 voxels (per axis) of the voxel's mapped centre q
+  // (trilinear reads one voxel on), and q within maxDisp of the undisplaced centre u (B-spline weights
+  // are >= 0 and sum to 1, so |d| <= the largest coefficient on each axis). A voxel whose u has no
+  // tissue within reach + 1 + maxDisp is air (checked before the warp), then one whose q has none
+  // within reach + 1.
   const maxDisp = pose.warp === null ? 0 : pose.warp.coeffs.reduce((m, c) => Math.max(m, Math.abs(c)), 0) / Math.min(...ts);
-  const canSkip = reach + 1 < BLOCK, canSkipFar = reach + 1 + maxDisp < 2 * BLOCK;
+  const nearR = reach + 1, farR = reach + 1 + maxDisp;
+  const near = dilatedFor(P, nearR), far = dilatedFor(P, farR);
 
   const dw: DenseWarp | null = pose.warp === null ? null : denseWarp(pose.warp);
   const disp = new Float64Array(3);
   const acc = new Float64Array(TISSUES.length + 1);
-  const { padded, pdims, near, far, bdims, table } = P;
+  const { padded, pdims, bdims, table } = P;
   const [px, py, pz] = pdims;
   const pplane = px * py;
   const { a: TA, b: TB, wa: WA, wb: WB, brain: BR } = table;
@@ -168,19 +201,14 @@ export function renderColin27(template: Template, pose: ColinPose, grid: RenderG
 
   for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) {
     const y0 = My([grid.origin[0] - center[0], grid.origin[1] + j * grid.spacing[1] - center[1], grid.origin[2] + k * grid.spacing[2] - center[2]]);
-    for (let i = 0; i < nx; i++) {
+    const [i0, i1] = rowSpan(y0, stepI, base, ts, pdims, nx, farR);
+    for (let i = i0; i <= i1; i++) {
       const yx = y0[0] + i * stepI[0], yy = y0[1] + i * stepI[1], yz = y0[2] + i * stepI[2];
-      if (canSkipFar) {
-        const ux = base[0] + yx / ts[0], uy = base[1] + yy / ts[1], uz = base[2] + yz / ts[2];
-        if (ux < -2 * BLOCK || uy < -2 * BLOCK || uz < -2 * BLOCK || ux > px + 2 * BLOCK || uy > py + 2 * BLOCK || uz > pz + 2 * BLOCK) continue;
-        if (!blockSet(far, bdims, ux, uy, uz)) continue;
-      }
+      if (!blockSet(far, bdims, base[0] + yx / ts[0], base[1] + yy / ts[1], base[2] + yz / ts[2])) continue;
       if (dw === null) { disp[0] = 0; disp[1] = 0; disp[2] = 0; } else warpAt(dw, yx, yy, yz, disp);
       const qx = base[0] + (yx + disp[0]!) / ts[0], qy = base[1] + (yy + disp[1]!) / ts[1], qz = base[2] + (yz + disp[2]!) / ts[2];
-      if (canSkip) {
-        if (qx < -BLOCK || qy < -BLOCK || qz < -BLOCK || qx > px + BLOCK || qy > py + BLOCK || qz > pz + BLOCK) continue;
-        if (!blockSet(near, bdims, qx, qy, qz)) continue;
-      }
+      if (qx < -nearR || qy < -nearR || qz < -nearR || qx > px - 1 + nearR || qy > py - 1 + nearR || qz > pz - 1 + nearR) continue;
+      if (!blockSet(near, bdims, qx, qy, qz)) continue;
       acc.fill(0);
       let brainW = 0;
       for (let m = 0; m < ns; m++) {

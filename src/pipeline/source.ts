@@ -72,7 +72,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const model = new UNet2D({ filters, device });
   const opt = new Adam(model.parameters(), { lr });
   const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size }
-    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {} }, batchSize, lr, seed, filters, size: info.size };
+    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null }, batchSize, lr, seed, filters, size: info.size };
   const bestPath = join(runDir, 'best.safetensors');
   const sourceName = r === undefined ? source : r.name ?? 'randomized';
   const meta = { kind: 'unet2d' as const, filters, size: info.size, source: sourceName, orientation, spacing, seed };

@@ -30,6 +30,14 @@ test('every epoch draws new images of the same subjects; validation images stay 
   assert.deepEqual(e0[0]!.masks, e1[0]!.masks, 'the same brain mask');
   assert.deepEqual(randomizedEpoch(set, 42, 1)[1]!.images, e1[1]!.images, 'seeded');
   assert.deepEqual(randomizedValidation(set, 42)[0]!.images, randomizedValidation(set, 42)[0]!.images);
+  const sub = randomizedEpoch({ ...set, slicesPerSubject: 5 }, 42, 0)[0]!;
+  assert.deepEqual(sub.shape, [5, 32, 32], 'five slices drawn');
+  const plane = 32 * 32;
+  for (let j = 0; j < 5; j++) {
+    const img = sub.images.subarray(j * plane, (j + 1) * plane);
+    const k = Array.from({ length: 32 }, (_, q) => q).find((q) => e0[0]!.images.subarray(q * plane, (q + 1) * plane).every((v, p) => v === img[p]));
+    assert.ok(k !== undefined, `slice ${j} is one of the subject's slices`);
+  }
   const brainPixels = e0[0]!.masks.reduce((a, b) => a + b, 0);
   assert.ok(brainPixels > 0 && brainPixels < e0[0]!.masks.length / 2, `brain pixels ${brainPixels}`);
 });

@@ -34,7 +34,24 @@ export interface AdapterConfig {
   baseHash: string;
   /** The base model's BN-input statistics on the target's training volumes (fingerprint.ts); absent in older files. */
   fingerprint?: Fingerprint;
+  /** What a user's own scans were (adapt on a folder or BIDS group); absent for the CC359 layout. */
+  trainedOn?: AdapterTrainingData;
   notes?: Record<string, unknown>;
+}
+
+/** The scans an adapter was trained on when they were a user's own (not the CC359 layout), and how they were prepared. */
+export interface AdapterTrainingData {
+  /** 'scans': a folder, files or patterns; 'bids': one scanner group of a BIDS dataset. */
+  kind: 'scans' | 'bids';
+  /** The folders/files/patterns, or the BIDS root, as given. */
+  inputs: string[];
+  /** Scanner key (BIDS group, or the key of a plain folder's sidecars), or null when unknown. */
+  scanner: string | null;
+  count: number;
+  /** Each scan's file name, its role (adapter training or label-free model selection), and its header. */
+  scans: { file: string; role: 'train' | 'selection'; orientation: string | null; voxelSize: number[]; resampled: boolean }[];
+  /** How every scan was prepared (as `segment` prepares it): the model's orientation, voxel size and slice size, and the resampling rule. */
+  preparation: { conform: string; orientation: string | null; voxelSize: number[] | null; size: number; allSlices: true };
 }
 
 export interface DomainAdapter { config: AdapterConfig; tensors: Map<string, Tensor> }

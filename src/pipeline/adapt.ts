@@ -17,16 +17,17 @@ import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
 import type { Device, Tensor } from '../engine/tensor.js';
-import type { Domain, ScanData } from '../data/cc359.js';
+import type { ScanData } from '../data/cc359.js';
 import type { DatasetInfo } from '../data/cc359.js';
+import { checkDomainName } from '../data/names.js';
 import type { UNet2D } from '../models/unet.js';
 import type { Module } from '../nn/module.js';
-import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type DomainAdapter } from '../lora/adapter.js';
+import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type AdapterTrainingData, type DomainAdapter } from '../lora/adapter.js';
 import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { fingerprintScans } from '../lora/fingerprint.js';
-import { Batches } from './dataset.js';
+import { Batches, type BatchScan } from './dataset.js';
 import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
 import type { HeadKind } from './models.js';
@@ -41,7 +42,8 @@ export function headFor(method: AdaptMethod): HeadKind | null {
 }
 
 export interface AdaptOptions {
-  target: Domain;
+  /** The target's name (a CC359 domain, or any safe file name such as `MyPrisma`): the adapter's `domain`. */
+  target: string;
   method: AdaptMethod;
   blocks?: Blocks;
   adabn?: AdaBNMode;
@@ -55,7 +57,15 @@ export interface AdaptOptions {
   tolerance?: number;
   device?: Device;
   report?: Reporter;
+  /** A user's own scans: recorded in the adapter's config. */
+  trainedOn?: AdapterTrainingData;
 }
+
+/**
+ * A preprocessed target scan: CC359 ScanData, or a user's scan prepared as `segment` prepares it
+ * (no mask: adaptation never reads labels). `spacing` (mm) is for the agreement's Surface Dice.
+ */
+export type AdaptScan = BatchScan & Pick<ScanData, 'spacing'>;
 
 export interface AdaptEpoch { epoch: number; loss: number; agreement: number; best: boolean }
 
@@ -71,9 +81,10 @@ function placementFor(unet: UNet2D, method: AdaptMethod, blocks: Blocks): Placem
  * Adapt `registry.model` (restored to its base first) using the target's training scans; `val` scans
  * drive model selection. The registry's base is left active afterwards; the adapter is returned.
  */
-export async function adaptDomain(registry: AdapterRegistry, head: Module | null, train: readonly ScanData[], val: readonly ScanData[],
-  info: DatasetInfo, o: AdaptOptions): Promise<AdaptResult> {
+export async function adaptDomain(registry: AdapterRegistry, head: Module | null, train: readonly AdaptScan[], val: readonly AdaptScan[],
+  info: Pick<DatasetInfo, 'size'>, o: AdaptOptions): Promise<AdaptResult> {
   const unet = registry.model as UNet2D;
+  const target = checkDomainName(o.target, 'target');
   const method = o.method;
   const blocks = o.blocks ?? 'all';
   const adabn: AdaBNMode = o.adabn ?? 'none';
@@ -84,7 +95,7 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const lora = o.lora ?? PAPER_LORA;
   const device = o.device ?? 'cpu';
   const report = o.report ?? silent;
-  const stage = `adapt ${o.target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;
+  const stage = `adapt ${target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;
   const kind = headFor(method);
   if (kind !== null && head === null) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
 
@@ -93,11 +104,12 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const fingerprint = fingerprintScans(unet, train, { device });
   manualSeed(seed);
   const placement = placementFor(unet, method, blocks);
-  const name = `${o.target}#${seed}`;
+  const name = `${target}#${seed}`;
   applyPlacement(unet, placement, name, lora);
   head?.eval().freeze();
-  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: o.target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
+  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
     lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
+    ...(o.trainedOn === undefined ? {} : { trainedOn: o.trainedOn }),
     notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
   // Re-estimation batches are shuffled across volumes like the source model's training batches: batches of
   // consecutive slices of one volume have a smaller within-batch variance and bias the statistics.

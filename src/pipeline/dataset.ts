@@ -2,7 +2,7 @@
 import { ConvLoraError } from '../errors.js';
 import { readDatasetInfo, listScans, loadScan, validateDataset, isDomain, CC359_DOMAINS, type DatasetInfo, type Domain, type ScanData, type ScanEntry } from '../data/cc359.js';
 import { splitScans, SOURCE_SPLIT, TARGET_SPLIT, type Split, type SplitSpec } from '../data/splits.js';
-import { SliceSampler, type Batch } from '../data/sampler.js';
+import { SliceSampler, type Batch, type SliceSource } from '../data/sampler.js';
 
 /** Splits do not depend on the training seed: every seed is scored on the same test volumes. */
 export const SPLIT_SEED = 359;
@@ -35,16 +35,23 @@ export async function loadScans(entries: readonly ScanEntry[], info: DatasetInfo
   return out;
 }
 
+/**
+ * A preloaded scan to cut batches from: a CC359 ScanData, or an unlabelled user scan (no masks; any
+ * domain name), prepared as `segment` prepares it.
+ */
+export type BatchScan = SliceSource & { stem: string; domain: string };
+
 /** Shuffled batches over preloaded scans (seeded by seed and epoch). */
 export class Batches {
   readonly sampler: SliceSampler;
   readonly steps: number;
 
-  constructor(readonly scans: readonly ScanData[], info: DatasetInfo, opts: { batchSize: number; seed: number; dropLast: boolean }) {
+  constructor(readonly scans: readonly BatchScan[], info: Pick<DatasetInfo, 'size'>, opts: { batchSize: number; seed: number; dropLast: boolean }) {
     const byPath = new Map(scans.map((s, i) => [`${s.domain}/${s.stem}#${i}`, s]));
-    const entries: ScanEntry[] = [...byPath.keys()].map((k) => ({ domain: byPath.get(k)!.domain, stem: byPath.get(k)!.stem, imagePath: k, maskPath: k }));
+    // The sampler's entries only key the preloaded scans (the loader below never reads a file or a slice range).
+    const entries: ScanEntry[] = [...byPath.keys()].map((k) => ({ domain: byPath.get(k)!.domain as Domain, stem: byPath.get(k)!.stem, imagePath: k, maskPath: k }));
     this.sampler = new SliceSampler(entries, {
-      batchSize: opts.batchSize, seed: opts.seed, sliceRanges: info.sliceRanges, size: info.size, dropLast: opts.dropLast,
+      batchSize: opts.batchSize, seed: opts.seed, size: info.size, dropLast: opts.dropLast,
       cacheVolumes: Math.max(1, scans.length), load: async (e) => byPath.get(e.imagePath)!,
     });
     const total = scans.reduce((n, s) => n + s.shape[0], 0);

@@ -41,7 +41,7 @@ export function headSurfaceDice(unet: UNet2D, head: Module, kind: HeadKind, scan
  * Label-free model selection (convlora-method.md §5): mean over volumes of the Surface Dice between the
  * early head's mask and the final mask (both sigmoid > 0.5), everything in eval mode.
  */
-export function agreement(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
+export function agreement(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly Pick<ScanData, 'images' | 'shape' | 'spacing'>[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
   unet.eval();
   head.eval();
   return meanDefined(scans.map((s) => {

@@ -38,3 +38,9 @@ export {
 export { drawColinPose, IDENTITY_POSE } from './colin27-pose.js';
 export { renderColin27 } from './colin27-render.js';
 export { colin27Scan, presetSignals, type Colin27ScanOptions } from './colin27-scan.js';
+export { listScanFiles, findMask, isScanName, type UserScan, type ListScansOptions } from './scans.js';
+export { listBidsScans, groupByScanner, parseBidsName, type BidsScan, type BidsOptions } from './bids.js';
+export { readSidecars, scannerKey, SCANNER_FIELDS, SEQUENCE_FIELDS, type Sidecar, type ScannerKeyOptions } from './sidecar.js';
+export { readScanHeader, checkOneScanner, MIN_SCAN_EDGE, MIXED_SPACING_TOLERANCE, type ScanHeader } from './scan-check.js';
+export { checkDomainName, isDomainName } from './names.js';
+export { holdOut } from './splits.js';

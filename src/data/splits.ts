@@ -48,3 +48,19 @@ export function splitScans<T extends { stem: string }>(scans: readonly T[], spec
     test: order.slice(train + val).sort(byStem),
   };
 }
+
+/**
+ * A user's scans of one scanner: hold out a seeded share for label-free model selection, train on the
+ * rest. `share` is a count (integer >= 1) or a fraction in (0, 1) of the scans, rounded, at least 1.
+ * Throws E_DATA when nothing would be left to train on (fewer than 2 scans, or too large a share).
+ */
+export function holdOut<T extends { stem: string }>(scans: readonly T[], share: number, seed: number, what = 'the scans'): { train: T[]; val: T[] } {
+  const n = scans.length;
+  const val = countOf('holdOut', share, n);
+  if (val === 0) invalidArg('holdOut', 'a count (integer >= 1) or a fraction in (0, 1)', share);
+  if (val >= n) {
+    throw new ConvLoraError('E_DATA', `Cannot hold out ${val} of the ${n} scans of ${what} for model selection and train on the rest: at least ${val + 1} scans are needed`, { detail: 'E_DATA_TOO_FEW' });
+  }
+  const s = splitScans(scans, { train: n - val, val: 0 }, seed, what);
+  return { train: s.train, val: [...s.val, ...s.test] };
+}

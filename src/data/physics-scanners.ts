@@ -38,7 +38,7 @@ const BIAS: Record<FieldStrength, number> = { 1.5: 0.2, 3: 0.4 };
 // Philips' TI is to the k-space centre (Philips': E); with linear ordering the centre is mid-train.
 // Cycle times other than Siemens 3 T are estimates: GE 2000 ms, Philips' shot interval 3000 ms, and
 // Siemens 1.5 T 1900 ms, the TR usually paired with TI 1100 ms and 15 degrees.
-const ge = (field: FieldStrength, es: number, te: number, ti: number): PhysicsScanner['protocol'] => ({ kind: 'ir-gre', ti, tiTo: 'start', es, te, flip: 12, readouts: 170, centre: 0.5, cycle: 2000 });
+const ge = (es: number, te: number, ti: number): PhysicsScanner['protocol'] => ({ kind: 'ir-gre', ti, tiTo: 'start', es, te, flip: 12, readouts: 170, centre: 0.5, cycle: 2000 });
 const philips = (es: number, te: number, ti: number): PhysicsScanner['protocol'] => ({ kind: 'ir-gre', ti, tiTo: 'centre', es, te, flip: 8, readouts: 160, centre: 0.5, cycle: 3000 });
 const siemens = (es: number, te: number, ti: number, flip: number, cycle: number): PhysicsScanner['protocol'] => ({ kind: 'ir-gre', ti, tiTo: 'centre', es, te, flip, readouts: 176, centre: 0.5, cycle });
 
@@ -48,8 +48,8 @@ const scanner = (domain: Domain, field: FieldStrength, sequence: PhysicsScanner[
 
 /** The six scanners (docs/data.md tabulates every value with its source). */
 export const PHYSICS_SCANNERS: Readonly<Record<Domain, PhysicsScanner>> = {
-  GE_3: scanner('GE_3', 3, 'IR-FSPGR', ge(3, 7.4, 3.1, 450), [1, 1, 1]),
-  GE_15: scanner('GE_15', 1.5, 'IR-FSPGR', ge(1.5, 7.5, 3.0, 500), [1, 1, 1]),
+  GE_3: scanner('GE_3', 3, 'IR-FSPGR', ge(7.4, 3.1, 450), [1, 1, 1]),
+  GE_15: scanner('GE_15', 1.5, 'IR-FSPGR', ge(7.5, 3.0, 500), [1, 1, 1]),
   Philips_15: scanner('Philips_15', 1.5, 'T1-TFE', philips(8.2, 3.7, 800), [1, 0.889, 0.889]),
   Philips_3: scanner('Philips_3', 3, 'T1-TFE', philips(8.18, 3.72, 900), [1, 1, 1]),
   Siemens_15: scanner('Siemens_15', 1.5, 'MPRAGE', siemens(8.0, 3.5, 1100, 15, 1900), [1, 1, 1]),

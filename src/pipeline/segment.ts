@@ -20,7 +20,7 @@ import { clone, copy_ } from '../engine/ops.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
 import { DEFAULT_CONFORM, maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
-import { AdapterRegistry, loadAdapter } from '../lora/adapter.js';
+import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js';
 import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
 import type { UNet2D } from '../models/unet.js';
 import { loadUnet, modelGrid, type ModelInfo } from './models.js';
@@ -105,10 +105,12 @@ export class Segmenter {
       const byName = new Map<string, string>();
       if (files.length > 0) {
         candidates.push({ name: 'source', domain: typeof info.source === 'string' ? info.source : null, adapter: null, fingerprint: (info.fingerprint ?? null) as Candidate['fingerprint'] });
+        // Candidates are named by file name, or by the path as given when two files share a name.
+        const unique = new Set(files.map((f) => basename(f))).size === files.length;
         for (const f of files) {
-          const name = basename(f);
+          const name = unique ? basename(f) : f;
           const a = await loadAdapter(f);
-          registry.add(name, a, f);
+          try { registry.add(name, a, f); } catch (err) { disposeAdapter(a); throw err; }
           byName.set(name, f);
           candidates.push({ name, domain: a.config.domain, adapter: name, fingerprint: a.config.fingerprint ?? null });
         }

@@ -44,14 +44,13 @@ export function statisticsLayers(model: UNet2D): [string, BatchNorm2d][] {
 }
 
 /**
- * `count` evenly spaced slice indices of slices [S, H, W] inside the head: the span from the first to
- * the last slice whose mean intensity is at least half the largest slice mean. Scans are sliced as
- * stored, with empty slices beyond the head that a domain's training slice range leaves out; taking
- * the slices from the head alike at adaptation and at `segment` time keeps the two comparable.
+ * The head's slices of slices [S, H, W]: the inclusive span from the first to the last slice whose mean
+ * intensity is at least half the largest slice mean. Scans are sliced as stored, with empty slices
+ * beyond the head that a domain's training slice range leaves out, and that the BatchNorm statistics of
+ * the source model and of every adapter therefore never saw.
  */
-export function statisticSlices(images: Float32Array, shape: readonly [number, number, number], count = STATISTICS_SLICES): number[] {
+export function headSpan(images: Float32Array, shape: readonly [number, number, number]): [number, number] {
   const [S, H, W] = shape;
-  checkInt('count', count, 1);
   if (S < 1) throw new ConvLoraError('E_SHAPE', 'Expected at least one slice but received 0');
   const plane = H * W;
   const means = Array.from({ length: S }, (_, s) => {
@@ -60,7 +59,16 @@ export function statisticSlices(images: Float32Array, shape: readonly [number, n
     return sum / plane;
   });
   const top = Math.max(...means);
-  const lo = means.findIndex((m) => m >= top / 2), hi = S - 1 - [...means].reverse().findIndex((m) => m >= top / 2);
+  return [means.findIndex((m) => m >= top / 2), S - 1 - [...means].reverse().findIndex((m) => m >= top / 2)];
+}
+
+/**
+ * `count` evenly spaced slice indices inside the head (headSpan), so that statistics are taken from the
+ * head alike at adaptation and at `segment` time.
+ */
+export function statisticSlices(images: Float32Array, shape: readonly [number, number, number], count = STATISTICS_SLICES): number[] {
+  checkInt('count', count, 1);
+  const [lo, hi] = headSpan(images, shape);
   const n = Math.min(count, hi - lo + 1);
   return Array.from({ length: n }, (_, i) => lo + Math.floor(((i + 0.5) * (hi - lo + 1)) / n));
 }

@@ -6,7 +6,7 @@
  * exactly: sorted, contiguous from 0, no overlap, no hole, ending at the buffer's length; every
  * extent must equal numel * dtype size. Anything else is rejected with E_SAFETENSORS.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { ConvLoraError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import type { DType } from '../engine/binding.js';
@@ -118,4 +118,47 @@ export async function loadSafetensors(path: string, device: 'cpu' | 'cuda' | `cu
     throw new ConvLoraError('E_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
   }
   return parseSafetensors(bytes, path, device);
+}
+
+/** A safetensors file's header: tensor names with dtype code and shape, and the metadata. */
+export interface SafetensorsHeader { tensors: Map<string, { dtype: string; shape: number[] }>; metadata: Record<string, string>; bytes: number }
+
+/**
+ * Read only the header of a safetensors file (the tensor data is neither read nor checked), e.g. to
+ * list adapter files. E_SAFETENSORS naming the file when it is not one; E_IO when it cannot be read.
+ */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(path, 'r');
+    const { size } = await fh.stat();
+    const len = new Uint8Array(8);
+    if (size < 8 || (await fh.read(len, 0, 8, 0)).bytesRead < 8) bad(`file is ${size} bytes, shorter than the 8-byte header length`, path);
+    const n = new DataView(len.buffer).getBigUint64(0, true);
+    if (n > BigInt(Math.min(MAX_HEADER, size - 8))) bad(`header length ${n} exceeds the file (${size} bytes) or the 100 MB limit`, path);
+    const buf = new Uint8Array(Number(n));
+    await fh.read(buf, 0, buf.length, 8);
+    const text = Buffer.from(buf).toString('utf8');
+    let header: unknown;
+    try { header = JSON.parse(text); } catch (err) { bad(`header is not valid JSON (${(err as Error).message})`, path); }
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object', path);
+    const tensors = new Map<string, { dtype: string; shape: number[] }>();
+    let metadata: Record<string, string> = {};
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === '__metadata__') {
+        if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) bad('__metadata__ must map strings to strings', path);
+        metadata = raw as Record<string, string>;
+        continue;
+      }
+      const e = raw as { dtype?: unknown; shape?: unknown };
+      if (typeof e?.dtype !== 'string' || !Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) bad(`tensor ${JSON.stringify(name)} has an invalid dtype or shape`, path);
+      tensors.set(name, { dtype: e.dtype, shape: e.shape as number[] });
+    }
+    return { tensors, metadata, bytes: size };
+  } catch (err) {
+    if (err instanceof ConvLoraError) throw err;
+    throw new ConvLoraError('E_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await fh?.close();
+  }
 }

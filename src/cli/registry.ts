@@ -7,8 +7,11 @@ import { adaptCommand } from './commands/adapt.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { segmentCommand } from './commands/segment.js';
 import { experimentCommand } from './commands/experiment.js';
+import { scannersCommand } from './commands/scanners.js';
+import { adaptersCommand } from './commands/adapters.js';
 
 /** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
 export const commands: Command[] = [
-  demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, adaptCommand, evaluateCommand, segmentCommand, experimentCommand, summaryCommand,
+  demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, scannersCommand, adaptCommand, adaptersCommand, evaluateCommand, segmentCommand,
+  experimentCommand, summaryCommand,
 ];

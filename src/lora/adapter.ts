@@ -48,10 +48,13 @@ export interface AdapterTrainingData {
   /** Scanner key (BIDS group, or the key of a plain folder's sidecars), or null when unknown. */
   scanner: string | null;
   count: number;
-  /** Each scan's file name, its role (adapter training or label-free model selection), and its header. */
-  scans: { file: string; role: 'train' | 'selection'; orientation: string | null; voxelSize: number[]; resampled: boolean }[];
-  /** How every scan was prepared (as `segment` prepares it): the model's orientation, voxel size and slice size, and the resampling rule. */
-  preparation: { conform: string; orientation: string | null; voxelSize: number[] | null; size: number; allSlices: true };
+  /** Each scan's file name, its role (adapter training or label-free model selection), its header, and the slices learnt from. */
+  scans: { file: string; role: 'train' | 'selection'; orientation: string | null; voxelSize: number[]; resampled: boolean; slices: number }[];
+  /**
+   * How every scan was prepared (as `segment` prepares it): the model's orientation, voxel size and slice
+   * size, the resampling rule, and which prepared slices adaptation learnt from ('head' or 'all').
+   */
+  preparation: { conform: string; orientation: string | null; voxelSize: number[] | null; size: number; slices: 'head' | 'all' };
 }
 
 export interface DomainAdapter { config: AdapterConfig; tensors: Map<string, Tensor> }

@@ -19,6 +19,16 @@ const usage: [string, string[], RegExp][] = [
   ['an unknown flag', ['train-esh', '--bogus'], /Unknown option '--bogus'/],
   ['experiment with bad seeds', ['experiment', '--data', dir, '--out', dir, '--seeds', '42,x'], /Expected comma-separated integers >= 0 for --seeds but received "42,x"/],
   ['demo with a size not divisible by 8', ['demo', '--size', '60', '--out', join(dir, 'd')], /Expected a multiple of 8 for --size/],
+  ['adapt with --scans and --bids', ['adapt', '--scans', dir, '--bids', dir, '--unet', 'u'], /Expected --scans or --bids, not both/],
+  ['adapt with --scans and --data', ['adapt', '--scans', dir, '--data', dir, '--unet', 'u'], /Expected --data \(CC359 layout\) or --scans, not both/],
+  ['adapt --scanner without --bids', ['adapt', '--scans', dir, '--scanner', 'GE_Signa_3T', '--unet', 'u'], /--scanner picks a scanner group of a BIDS dataset: use it with --bids/],
+  ['adapt --bids with an unsafe --scanner', ['adapt', '--bids', dir, '--scanner', 'GE Signa', '--unet', 'u'], /for --scanner but received "GE Signa"/],
+  ['adapt --name with --data', ['adapt', '--data', dir, '--target', 'GE_15', '--unet', 'u', '--name', 'x'], /--name goes with --scans or --bids, not --data/],
+  ['adapt --scans with --name and another --target', ['adapt', '--scans', dir, '--unet', 'u', '--name', 'A', '--target', 'B'], /Expected --name or --target, not both \(received "A" and "B"\)/],
+  ['evaluate --scans without --model', ['evaluate', '--scans', dir], /Missing required option --model: --scans and --bids score a model/],
+  ['evaluate --scans with --domain', ['evaluate', '--model', 'u', '--scans', dir, '--domain', 'GE_15'], /--domain and --split go with --data/],
+  ['scanners without a folder', ['scanners'], /Expected one BIDS dataset folder but received 0 arguments/],
+  ['adapters with two folders', ['adapters', dir, dir], /Expected one folder but received 2 arguments/],
 ];
 for (const [name, args, msg] of usage) {
   test(`usage error (exit 2): ${name}`, async () => {

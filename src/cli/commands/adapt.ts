@@ -8,16 +8,39 @@ import { AdapterRegistry, disposeAdapter, saveAdapter } from '../../lora/adapter
 import { checkBlocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
+import { adaptScans, HOLD_OUT } from '../../pipeline/adapt-scans.js';
+import { SCAN_OPTIONS, scanNameOpt, scanSourceOpts } from '../scan-opts.js';
+
+function slicesOpt(v: Record<string, unknown>): 'head' | 'all' {
+  const s = stringOpt(v, 'slices') ?? 'head';
+  if (s !== 'head' && s !== 'all') throw new ConvLoraError('E_USAGE', `Expected head or all for --slices but received ${JSON.stringify(s)}`);
+  return s;
+}
 
 export const adaptCommand: Command = {
   name: 'adapt',
   summary: 'Adapt the source U-Net to one unlabelled target scanner; writes a domain adapter file',
-  usage: 'convlora adapt --data DIR --unet unet.safetensors --target DOMAIN [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit] [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2] [--layout loralib|peft] [--detach-target] [--tolerance 1] [--device cpu|cuda] [--config FILE] [--json]',
+  usage: [
+    'convlora adapt --data DIR --target DOMAIN --unet unet.safetensors [options]          (CC359 layout)',
+    '       convlora adapt --scans DIR|FILE|PATTERN [--scans ...] --name NAME --unet unet.safetensors [options]',
+    '       convlora adapt --bids DIR [--scanner KEY] [--by-sequence] [--name NAME] --unet unet.safetensors [options]',
+    'options: [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit]',
+    '  [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2]',
+    '  [--layout loralib|peft] [--detach-target] [--tolerance 1] [--held-out 0.1] [--slices head|all] [--device cpu|cuda] [--config FILE] [--json]',
+    '',
+    'With --scans or --bids the scans need no masks (none is read). Each is prepared as `segment` prepares it',
+    '(the model\'s orientation, resampled when its voxel size is over 25 % from the model\'s, every slice); adaptation',
+    'learns from the slices that show the head (--slices all: from every slice). A seeded --held-out share',
+    '(default 10 %, at least 1 scan) is kept for the label-free model selection; the rest train.',
+    'A plain folder must hold one scanner: by <name>.json sidecars when present, else the same orientation and',
+    'voxel sizes within 25 %. --name defaults to the scanner key of the sidecars (BIDS: --scanner).',
+  ].join('\n'),
   options: {
     ...COMMON_OPTIONS, data: { type: 'string' }, unet: { type: 'string' }, head: { type: 'string' }, target: { type: 'string' }, method: { type: 'string' },
     blocks: { type: 'string' }, adabn: { type: 'boolean' }, 'adabn-mode': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
     lr: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
     layout: { type: 'string' }, 'detach-target': { type: 'boolean' }, tolerance: { type: 'string' },
+    ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('adapt', v0, this.options);
@@ -30,13 +53,32 @@ export const adaptCommand: Command = {
     if (mode !== 'implicit' && mode !== 'explicit') throw new ConvLoraError('E_USAGE', `Expected implicit or explicit for --adabn-mode but received ${JSON.stringify(mode)}`);
     const layout = stringOpt(v, 'layout') ?? 'loralib';
     if (layout !== 'loralib' && layout !== 'peft') throw new ConvLoraError('E_USAGE', `Expected loralib or peft for --layout but received ${JSON.stringify(layout)}`);
-    const target = cliDomain(stringOpt(v, 'target', true), 'target');
-    const data = stringOpt(v, 'data', true);
     const unetPath = stringOpt(v, 'unet', true);
     const kind = headFor(method);
     const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
-    const out = stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${target}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
+    const outFor = (name: string): string => stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${name}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
     const rank = numberOpt(v, 'rank', 2, { integer: true, min: 1 });
+    const settings = {
+      method, blocks, adabn: v.adabn === true ? mode : 'none', device,
+      epochs: numberOpt(v, 'epochs', 5, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', 1e-4, { min: 0 }),
+      batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
+      lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
+      tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
+      report: progressReporter(io, v.quiet === true),
+    } as const;
+    if (v.scans !== undefined || v.bids !== undefined) {
+      const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
+        ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v) });
+      const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, bestEpoch: r.bestEpoch, history: r.history };
+      io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
+      return 0;
+    }
+    for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices']) {
+      if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} goes with --scans or --bids, not --data`);
+    }
+    const target = cliDomain(stringOpt(v, 'target', true), 'target');
+    const data = stringOpt(v, 'data', true);
+    const out = outFor(target);
     await checkData(data, [target]);
     const d = await openDomain(data, target, 'target');
     const train = await loadScans(d.split.train, d.info);
@@ -47,14 +89,7 @@ export const adaptCommand: Command = {
     const registry = new AdapterRegistry(model);
     const head = headPath === undefined ? null : (await loadHead(headPath, device)).head;
     try {
-      const r = await adaptDomain(registry, head, train, val, d.info, {
-        target, method, blocks, adabn: v.adabn === true ? mode : 'none', device,
-        epochs: numberOpt(v, 'epochs', 5, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', 1e-4, { min: 0 }),
-        batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
-        lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
-        tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
-        report: progressReporter(io, v.quiet === true),
-      });
+      const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
       await saveAdapter(out, r.adapter);
       disposeAdapter(r.adapter);
       const res = { adapter: out, target, method, bestEpoch: r.bestEpoch, history: r.history };

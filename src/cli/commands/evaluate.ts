@@ -5,7 +5,8 @@ import { evaluateMaskDirs, evaluateMaskFiles, pairMaskDirs } from '../../metrics
 import { formatAggregate, formatCases, formatValue } from '../../metrics/format.js';
 import { numberOpt, stringOpt, type CliIO, type Command } from '../command.js';
 import { Progress } from '../progress.js';
-import { evaluateModel } from '../../pipeline/evaluate.js';
+import { evaluateModel, evaluateScans } from '../../pipeline/evaluate.js';
+import { SCAN_OPTIONS, scanSourceOpts } from '../scan-opts.js';
 
 import { setupDevice, cliDomain } from '../pipeline-opts.js';
 
@@ -82,8 +83,29 @@ async function evaluateDirs(predDir: string, gtDir: string, tolerance: number, j
   return 0;
 }
 
+/** A model (optionally with an adapter) scored on a user's own labelled scans (folder or BIDS group). */
+async function evaluateScansCommand(values: Record<string, unknown>, io: CliIO): Promise<number> {
+  const adapter = stringOpt(values, 'adapter');
+  if (values.domain !== undefined || values.split !== undefined) throw new ConvLoraError('E_USAGE', '--domain and --split go with --data (CC359 layout), not --scans or --bids');
+  const r = await evaluateScans({
+    unet: stringOpt(values, 'model', true), ...(adapter === undefined ? {} : { adapter }), ...scanSourceOpts(values),
+    tolerance: numberOpt(values, 'tolerance', 1, { min: 0 }), device: setupDevice(values as Parameters<typeof setupDevice>[0]),
+  });
+  for (const s of r.skipped) io.stderr.write(`convlora evaluate: note: skipping ${s}: no mask\n`);
+  if (values.json === true) {
+    const out = { model: values.model, adapter: r.adapter, scanner: r.scanner, skipped: r.skipped,
+      cases: r.cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
+      overall: summaryJson(r.summary) };
+    io.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    io.stdout.write(`${formatCases(r.cases)}\n\n${formatAggregate(aggregate(r.cases))}\n`);
+  }
+  return 0;
+}
+
 /** A model (optionally with a domain adapter) scored on a domain's split of a dataset. */
 async function evaluateModelCommand(values: Record<string, unknown>, io: CliIO): Promise<number> {
+  if (values.scans !== undefined || values.bids !== undefined) return evaluateScansCommand(values, io);
   const split = stringOpt(values, 'split') ?? 'test';
   if (split !== 'train' && split !== 'val' && split !== 'test') throw new ConvLoraError('E_USAGE', `Expected train, val or test for --split but received ${JSON.stringify(split)}`);
   const adapter = stringOpt(values, 'adapter');
@@ -110,12 +132,16 @@ export const evaluateCommand: Command = {
     'convlora evaluate --pred P.nii.gz --gt G.nii.gz [--tolerance MM] [--json]',
     '       convlora evaluate --pred PRED_DIR --gt GT_DIR [--tolerance MM] [--json]',
     '       convlora evaluate --model unet.safetensors [--adapter A.safetensors] --data DIR --domain D [--split test] [--tolerance MM] [--device cpu|cuda] [--json]',
+    '       convlora evaluate --model unet.safetensors [--adapter A.safetensors] --scans DIR|FILE|PATTERN [--masks DIR] [--tolerance MM] [--json]',
+    '       convlora evaluate --model unet.safetensors [--adapter A.safetensors] --bids DIR [--scanner KEY] [--by-sequence] [--masks DIR] [--tolerance MM] [--json]',
     '',
     'Masks of any integer or float type; voxels > 0 are foreground. The GT header gives the spacing;',
     'the two files must share dims and spacing. --tolerance is the Surface Dice tolerance in mm',
     '(default 1, as in the paper). With directories, files are matched by case (name without',
     '.nii/.nii.gz and a trailing _ss) and a per-case and per-domain (mean ± std) table is printed.',
     'With --model, the model (and domain adapter) segments the domain\'s split and is scored per volume.',
+    'With --scans or --bids, each scan is segmented as `segment` does and scored on its own grid against its mask',
+    '(<name>_mask.nii[.gz] beside it, or <name>_mask|_ss|<name>.nii[.gz] in --masks DIR); scans without a mask are skipped.',
     'In --json output an undefined value (both masks empty) or an infinite distance (one empty) is null.',
   ].join('\n'),
   options: {
@@ -124,10 +150,11 @@ export const evaluateCommand: Command = {
     tolerance: { type: 'string' },
     json: { type: 'boolean' },
     model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, domain: { type: 'string' },
-    split: { type: 'string' }, device: { type: 'string' },
+    split: { type: 'string' }, device: { type: 'string' }, ...SCAN_OPTIONS, masks: { type: 'string' },
   },
   async run(values, _positionals, io) {
     if (values.model !== undefined) return evaluateModelCommand(values, io);
+    if (values.scans !== undefined || values.bids !== undefined) throw new ConvLoraError('E_USAGE', 'Missing required option --model: --scans and --bids score a model on your scans');
     const pred = stringOpt(values, 'pred', true);
     const gt = stringOpt(values, 'gt', true);
     const tolerance = numberOpt(values, 'tolerance', 1, { min: 0 });

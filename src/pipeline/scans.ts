@@ -116,11 +116,11 @@ export const HEAD_AREA = 0.05;
 
 /**
  * Indices of the slices that show the head: the label-free counterpart of CC359's per-domain slice
- * ranges, within which the source model was trained and its BatchNorm statistics measured. On the
- * phantoms this rule keeps what the scaled CC359 ranges keep (slices 6-44 of GE_3's 64, 5-39 of
- * Philips_3's: head areas from 2-10 % of the largest up), and drops the slices of air beyond the head,
- * which `segment` also sees but which would bias re-estimated statistics (test/pipeline/adapt-scans.test.ts).
- * `images` is [S, H, W] in [0, 1] (min-max over the scan).
+ * ranges, within which the source model was trained and its BatchNorm statistics measured. On the 64^3
+ * phantoms (seeds 11 and 13) it keeps a span within 1-3 slices of the scaled CC359 range at each end
+ * (GE_3 range 6-44: spans 4-46 to 8-42; Philips_3 range 5-39: 2-42 to 6-37), and drops the slices of air
+ * beyond the head, which `segment` also sees but which bias re-estimated statistics
+ * (test/pipeline/adapt-scans.test.ts). `images` is [S, H, W] in [0, 1] (min-max over the scan).
  */
 export function headSlices(images: Float32Array, shape: readonly [number, number, number]): number[] {
   const [S, H, W] = shape, plane = H * W;

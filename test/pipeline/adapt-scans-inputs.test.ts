@@ -112,6 +112,15 @@ test('BIDS: `scanners` finds exactly the two scanners of the sidecars; `adapt --
     assert.deepEqual([ad.config.trainedOn!.kind, ad.config.trainedOn!.scanner, ad.config.trainedOn!.count], ['bids', 'Philips_Achieva_3T', 4]);
   } finally { disposeAdapter(ad); }
 
+  // evaluate --bids: the group's scans with a mask beside them (`<stem>_mask`, not a T1w scan) are scored, the rest skipped.
+  const masks = readdirSync(join(data, 'Silver-standard', 'Philips_3')).sort().map((n) => join(data, 'Silver-standard', 'Philips_3', n));
+  for (const i of [0, 1]) copyFileSync(masks[i]!, join(bids, `sub-ph${i}`, 'ses-1', 'anat', `sub-ph${i}_ses-1_T1w_mask.nii.gz`));
+  const ev = await runCli(['evaluate', '--model', unet, '--bids', bids, '--scanner', 'Philips_Achieva_3T', '--tolerance', '8', '--json']);
+  assert.equal(ev.code, 0, ev.err);
+  const scored = JSON.parse(ev.out) as { scanner: string; cases: { id: string; domain: string }[]; skipped: string[] };
+  assert.deepEqual(scored.cases.map((c) => [c.id, c.domain]), [['sub-ph0_ses-1_T1w', 'Philips_Achieva_3T'], ['sub-ph1_ses-1_T1w', 'Philips_Achieva_3T']]);
+  assert.equal(scored.skipped.length, 2);
+
   // A malformed and a missing sidecar: coded errors naming the file, from `scanners` and `adapt --bids` alike.
   const bad = writeJson(bids, 'sub-ph0/sub-ph0_T1w.json', '{"Manufacturer": "Philips",');
   for (const args of [['scanners', bids], adaptArgs(['--bids', bids, '--scanner', 'Philips_Achieva_3T'], join(root, 'b1.safetensors'))]) {

@@ -92,13 +92,18 @@ async function evaluateScansCommand(values: Record<string, unknown>, io: CliIO):
     tolerance: numberOpt(values, 'tolerance', 1, { min: 0 }), device: setupDevice(values as Parameters<typeof setupDevice>[0]),
   });
   for (const s of r.skipped) io.stderr.write(`convlora evaluate: note: skipping ${s}: no mask\n`);
-  if (values.json === true) {
-    const out = { model: values.model, adapter: r.adapter, scanner: r.scanner, skipped: r.skipped,
-      cases: r.cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
-      overall: summaryJson(r.summary) };
+  return writeScores(io, values.json === true, { model: values.model, adapter: r.adapter, scanner: r.scanner, skipped: r.skipped }, r.cases, r.summary);
+}
+
+/** Per-case scores and their summary: one JSON object (`head` first) or the two text tables. */
+function writeScores(io: CliIO, json: boolean, head: Record<string, unknown>, cases: CaseMetrics[], summary: Parameters<typeof summaryJson>[0]): number {
+  if (json) {
+    const out = { ...head,
+      cases: cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
+      overall: summaryJson(summary) };
     io.stdout.write(`${JSON.stringify(out)}\n`);
   } else {
-    io.stdout.write(`${formatCases(r.cases)}\n\n${formatAggregate(aggregate(r.cases))}\n`);
+    io.stdout.write(`${formatCases(cases)}\n\n${formatAggregate(aggregate(cases))}\n`);
   }
   return 0;
 }
@@ -114,15 +119,7 @@ async function evaluateModelCommand(values: Record<string, unknown>, io: CliIO):
     domain: cliDomain(stringOpt(values, 'domain', true), 'domain'), split, tolerance: numberOpt(values, 'tolerance', 1, { min: 0 }),
     device: setupDevice(values as Parameters<typeof setupDevice>[0]),
   });
-  if (values.json === true) {
-    const out = { model: values.model, adapter: r.adapter, domain: r.domain, split,
-      cases: r.cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
-      overall: summaryJson(r.summary) };
-    io.stdout.write(`${JSON.stringify(out)}\n`);
-  } else {
-    io.stdout.write(`${formatCases(r.cases)}\n\n${formatAggregate(aggregate(r.cases))}\n`);
-  }
-  return 0;
+  return writeScores(io, values.json === true, { model: values.model, adapter: r.adapter, domain: r.domain, split }, r.cases, r.summary);
 }
 
 export const evaluateCommand: Command = {

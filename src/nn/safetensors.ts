@@ -61,18 +61,10 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors', devi
   const headerLen = Number(n);
   const text = Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLen).toString('utf8');
   if (!text.startsWith('{')) bad('header does not start with "{"', source);
-  let header: unknown;
-  try { header = JSON.parse(text); } catch (err) { bad(`header is not valid JSON (${(err as Error).message})`, source); }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object', source);
+  const { metadata, fields } = parseHeader(text, source);
   const buffer = bytes.subarray(8 + headerLen);
   const entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
-  let metadata: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) bad('__metadata__ must map strings to strings', source);
-      metadata = raw as Record<string, string>;
-      continue;
-    }
+  for (const [name, raw] of fields) {
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const code = typeof e?.dtype === 'string' ? CODES[e.dtype] : undefined;
     if (code === undefined) bad(`tensor ${JSON.stringify(name)} has unsupported dtype ${JSON.stringify(e?.dtype)}`, source);
@@ -139,17 +131,9 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
     const buf = new Uint8Array(Number(n));
     await fh.read(buf, 0, buf.length, 8);
     const text = Buffer.from(buf).toString('utf8');
-    let header: unknown;
-    try { header = JSON.parse(text); } catch (err) { bad(`header is not valid JSON (${(err as Error).message})`, path); }
-    if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object', path);
+    const { metadata, fields } = parseHeader(text, path);
     const tensors = new Map<string, { dtype: string; shape: number[] }>();
-    let metadata: Record<string, string> = {};
-    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) bad('__metadata__ must map strings to strings', path);
-        metadata = raw as Record<string, string>;
-        continue;
-      }
+    for (const [name, raw] of fields) {
       const e = raw as { dtype?: unknown; shape?: unknown };
       if (typeof e?.dtype !== 'string' || !Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) bad(`tensor ${JSON.stringify(name)} has an invalid dtype or shape`, path);
       tensors.set(name, { dtype: e.dtype, shape: e.shape as number[] });
@@ -161,4 +145,19 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
   } finally {
     await fh?.close();
   }
+}
+
+/** The header's JSON: its `__metadata__` (strings to strings) and every other field, unchecked. */
+function parseHeader(text: string, source: string): { metadata: Record<string, string>; fields: [string, unknown][] } {
+  let header: unknown;
+  try { header = JSON.parse(text); } catch (err) { bad(`header is not valid JSON (${(err as Error).message})`, source); }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object', source);
+  let metadata: Record<string, string> = {};
+  const fields: [string, unknown][] = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name !== '__metadata__') { fields.push([name, raw]); continue; }
+    if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) bad('__metadata__ must map strings to strings', source);
+    metadata = raw as Record<string, string>;
+  }
+  return { metadata, fields };
 }

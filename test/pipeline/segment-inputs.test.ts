@@ -20,7 +20,7 @@ import { UNet2D } from '../../src/models/unet.js';
 import { saveNetwork } from '../../src/pipeline/models.js';
 import { segmentFile } from '../../src/pipeline/segment.js';
 import { orientationWarning, trainingOrientation } from '../../src/pipeline/source.js';
-import { AdapterRegistry, extractAdapter, saveAdapter } from '../../src/lora/adapter.js';
+import { AdapterRegistry, disposeAdapter, extractAdapter, saveAdapter } from '../../src/lora/adapter.js';
 import { PAPER_LORA } from '../../src/lora/convlora.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
@@ -159,8 +159,10 @@ test('segment --adabn: BatchNorm statistics re-estimated on the scan, or on a wh
   await saveNetwork(model, net, { kind: 'unet2d', filters: 4, size: 32, orientation: 'RAS' });
   const adapter = join(dir, 'adapter.safetensors');
   const registry = new AdapterRegistry(net);
-  await saveAdapter(adapter, extractAdapter(net, { format: 'convlora-adapter', version: 1, domain: 'X', method: 'adabn', blocks: null, lora: PAPER_LORA,
-    placement: { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] }, adabn: 'explicit', baseHash: registry.baseHash }));
+  const extracted = extractAdapter(net, { format: 'convlora-adapter', version: 1, domain: 'X', method: 'adabn', blocks: null, lora: PAPER_LORA,
+    placement: { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] }, adabn: 'explicit', baseHash: registry.baseHash });
+  await saveAdapter(adapter, extracted);
+  disposeAdapter(extracted);
   registry.dispose();
   net.dispose();
 

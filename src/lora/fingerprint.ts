@@ -1,8 +1,10 @@
 /**
  * What a scanner looks like to a network: the per-channel mean and variance of the inputs of the
- * BatchNorm layers in the early encoder (`STATISTICS_BLOCKS`), measured with the network in eval mode
- * on a few slices of a scan. A *fingerprint* is that measurement under the source model, one entry per
- * training volume of a domain, so that the spread within one scanner is known as well as its centre.
+ * BatchNorm layers in the early encoder (`STATISTICS_BLOCKS`), and the per-channel means over a
+ * STATISTICS_GRID x STATISTICS_GRID grid of cells of the slice (where in the slice the channel fires:
+ * a receive coil's bias pattern, the field of view, the head's position), measured with the network in
+ * eval mode on a few slices of a scan. A *fingerprint* is that measurement under the source model, one
+ * entry per training volume of a domain, so that the spread within one scanner is known as well as its centre.
  * Adapters store the fingerprint of their target's training volumes, the source checkpoint that of the
  * source's; `adapter-choice.ts` compares scans against them.
  */
@@ -21,15 +23,32 @@ import { STATISTICS_BLOCKS, type UNet2D } from '../models/unet.js';
  */
 export const STATISTICS_SLICES = 8;
 
-/** Per-channel statistics of one layer's input. */
-export interface LayerStatistics { mean: number[]; var: number[] }
+/**
+ * Cells per side of the grid the spatial means are taken over. 2 x 2 quarters: on the phantom demos'
+ * validation scans (seeds 42 and 123), a 4 x 4 grid separated the scanners no better, and the global
+ * means and variances alone confused the scanners of similar contrast (docs/segment.md).
+ */
+export const STATISTICS_GRID = 2;
+
+/**
+ * Per-channel statistics of one layer's input: mean and (population) variance over the batch and the
+ * plane, and `grid`, the channel's mean over each cell of a STATISTICS_GRID x STATISTICS_GRID grid of
+ * the plane, channel-major ([C][row][column], C * GRID^2 numbers).
+ */
+export interface LayerStatistics { mean: number[]; var: number[]; grid: number[] }
+
+/** Per-channel mean and variance alone (a BatchNorm layer's running statistics have no grid). */
+export type ChannelMoments = Pick<LayerStatistics, 'mean' | 'var'>;
 
 /** Statistics of the inputs of `layers` (BN module paths, forward order), one entry per layer. */
 export interface ScanStatistics { layers: string[]; stats: LayerStatistics[] }
 
 /** A domain's fingerprint: the source model's statistics on each of its training volumes. */
 export interface Fingerprint {
-  version: 1;
+  /** 2: with `grid` per layer (version 1, without, is no longer used). */
+  version: 2;
+  /** STATISTICS_GRID when measured. */
+  grid: number;
   layers: string[];
   /** Slices per volume (STATISTICS_SLICES, fewer for short volumes). */
   slices: number;
@@ -88,16 +107,22 @@ export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: re
   if (slices.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one slice for `slices` but received none');
   const layers = statisticsLayers(model);
   // Running sums per layer: count, sum of batch means x n, and the pooled second moment (Chan et al.).
-  const acc = layers.map(() => ({ n: 0, mean: [] as number[], m2: [] as number[] }));
+  const G = STATISTICS_GRID;
+  const acc = layers.map(() => ({ n: 0, mean: [] as number[], m2: [] as number[], grid: [] as number[] }));
   const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
   model.eval();
   layers.forEach(([, bn], k) => {
     bn.inputTap = (x: Tensor) => {
-      const nb = x.shape[0]! * x.shape[2]! * x.shape[3]!;
+      const [B, C, h, w] = x.shape as [number, number, number, number];
+      if (h % G !== 0 || w % G !== 0) throw new ConvLoraError('E_SHAPE', `Expected the input of ${layers[k]![0]} to divide into a ${G} x ${G} grid but received ${h} x ${w}`);
+      const nb = B * h * w;
+      // Cell means weighted by the batch size, so that chunks add up like the global mean does.
+      const cells = Array.from(ops.reshape(ops.mean(ops.reshape(x, [B, C, G, h / G, G, w / G]), [0, 3, 5]), [C * G * G]).toFloat32());
       const m = ops.mean(x, [0, 2, 3], true);
       const bm = Array.from(ops.reshape(m, [x.shape[1]!]).toFloat32());
       const bv = Array.from(ops.mean(ops.square(ops.sub(x, m)), [0, 2, 3]).toFloat32());
       const a = acc[k]!;
+      a.grid = a.n === 0 ? cells.map((v) => v * nb) : a.grid.map((g, i) => g + cells[i]! * nb);
       if (a.n === 0) { a.mean = bm; a.m2 = bv.map((v) => v * nb); a.n = nb; return; }
       const n = a.n + nb;
       a.mean = a.mean.map((mu, c) => {
@@ -119,11 +144,11 @@ export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: re
     for (const [, bn] of layers) bn.inputTap = null;
     for (const [m, on] of modes) m.training = on;
   }
-  return { layers: layers.map(([p]) => p), stats: acc.map((a) => ({ mean: a.mean, var: a.m2.map((v) => v / a.n) })) };
+  return { layers: layers.map(([p]) => p), stats: acc.map((a) => ({ mean: a.mean, var: a.m2.map((v) => v / a.n), grid: a.grid.map((g) => g / a.n) })) };
 }
 
 /** The running statistics (mean, variance) of the statistics layers, as the model holds them now. */
-export function runningStatistics(model: UNet2D): ScanStatistics {
+export function runningStatistics(model: UNet2D): { layers: string[]; stats: ChannelMoments[] } {
   const layers = statisticsLayers(model);
   return {
     layers: layers.map(([p]) => p),
@@ -146,7 +171,7 @@ export function fingerprintScans(model: UNet2D, scans: readonly { images: Float3
     slices = Math.min(slices, picked.length);
     const st = bnInputStatistics(model, s.images, s.shape, { slices: picked, ...(opts.device === undefined ? {} : { device: opts.device }) });
     layers = st.layers;
-    return st.stats.map((l) => ({ mean: round(l.mean), var: round(l.var) }));
+    return st.stats.map((l) => ({ mean: round(l.mean), var: round(l.var), grid: round(l.grid) }));
   });
-  return { version: 1, layers, slices, volumes };
+  return { version: 2, grid: STATISTICS_GRID, layers, slices, volumes };
 }

@@ -8,7 +8,7 @@ import { manualSeed } from '../../src/engine/runtime.js';
 import { liveTensors, tidy } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { reestimateBatchNorm } from '../../src/lora/adabn.js';
-import { bnInputStatistics, fingerprintScans, statisticSlices, statisticsLayers, runningStatistics } from '../../src/lora/fingerprint.js';
+import { STATISTICS_GRID, bnInputStatistics, fingerprintScans, statisticSlices, statisticsLayers, runningStatistics } from '../../src/lora/fingerprint.js';
 
 function head(S: number, H: number, seed: number): Float32Array {
   // Slices 0-2 and S-3..S-1 nearly empty, the rest textured: a head in the middle of the stack.
@@ -55,11 +55,34 @@ test('bnInputStatistics: the first layer matches BatchNorm\'s own batch statisti
   });
   assert.ok(st.stats[0]!.var.some((v) => v > 1e-4), 'the statistics are not trivially zero');
 
+  // Grid means: the layer's input captured as it is, then each quarter of each channel averaged in plain loops.
+  const layer0 = statisticsLayers(net)[0]![1];
+  let captured: { data: Float32Array; shape: number[] } | null = null;
+  layer0.inputTap = (t) => { captured = { data: t.toFloat32(), shape: [...t.shape] }; };
+  net.eval();
+  tidy(() => { net.encode(tensor(x, [slices.length, 1, H, H]), 1); });
+  layer0.inputTap = null;
+  net.train();
+  const { data, shape: [B, C, h, w] } = captured!;
+  assert.equal(STATISTICS_GRID, 2);
+  assert.equal(st.stats[0]!.grid.length, C! * 4);
+  for (let c = 0; c < C!; c++) {
+    for (let cell = 0; cell < 4; cell++) {
+      const [r0, c0] = [Math.floor(cell / 2) * (h! / 2), (cell % 2) * (w! / 2)];
+      let sum = 0;
+      for (let b = 0; b < B!; b++) for (let i = r0; i < r0 + h! / 2; i++) for (let j = c0; j < c0 + w! / 2; j++) sum += data[((b * C! + c) * h! + i) * w! + j]!;
+      const want = sum / (B! * (h! / 2) * (w! / 2));
+      assert.ok(Math.abs(st.stats[0]!.grid[c * 4 + cell]! - want) < 1e-5, `channel ${c} cell ${cell}: ${st.stats[0]!.grid[c * 4 + cell]} vs ${want}`);
+    }
+  }
+  assert.ok(new Set(st.stats[0]!.grid.map((g) => g.toFixed(4))).size > C!, 'the cells differ');
+
   const chunked = bnInputStatistics(net, images, [S, H, H], { slices, batchSize: 4 });
   const whole = bnInputStatistics(net, images, [S, H, H], { slices });
   chunked.stats.forEach((l, k) => l.mean.forEach((m, c) => {
     assert.ok(Math.abs(m - whole.stats[k]!.mean[c]!) < 1e-5);
     assert.ok(Math.abs(l.var[c]! - whole.stats[k]!.var[c]!) < 1e-5 * Math.max(1, whole.stats[k]!.var[c]!));
+    for (let cell = 0; cell < 4; cell++) assert.ok(Math.abs(l.grid[c * 4 + cell]! - whole.stats[k]!.grid[c * 4 + cell]!) < 1e-5);
   }));
   assert.throws(() => bnInputStatistics(net, images, [S, H, H], { slices: [S] }), /Expected slice indices in \[0, 11\] for `slices` but received 12/);
   net.dispose();
@@ -91,8 +114,11 @@ test('fingerprintScans: one entry per volume, on each volume\'s head slices; nul
   assert.equal(fp.volumes.length, 2);
   assert.equal(fp.slices, 8);
   assert.equal(fp.layers.length, 13);
+  assert.equal(fp.version, 2);
+  assert.equal(fp.grid, STATISTICS_GRID);
   const direct = bnInputStatistics(net, scans[1]!.images, scans[1]!.shape);
   assert.ok(Math.abs(fp.volumes[1]![4]!.mean[0]! - direct.stats[4]!.mean[0]!) < 1e-5 * Math.max(1, Math.abs(direct.stats[4]!.mean[0]!)));
+  assert.ok(Math.abs(fp.volumes[1]![4]!.grid[3]! - direct.stats[4]!.grid[3]!) < 1e-5 * Math.max(1, Math.abs(direct.stats[4]!.grid[3]!)));
   assert.notDeepEqual(fp.volumes[0], fp.volumes[1]);
   assert.equal(fingerprintScans(net, []), null);
   net.dispose();

@@ -1,4 +1,4 @@
-// The adapter choice's distance, pooling and spread against numbers worked out by hand, then the choice
+// The adapter choice's distances, pooling and spread against numbers worked out by hand, then the choice
 // itself on a small untrained U-Net: by fingerprint (a candidate whose fingerprint is the scan's own
 // statistics must win; one far from everything must fall back), and by self-consistency (an AdaBN
 // adapter re-estimated on the scan must beat the source model, whose statistics were never fitted).
@@ -9,12 +9,13 @@ import { liveTensors } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { AdapterRegistry, extractAdapter, type AdapterConfig } from '../../src/lora/adapter.js';
 import { bnInputStatistics, type Fingerprint, type LayerStatistics } from '../../src/lora/fingerprint.js';
-import { chooseAdapter, leaveOneOutDistances, pooledStatistics, sourceDistance, spreadThreshold, statisticsDistance, type Candidate } from '../../src/pipeline/adapter-choice.js';
+import { chooseAdapter, pooledStatistics, scannerSpace, sourceDistance, standardizedDistance, statisticsDistance, VARIANCE_FLOOR, type Candidate } from '../../src/pipeline/adapter-choice.js';
 import { testTimeAdaBN } from '../../src/pipeline/test-time.js';
 import { PAPER_LORA } from '../../src/lora/convlora.js';
 
 const close = (a: number, b: number, tol = 1e-4): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
-const layer = (mean: number[], v: number[]): LayerStatistics => ({ mean, var: v });
+const layer = (mean: number[], v: number[], grid: number[] = []): LayerStatistics => ({ mean, var: v, grid });
+const moments = (mean: number[], v: number[]): { mean: number[]; var: number[] } => ({ mean, var: v });
 
 test('statisticsDistance: Jeffreys divergence per channel, mean over channels, then over layers', () => {
   const a = [layer([0, 0], [1, 1])];
@@ -29,19 +30,30 @@ test('statisticsDistance: Jeffreys divergence per channel, mean over channels, t
   assert.throws(() => statisticsDistance(a, [layer([0], [1])]), /Expected 2 channels in layer 0 but received 1/);
 });
 
-test('pooled statistics and leave-one-out spread', () => {
+test('pooledStatistics: mean of the means; mean variance plus the variance of the means', () => {
   // Means 0 and 2, variance 1 each: pooled mean 1, variance 1 + 1 = 2.
-  const p = pooledStatistics([[layer([0], [1])], [layer([2], [1])]]);
-  assert.deepEqual(p, [layer([1], [2])]);
-  // Three volumes with means 0, 0, 3 and variance 1: leaving out the third, the rest pool to (0, 1),
-  // and the third is 3 sd away: J = 1/2 [0 + 9 * 2] = 9. Leaving out the first: (1.5, 1 + 2.25).
-  const fp: Fingerprint = { version: 1, layers: ['l'], slices: 8, volumes: [[layer([0], [1])], [layer([0], [1])], [layer([3], [1])]] };
-  const d = leaveOneOutDistances(fp);
-  close(d[2]!, 9, 1e-3);
-  const v = 3.25, first = 0.5 * (1 / v + v - 2 + 2.25 * (1 + 1 / v));
-  close(d[0]!, first, 1e-3);
-  close(spreadThreshold([fp, null])!, 9, 1e-3);
-  assert.equal(spreadThreshold([null, { ...fp, volumes: fp.volumes.slice(0, 1) }]), null, 'one volume has no spread');
+  assert.deepEqual(pooledStatistics([[layer([0], [1])], [layer([2], [1])]]), [moments([1], [2])]);
+});
+
+test('scannerSpace: centres, pooled within-scanner variance with a floor, leave-one-out threshold; standardizedDistance', () => {
+  // One layer of one channel: four grid cells. Scanner A: cells (0,0,0,0) and (2,0,0,0), centre (1,0,0,0).
+  // Scanner B: (10,1,5,1), (10,3,5,1), (10,2,5,1), centre (10,2,5,1). Squared deviations: cell 0 gets
+  // 1 + 1 from A, cell 1 gets 1 + 1 + 0 from B, cells 2 and 3 none. N - K = 5 - 2 = 3 degrees of freedom:
+  // within = (2/3, 2/3, floor, floor), the floor VARIANCE_FLOOR x the median (2/3, the upper median of 4).
+  const fp = (grids: number[][]): Fingerprint => ({ version: 2, grid: 2, layers: ['l'], slices: 8, volumes: grids.map((g) => [layer([0], [1], g)]) });
+  const A = fp([[0, 0, 0, 0], [2, 0, 0, 0]]), B = fp([[10, 1, 5, 1], [10, 3, 5, 1], [10, 2, 5, 1]]);
+  const space = scannerSpace([A, B])!;
+  assert.deepEqual(space.centres, [[1, 0, 0, 0], [10, 2, 5, 1]]);
+  const floor = (2 / 3) * VARIANCE_FLOOR;
+  space.within.forEach((w, j) => close(w, [2 / 3, 2 / 3, floor, floor][j]!, 1e-12));
+  // (1,2,0,0) from A's centre: (0 + 4 / (2/3) + 0 + 0) / 4 = 1.5.
+  close(standardizedDistance([1, 2, 0, 0], space.centres[0]!, space.within), 1.5, 1e-12);
+  // Leave-one-out: A's volumes lie 2 from the other one, (4 / (2/3)) / 4 = 1.5; B's first and second
+  // lie 1.5 from the mean of the other two, (2.25 / (2/3)) / 4 = 0.84375; its third 0. Largest: 1.5.
+  close(space.threshold, 1.5, 1e-12);
+  assert.equal(scannerSpace([fp([[1, 2, 3, 4]])]), null, 'one volume has no spread');
+  assert.ok(scannerSpace([A, fp([[1, 2, 3, 4]])]) !== null, 'one scanner of two volumes is enough');
+  assert.throws(() => standardizedDistance([1, 2], [1, 2, 3], [1, 1, 1]), /Expected feature vectors of one length but received 2, 3 and 3/);
 });
 
 function scanImages(S: number, H: number, level: number): Float32Array {
@@ -63,8 +75,8 @@ test('chooseAdapter: fingerprints pick the scan\'s own scanner and fall back whe
   const S = 16, H = 16, shape = [S, H, H] as [number, number, number];
   const bright = scanImages(S, H, 1), dark = scanImages(S, H, 0.3);
   const stats = (images: Float32Array): LayerStatistics[] => bnInputStatistics(net, images, shape).stats;
-  const jitter = (st: LayerStatistics[], f: number): LayerStatistics[] => st.map((l) => ({ mean: l.mean.map((m) => m * f), var: l.var.map((x) => x * f) }));
-  const fp = (st: LayerStatistics[]): Fingerprint => ({ version: 1, layers: bnInputStatistics(net, bright, shape).layers, slices: 8, volumes: [jitter(st, 0.98), jitter(st, 1.02), jitter(st, 1)] });
+  const jitter = (st: LayerStatistics[], f: number): LayerStatistics[] => st.map((l) => ({ mean: l.mean.map((m) => m * f), var: l.var.map((x) => x * f), grid: l.grid.map((g) => g * f) }));
+  const fp = (st: LayerStatistics[]): Fingerprint => ({ version: 2, grid: 2, layers: bnInputStatistics(net, bright, shape).layers, slices: 8, volumes: [jitter(st, 0.98), jitter(st, 1.02), jitter(st, 1)] });
   const sBright = stats(bright), sDark = stats(dark);
   const candidates: Candidate[] = [{ name: 'source', domain: 'A', adapter: null, fingerprint: fp(sDark) }];
   for (const [name, st] of [['bright', sBright], ['dark2', jitter(sDark, 1.5)]] as const) {
@@ -79,7 +91,11 @@ test('chooseAdapter: fingerprints pick the scan\'s own scanner and fall back whe
   assert.equal(chooseAdapter(registry, candidates, dark, shape).chosen, 'source');
   const far = chooseAdapter(registry, candidates, Float32Array.from(bright, (x) => (x > 0.1 ? 1.2 - x : 0.9)), shape);
   assert.equal(far.chosen, null, `closest ${far.closest} at ${Math.min(...far.distances.map((d) => d.distance))} vs threshold ${far.threshold}`);
-  assert.deepEqual(sourceDistance(net, bnInputStatistics(net, dark, shape), fp(sDark))!.distance < spreadThreshold([fp(sDark)])!, true);
+  const own = sourceDistance(net, bnInputStatistics(net, dark, shape), fp(sDark))!;
+  assert.ok(own.distance < own.threshold, `${own.distance} within ${own.threshold}`);
+  const other = sourceDistance(net, bnInputStatistics(net, bright, shape), fp(sDark))!;
+  assert.ok(other.distance > other.threshold, `${other.distance} beyond ${other.threshold}`);
+  assert.equal(sourceDistance(net, bnInputStatistics(net, dark, shape), { ...fp(sDark), version: 1 }), null, 'a version-1 fingerprint has no grid');
 
   // Self-consistency: an AdaBN adapter re-estimated on the bright scan, no fingerprints anywhere.
   registry.activate(null);

@@ -8,7 +8,7 @@
  *     fallback) and its share of correct picks; the source's own test scans as an extra row;
  *   - mean Surface Dice with the chosen adapter and with each scan's own adapter;
  *   - per target: Source, test-time AdaBN on the single scan, the AdaBN adapter, the ConvLoRA + AdaBN adapter;
- *   - the four designs (naive, self-consistency, two fingerprint distances) on validation and test scans, for both
+ *   - the three designs (naive, self-consistency, fingerprint) on validation and test scans, for both
  *     adapter kinds, as evidence for the design;
  *   - the choice's time next to segment's for one volume (choice-timing.ts).
  *   node dist/bench/adapter-choice.js DEMO_DIR [--kind ConvLoRA-AdaBN|AdaBN] [--out FILE_BASE] [--rounds 5]
@@ -28,7 +28,7 @@ import { AdapterRegistry, loadAdapter } from '../src/lora/adapter.js';
 import { bnInputStatistics, runningStatistics, statisticSlices } from '../src/lora/fingerprint.js';
 import { openDomain } from '../src/pipeline/dataset.js';
 import { loadUnet, modelGrid } from '../src/pipeline/models.js';
-import { chooseAdapter, pooledStatistics, statisticsDistance, type Candidate } from '../src/pipeline/adapter-choice.js';
+import { chooseAdapter, statisticsDistance, type Candidate } from '../src/pipeline/adapter-choice.js';
 import { Segmenter, type SegmenterOptions } from '../src/pipeline/segment.js';
 import { machine } from './common.js';
 import { measureChoiceTime } from './choice-timing.js';
@@ -115,8 +115,7 @@ const correct = targetPicks.filter((p) => p.chosen === p.domain).length;
 const { model: unet } = await loadUnet(model);
 const registry = new AdapterRegistry(unet);
 const designs: { design: string; kind: string; split: string; correct: number; n: number }[] = [];
-const JEFFREYS = '(b) fingerprint, Jeffreys divergence from each scanner\'s pooled Gaussians';
-const GRID = '(c) fingerprint, grid means, nearest centre in within-scanner units (segment\'s choice)';
+const GRID = '(b) fingerprint, grid means, nearest centre in within-scanner units (segment\'s choice)';
 try {
   const cands: Record<string, Candidate[]> = {};
   for (const k of KINDS) {
@@ -142,14 +141,12 @@ try {
           hit('naive (source-model statistics vs adapter running statistics)', cands[k]![naive.indexOf(Math.min(...naive))]!.domain);
           const self = chooseAdapter(registry, cands[k]!.map((c) => ({ ...c, fingerprint: null })), prep.images, prep.shape);
           hit('(a) self-consistency', cands[k]!.find((c) => c.name === self.closest)!.domain);
-          const jeffreys = cands[k]!.map((c) => statisticsDistance(scan.stats, pooledStatistics(c.fingerprint!.volumes)));
-          hit(JEFFREYS, cands[k]![jeffreys.indexOf(Math.min(...jeffreys))]!.domain);
           const fp = chooseAdapter(registry, cands[k]!, prep.images, prep.shape, { sourceStats: scan });
           hit(GRID, cands[k]!.find((c) => c.name === fp.closest)!.domain);
         }
       }
     }
-    for (const design of ['naive (source-model statistics vs adapter running statistics)', '(a) self-consistency', JEFFREYS, GRID]) {
+    for (const design of ['naive (source-model statistics vs adapter running statistics)', '(a) self-consistency', GRID]) {
       for (const k of KINDS) designs.push({ design, kind: k, split, correct: tally.get(`${design}|${k}`) ?? 0, n });
     }
   }

@@ -43,17 +43,36 @@ export type ChannelMoments = Pick<LayerStatistics, 'mean' | 'var'>;
 /** Statistics of the inputs of `layers` (BN module paths, forward order), one entry per layer. */
 export interface ScanStatistics { layers: string[]; stats: LayerStatistics[] }
 
-/** A domain's fingerprint: the source model's statistics on each of its training volumes. */
+/**
+ * A domain's fingerprint: the source model's grid means (`gridFeatures`) on each of its training
+ * volumes, at most FINGERPRINT_VOLUMES of them. Only the grid means are kept: they are what the
+ * adapter choice compares (a channel's global mean is the mean of its cells), and each stored number
+ * adds to every adapter file.
+ */
 export interface Fingerprint {
-  /** 2: with `grid` per layer (version 1, without, is no longer used). */
+  /** 2: grid means per volume (version 1, per-channel means and variances, is no longer read). */
   version: 2;
   /** STATISTICS_GRID when measured. */
   grid: number;
   layers: string[];
+  /** Channels of each layer: a volume holds channels[k] * grid^2 numbers for layer k, in layer order. */
+  channels: number[];
   /** Slices per volume (STATISTICS_SLICES, fewer for short volumes). */
   slices: number;
-  /** One entry per volume; each is one LayerStatistics per layer. */
-  volumes: LayerStatistics[][];
+  /** One feature vector per volume (`gridFeatures`). */
+  volumes: number[][];
+}
+
+/**
+ * Volumes a fingerprint keeps at most (evenly spaced over the training volumes): enough to estimate a
+ * scanner's centre and, pooled over scanners, the spread within one (16 x 6 scanners - 6 = 90 degrees of
+ * freedom), while a 16-filter U-Net's fingerprint stays near 100 KB of JSON.
+ */
+export const FINGERPRINT_VOLUMES = 16;
+
+/** The feature vector of a scan or volume: every layer's grid means, concatenated in layer order. */
+export function gridFeatures(stats: readonly LayerStatistics[]): number[] {
+  return stats.flatMap((l) => l.grid);
 }
 
 /** The BatchNorm layers whose inputs are measured: those inside STATISTICS_BLOCKS, in forward order. */
@@ -156,22 +175,26 @@ export function runningStatistics(model: UNet2D): { layers: string[]; stats: Cha
   };
 }
 
-/** Six significant digits: plenty for a distance, and a fingerprint's JSON stays small. */
-const round = (xs: number[]): number[] => xs.map((x) => Number(x.toPrecision(6)));
+/** Five significant digits: far below the spread within a scanner, and the JSON stays small. */
+const round = (xs: number[]): number[] => xs.map((x) => Number(x.toPrecision(5)));
 
 /**
  * The fingerprint of a domain from its (preprocessed) training volumes, under `model` (the source
- * model, in eval mode), or null when there are no volumes.
+ * model, in eval mode), or null when there are no volumes. Beyond FINGERPRINT_VOLUMES volumes, evenly
+ * spaced ones are measured.
  */
 export function fingerprintScans(model: UNet2D, scans: readonly { images: Float32Array; shape: [number, number, number] }[], opts: { device?: Device } = {}): Fingerprint | null {
   if (scans.length === 0) return null;
-  let slices = STATISTICS_SLICES, layers: string[] = [];
-  const volumes = scans.map((s) => {
-    const picked = statisticSlices(s.images, s.shape);
-    slices = Math.min(slices, picked.length);
-    const st = bnInputStatistics(model, s.images, s.shape, { slices: picked, ...(opts.device === undefined ? {} : { device: opts.device }) });
+  const n = Math.min(scans.length, FINGERPRINT_VOLUMES);
+  const picked = Array.from({ length: n }, (_, i) => scans[Math.floor((i * scans.length) / n)]!);
+  let slices = STATISTICS_SLICES, layers: string[] = [], channels: number[] = [];
+  const volumes = picked.map((s) => {
+    const at = statisticSlices(s.images, s.shape);
+    slices = Math.min(slices, at.length);
+    const st = bnInputStatistics(model, s.images, s.shape, { slices: at, ...(opts.device === undefined ? {} : { device: opts.device }) });
     layers = st.layers;
-    return st.stats.map((l) => ({ mean: round(l.mean), var: round(l.var), grid: round(l.grid) }));
+    channels = st.stats.map((l) => l.mean.length);
+    return round(gridFeatures(st.stats));
   });
-  return { version: 2, grid: STATISTICS_GRID, layers, slices, volumes };
+  return { version: 2, grid: STATISTICS_GRID, layers, channels, slices, volumes };
 }

@@ -40,7 +40,7 @@ import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import type { UNet2D } from '../models/unet.js';
 import type { AdapterRegistry } from '../lora/adapter.js';
-import { STATISTICS_GRID, bnInputStatistics, runningStatistics, statisticSlices, type ChannelMoments, type Fingerprint, type LayerStatistics, type ScanStatistics } from '../lora/fingerprint.js';
+import { STATISTICS_GRID, bnInputStatistics, gridFeatures, runningStatistics, statisticSlices, type ChannelMoments, type Fingerprint, type LayerStatistics, type ScanStatistics } from '../lora/fingerprint.js';
 
 const EPS = 1e-5;
 
@@ -61,24 +61,8 @@ export function statisticsDistance(a: readonly ChannelMoments[], b: readonly Cha
   return total / a.length;
 }
 
-/** A scanner's volumes as one Gaussian per channel: mean of the means; mean variance plus the variance of the means. */
-export function pooledStatistics(volumes: readonly (readonly ChannelMoments[])[]): ChannelMoments[] {
-  if (volumes.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one volume to pool but received none');
-  const n = volumes.length;
-  return volumes[0]!.map((_, k) => {
-    const mean = volumes[0]![k]!.mean.map((_, c) => volumes.reduce((s, v) => s + v[k]!.mean[c]!, 0) / n);
-    const variance = mean.map((m, c) => volumes.reduce((s, v) => s + v[k]!.var[c]! + (v[k]!.mean[c]! - m) ** 2, 0) / n);
-    return { mean, var: variance };
-  });
-}
-
 /** A feature's within-scanner variance is at least this share of the median feature's. */
 export const VARIANCE_FLOOR = 1e-3;
-
-/** The feature vector of a scan or volume: every layer's grid means, concatenated in layer order. */
-export function gridFeatures(stats: readonly LayerStatistics[]): number[] {
-  return stats.flatMap((l) => l.grid);
-}
 
 /** Scanners as points: each fingerprint's centre, one pooled within-scanner variance per feature, and the fallback threshold. */
 export interface ScannerSpace { centres: number[][]; within: number[]; threshold: number }
@@ -100,7 +84,7 @@ export function standardizedDistance(f: readonly number[], centre: readonly numb
  * volumes (no spread to measure).
  */
 export function scannerSpace(fingerprints: readonly Fingerprint[]): ScannerSpace | null {
-  const sets = fingerprints.map((fp) => fp.volumes.map(gridFeatures));
+  const sets = fingerprints.map((fp) => fp.volumes);
   const n = sets.reduce((s, v) => s + v.length, 0);
   if (sets.length === 0 || n - sets.length < 1) return null;
   const centres = sets.map(centreOf);
@@ -140,11 +124,10 @@ export interface AdapterChoice {
 
 /** A fingerprint usable with this model: version 2, measured at the same layers with the same channel counts. */
 export function fitsModel(fp: Fingerprint | null | undefined, layers: { layers: string[]; stats: { mean: number[] }[] }): fp is Fingerprint {
-  return fp != null && fp.version === 2 && fp.grid === STATISTICS_GRID && fp.volumes.length > 0 && fp.layers.join('\n') === layers.layers.join('\n')
-    && fp.volumes.every((v) => v.length === layers.stats.length && v.every((l, k) => {
-      const c = layers.stats[k]!.mean.length;
-      return l.mean.length === c && l.var.length === c && Array.isArray(l.grid) && l.grid.length === c * STATISTICS_GRID ** 2;
-    }));
+  if (fp == null || fp.version !== 2 || fp.grid !== STATISTICS_GRID || !Array.isArray(fp.volumes) || fp.volumes.length === 0) return false;
+  if (fp.layers.join('\n') !== layers.layers.join('\n') || fp.channels.join(',') !== layers.stats.map((l) => l.mean.length).join(',')) return false;
+  const size = fp.channels.reduce((s, c) => s + c, 0) * STATISTICS_GRID ** 2;
+  return fp.volumes.every((v) => Array.isArray(v) && v.length === size);
 }
 
 /**

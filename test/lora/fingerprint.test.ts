@@ -8,7 +8,7 @@ import { manualSeed } from '../../src/engine/runtime.js';
 import { liveTensors, tidy } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { reestimateBatchNorm } from '../../src/lora/adabn.js';
-import { STATISTICS_GRID, bnInputStatistics, fingerprintScans, statisticSlices, statisticsLayers, runningStatistics } from '../../src/lora/fingerprint.js';
+import { FINGERPRINT_VOLUMES, STATISTICS_GRID, bnInputStatistics, fingerprintScans, gridFeatures, statisticSlices, statisticsLayers, runningStatistics } from '../../src/lora/fingerprint.js';
 
 function head(S: number, H: number, seed: number): Float32Array {
   // Slices 0-2 and S-3..S-1 nearly empty, the rest textured: a head in the middle of the stack.
@@ -117,10 +117,18 @@ test('fingerprintScans: one entry per volume, on each volume\'s head slices; nul
   assert.equal(fp.version, 2);
   assert.equal(fp.grid, STATISTICS_GRID);
   const direct = bnInputStatistics(net, scans[1]!.images, scans[1]!.shape);
-  assert.ok(Math.abs(fp.volumes[1]![4]!.mean[0]! - direct.stats[4]!.mean[0]!) < 1e-5 * Math.max(1, Math.abs(direct.stats[4]!.mean[0]!)));
-  assert.ok(Math.abs(fp.volumes[1]![4]!.grid[3]! - direct.stats[4]!.grid[3]!) < 1e-5 * Math.max(1, Math.abs(direct.stats[4]!.grid[3]!)));
+  assert.deepEqual(fp.channels, direct.stats.map((l) => l.mean.length));
+  const want = gridFeatures(direct.stats);
+  assert.equal(fp.volumes[1]!.length, want.length);
+  fp.volumes[1]!.forEach((x, j) => assert.ok(Math.abs(x - want[j]!) <= 1e-4 * Math.abs(want[j]!) + 1e-12, `feature ${j}: ${x} vs ${want[j]}`));
   assert.notDeepEqual(fp.volumes[0], fp.volumes[1]);
   assert.equal(fingerprintScans(net, []), null);
+  // Beyond FINGERPRINT_VOLUMES volumes, evenly spaced ones: of 40, volumes 0, 2, 5, 7, ... (floor(i * 40 / 16)).
+  const many = Array.from({ length: 40 }, (_, i) => ({ images: head(20, 16, 100 + i), shape: [20, 16, 16] as [number, number, number] }));
+  const capped = fingerprintScans(net, many)!;
+  assert.equal(capped.volumes.length, FINGERPRINT_VOLUMES);
+  assert.deepEqual(capped.volumes[1], fingerprintScans(net, [many[2]!])!.volumes[0]);
+  assert.deepEqual(capped.volumes[15], fingerprintScans(net, [many[37]!])!.volumes[0]);
   net.dispose();
   assert.equal(liveTensors(), live);
 });

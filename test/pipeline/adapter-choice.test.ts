@@ -8,8 +8,8 @@ import { manualSeed } from '../../src/engine/runtime.js';
 import { liveTensors } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { AdapterRegistry, extractAdapter, type AdapterConfig } from '../../src/lora/adapter.js';
-import { bnInputStatistics, type Fingerprint, type LayerStatistics } from '../../src/lora/fingerprint.js';
-import { chooseAdapter, pooledStatistics, scannerSpace, sourceDistance, standardizedDistance, statisticsDistance, VARIANCE_FLOOR, type Candidate } from '../../src/pipeline/adapter-choice.js';
+import { bnInputStatistics, gridFeatures, type Fingerprint, type LayerStatistics } from '../../src/lora/fingerprint.js';
+import { chooseAdapter, scannerSpace, sourceDistance, standardizedDistance, statisticsDistance, VARIANCE_FLOOR, type Candidate } from '../../src/pipeline/adapter-choice.js';
 import { testTimeAdaBN } from '../../src/pipeline/test-time.js';
 import { PAPER_LORA } from '../../src/lora/convlora.js';
 
@@ -30,17 +30,12 @@ test('statisticsDistance: Jeffreys divergence per channel, mean over channels, t
   assert.throws(() => statisticsDistance(a, [layer([0], [1])]), /Expected 2 channels in layer 0 but received 1/);
 });
 
-test('pooledStatistics: mean of the means; mean variance plus the variance of the means', () => {
-  // Means 0 and 2, variance 1 each: pooled mean 1, variance 1 + 1 = 2.
-  assert.deepEqual(pooledStatistics([[layer([0], [1])], [layer([2], [1])]]), [moments([1], [2])]);
-});
-
 test('scannerSpace: centres, pooled within-scanner variance with a floor, leave-one-out threshold; standardizedDistance', () => {
   // One layer of one channel: four grid cells. Scanner A: cells (0,0,0,0) and (2,0,0,0), centre (1,0,0,0).
   // Scanner B: (10,1,5,1), (10,3,5,1), (10,2,5,1), centre (10,2,5,1). Squared deviations: cell 0 gets
   // 1 + 1 from A, cell 1 gets 1 + 1 + 0 from B, cells 2 and 3 none. N - K = 5 - 2 = 3 degrees of freedom:
   // within = (2/3, 2/3, floor, floor), the floor VARIANCE_FLOOR x the median (2/3, the upper median of 4).
-  const fp = (grids: number[][]): Fingerprint => ({ version: 2, grid: 2, layers: ['l'], slices: 8, volumes: grids.map((g) => [layer([0], [1], g)]) });
+  const fp = (grids: number[][]): Fingerprint => ({ version: 2, grid: 2, layers: ['l'], channels: [1], slices: 8, volumes: grids });
   const A = fp([[0, 0, 0, 0], [2, 0, 0, 0]]), B = fp([[10, 1, 5, 1], [10, 3, 5, 1], [10, 2, 5, 1]]);
   const space = scannerSpace([A, B])!;
   assert.deepEqual(space.centres, [[1, 0, 0, 0], [10, 2, 5, 1]]);
@@ -76,7 +71,7 @@ test('chooseAdapter: fingerprints pick the scan\'s own scanner and fall back whe
   const bright = scanImages(S, H, 1), dark = scanImages(S, H, 0.3);
   const stats = (images: Float32Array): LayerStatistics[] => bnInputStatistics(net, images, shape).stats;
   const jitter = (st: LayerStatistics[], f: number): LayerStatistics[] => st.map((l) => ({ mean: l.mean.map((m) => m * f), var: l.var.map((x) => x * f), grid: l.grid.map((g) => g * f) }));
-  const fp = (st: LayerStatistics[]): Fingerprint => ({ version: 2, grid: 2, layers: bnInputStatistics(net, bright, shape).layers, slices: 8, volumes: [jitter(st, 0.98), jitter(st, 1.02), jitter(st, 1)] });
+  const fp = (st: LayerStatistics[]): Fingerprint => ({ version: 2, grid: 2, layers: bnInputStatistics(net, bright, shape).layers, channels: st.map((l) => l.mean.length), slices: 8, volumes: [jitter(st, 0.98), jitter(st, 1.02), jitter(st, 1)].map(gridFeatures) });
   const sBright = stats(bright), sDark = stats(dark);
   const candidates: Candidate[] = [{ name: 'source', domain: 'A', adapter: null, fingerprint: fp(sDark) }];
   for (const [name, st] of [['bright', sBright], ['dark2', jitter(sDark, 1.5)]] as const) {

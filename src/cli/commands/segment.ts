@@ -1,5 +1,6 @@
 import { ConvLoraError } from '../../errors.js';
 import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/segment.js';
+import { bundledModel } from '../../pipeline/bundled.js';
 import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
@@ -27,7 +28,7 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment --model unet.safetensors [--adapter A.safetensors | --adapters DIR] [--adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
     prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
@@ -41,8 +42,11 @@ export const segmentCommand: Command = {
     if (adapter !== undefined && adapters !== undefined) throw new ConvLoraError('E_USAGE', '--adapter applies one adapter and --adapters chooses among several: give one of them');
     if (adapters !== undefined && v.adabn === true) throw new ConvLoraError('E_USAGE', '--adapters falls back to test-time AdaBN by itself: leave --adabn out');
     const conform = v.conform === true ? true : v['no-conform'] === true ? false : undefined;
+    const given = stringOpt(v, 'model');
+    const model = given ?? bundledModel();
+    if (given === undefined && v.quiet !== true && v.json !== true) io.stderr.write(`model: the bundled ${model} (trained on simulated scans only; see models/README.md)\n`);
     const common = {
-      model: stringOpt(v, 'model', true), ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), adabn: v.adabn === true,
+      model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), adabn: v.adabn === true,
       prob: v.prob === true, device, reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
     };
     if (await isDirectory(input)) {

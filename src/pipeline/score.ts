@@ -5,8 +5,10 @@ import type { CaseMetrics } from '../metrics/aggregate.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import type { UNet2D } from '../models/unet.js';
 import type { Module } from '../nn/module.js';
+import { clone, copy_ } from '../engine/ops.js';
 import { maskOfLogits, runSlices } from './predict.js';
 import type { HeadKind } from './models.js';
+import { testTimeAdaBN } from './test-time.js';
 
 export const TOLERANCE_MM = 1;
 
@@ -25,6 +27,29 @@ export function scoreScans(unet: UNet2D, scans: readonly ScanData[], device: Dev
     const m = evaluateMasks(s.masks, maskOfLogits(logits!), { shape: s.shape, spacing: s.spacing, tolerance });
     return { id: s.stem, domain: s.domain, ...m };
   });
+}
+
+/**
+ * As scoreScans, but each scan predicted after test-time AdaBN on itself (what `segment --adabn` does):
+ * its BatchNorm statistics re-estimated on the scan's head slices, the prediction scored, the model's
+ * statistics restored. For a model trained on randomized contrasts, whose running statistics average
+ * over contrasts that no one scan has.
+ */
+export function scoreScansTestTime(unet: UNet2D, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
+  const buffers = unet.namedBuffers().filter(([k]) => /running_(mean|var)$|num_batches_tracked$/.test(k)).map(([, t]) => t);
+  const saved = buffers.map((t) => clone(t).keep());
+  try {
+    return scans.map((s) => {
+      testTimeAdaBN(unet, [s], { device });
+      try {
+        return scoreScans(unet, [s], device, batchSize, tolerance)[0]!;
+      } finally {
+        buffers.forEach((t, i) => copy_(t, saved[i]!));
+      }
+    });
+  } finally {
+    for (const t of saved) t.dispose();
+  }
 }
 
 /** Mean Surface Dice of a head's mask against ground truth (ESH model selection on source validation). */

@@ -35,7 +35,11 @@ export interface SegmenterOptions {
   adapter?: string;
   /** A folder of adapter files (or a list of files) to choose from per scan; excludes `adapter` and `adabn`. */
   adapters?: string | readonly string[];
-  /** Test-time AdaBN: re-estimate the BatchNorm statistics on the scan(s) before predicting. */
+  /**
+   * Test-time AdaBN: re-estimate the BatchNorm statistics on the scan(s) before predicting. Default:
+   * what the model records as its best inference mode (`inference: 'adabn'`, chosen on simulated
+   * validation scans by randomized training), per scan, when no adapter is given; otherwise off.
+   */
   adabn?: boolean;
   /** Seed of test-time AdaBN's slice shuffle (default TEST_TIME_SEED). */
   seed?: number;
@@ -127,6 +131,11 @@ export class Segmenter {
 
   private get model(): UNet2D { return this.registry.model as UNet2D; }
 
+  /** Test-time AdaBN per scan: asked for, or the model's recorded inference mode when nothing else fits it to the scan. */
+  private get perScanAdaBN(): boolean {
+    return this.o.adabn ?? (this.o.adapter === undefined && this.o.adapters === undefined && this.info.inference === 'adabn');
+  }
+
   /** The model for prediction: `name` (an adapter, merged, or null: the source model), with a folder's statistics if any. */
   private use(name: string | null): void {
     this.registry.activate(name, { merge: true });
@@ -200,7 +209,7 @@ export class Segmenter {
       push(fallbackWarning(choice));
     }
     this.use(adapter);
-    if ((o.adabn === true && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
+    if ((this.perScanAdaBN && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
 
     const model = this.model;
     const [logits] = runSlices(prep.images, prep.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);

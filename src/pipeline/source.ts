@@ -20,7 +20,7 @@ import { fingerprintScans, type Fingerprint } from '../lora/fingerprint.js';
 import { randomizedEpoch, randomizedValidation, type RandomizedSet } from './randomized.js';
 import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
-import { scoreScans, TOLERANCE_MM } from './score.js';
+import { scoreScans, scoreScansTestTime, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
 
 export interface TrainSourceOptions {
@@ -45,7 +45,24 @@ export interface TrainSourceOptions {
   report?: Reporter;
 }
 
-export interface EpochRecord { epoch: number; loss: number; valSurfaceDice: number; valDice: number; seconds: number }
+export interface EpochRecord {
+  epoch: number; loss: number; valSurfaceDice: number; valDice: number; seconds: number;
+  /** Randomized training: validation Surface Dice and Dice with test-time AdaBN on each scan (scoreScansTestTime). */
+  valSurfaceDiceAdaBN?: number; valDiceAdaBN?: number;
+}
+
+/**
+ * How a randomized model predicts best on its simulated validation scans: with its running BatchNorm
+ * statistics ('eval') or after test-time AdaBN on each scan ('adabn'). Recorded in the checkpoint as
+ * `inference`; `segment` follows it unless told otherwise.
+ */
+export type InferenceMode = 'eval' | 'adabn';
+
+/** The better of an epoch's two validation scores, and the mode that gave it (ties: 'eval', the cheaper). */
+export function bestMode(rec: EpochRecord): { score: number; mode: InferenceMode } {
+  const adabn = rec.valSurfaceDiceAdaBN ?? -Infinity;
+  return adabn > rec.valSurfaceDice ? { score: adabn, mode: 'adabn' } : { score: rec.valSurfaceDice, mode: 'eval' };
+}
 
 export interface TrainSourceResult { checkpoint: string; history: EpochRecord[] }
 
@@ -80,7 +97,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
       (message) => report({ type: 'stage', stage: 'train-source', message }));
     const stored = r === undefined ? new Batches(train, info, { batchSize, seed, dropLast: false }) : null;
-    let best = history.reduce((m, h) => Math.max(m, h.valSurfaceDice), -Infinity);
+    let best = history.reduce((m, h) => Math.max(m, bestMode(h).score), -Infinity);
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();
       const batches = stored ?? new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false });
@@ -88,14 +105,19 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
         (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })));
       const v = aggregate(scoreScans(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
-      const rec: EpochRecord = { epoch: epoch + 1, loss, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000 };
+      // Randomized: also with test-time AdaBN per scan, and keep the better mode with the epoch.
+      const t = r === undefined ? null : aggregate(scoreScansTestTime(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
+      const rec: EpochRecord = { epoch: epoch + 1, loss, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000,
+        ...(t === null ? {} : { valSurfaceDiceAdaBN: t.surfaceDice.mean, valDiceAdaBN: t.dice.mean }) };
       history.push(rec);
-      if (r !== undefined && rec.valSurfaceDice > best) {
-        best = rec.valSurfaceDice;
-        await saveNetwork(bestPath, model, { ...meta, epoch: epoch + 1 });
+      const { score, mode } = bestMode(rec);
+      if (r !== undefined && score > best) {
+        best = score;
+        await saveNetwork(bestPath, model, { ...meta, epoch: epoch + 1, inference: mode });
       }
       await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);
       report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
+      if (t !== null) report({ type: 'stage', stage: 'train-source', message: `epoch ${epoch + 1}: val SDS with test-time AdaBN per scan ${t.surfaceDice.mean.toFixed(4)}` });
     }
     const checkpoint = join(o.out, 'unet.safetensors');
     // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
@@ -108,7 +130,9 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     else {
       // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
       const { model: kept, info: keptInfo } = await loadUnet(bestPath, device);
-      try { await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, history, randomize: r.options ?? {}, ...fingerprintOf(kept) }); } finally { kept.dispose(); }
+      try {
+        await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, ...fingerprintOf(kept) });
+      } finally { kept.dispose(); }
     }
     return { checkpoint, history };
   } finally {

@@ -28,9 +28,9 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
   options: {
-    ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
+    ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
     prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
   },
   async run(v0, _p, io) {
@@ -41,12 +41,14 @@ export const segmentCommand: Command = {
     if (v.conform === true && v['no-conform'] === true) throw new ConvLoraError('E_USAGE', '--conform and --no-conform contradict each other');
     if (adapter !== undefined && adapters !== undefined) throw new ConvLoraError('E_USAGE', '--adapter applies one adapter and --adapters chooses among several: give one of them');
     if (adapters !== undefined && v.adabn === true) throw new ConvLoraError('E_USAGE', '--adapters falls back to test-time AdaBN by itself: leave --adabn out');
+    if (v.adabn === true && v['no-adabn'] === true) throw new ConvLoraError('E_USAGE', '--adabn and --no-adabn contradict each other');
     const conform = v.conform === true ? true : v['no-conform'] === true ? false : undefined;
+    const adabn = v.adabn === true ? true : v['no-adabn'] === true ? false : undefined;
     const given = stringOpt(v, 'model');
     const model = given ?? bundledModel();
     if (given === undefined && v.quiet !== true && v.json !== true) io.stderr.write(`model: the bundled ${model} (trained on simulated scans only; see models/README.md)\n`);
     const common = {
-      model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), adabn: v.adabn === true,
+      model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
       prob: v.prob === true, device, reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
     };
     if (await isDirectory(input)) {

@@ -210,3 +210,39 @@ test('segment --adabn: BatchNorm statistics re-estimated on the scan, or on a wh
   assert.match(both.err, /--adapters falls back to test-time AdaBN by itself/);
   assert.equal(liveTensors(), live);
 });
+
+test('segment follows the model\'s recorded inference mode: test-time AdaBN per scan by default for `inference: adabn`, off with --no-adabn or an adapter', async () => {
+  const live = liveTensors();
+  const dir = tempDir('convlora-mode-');
+  const scan = join(dir, 'a.nii.gz');
+  await writeNifti(scan, phantomVolume('GE_3', 0, { size: 32, seed: 3 }).image);
+  manualSeed(9);
+  const net = new UNet2D({ filters: 4 });
+  const model = join(dir, 'unet.safetensors');
+  await saveNetwork(model, net, { kind: 'unet2d', filters: 4, size: 32, orientation: 'RAS', inference: 'adabn' });
+  const registry = new AdapterRegistry(net);
+  const extracted = extractAdapter(net, { format: 'convlora-adapter', version: 1, domain: 'X', method: 'adabn', blocks: null, lora: PAPER_LORA,
+    placement: { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] }, adabn: 'explicit', baseHash: registry.baseHash });
+  const adapter = join(dir, 'adapter.safetensors');
+  await saveAdapter(adapter, extracted);
+  disposeAdapter(extracted);
+  registry.dispose();
+  net.dispose();
+  const run = async (args: string[], out: string): Promise<{ adabn: unknown; data: ArrayLike<number> }> => {
+    const r = await runCli(['segment', '--model', model, '--in', scan, '--out', join(dir, out), '--prob', '--json', ...args]);
+    assert.equal(r.code, 0, r.err);
+    return { adabn: (JSON.parse(r.out) as { adabn: unknown }).adabn, data: (await readNifti(join(dir, out))).data };
+  };
+  const byDefault = await run([], 'd.nii.gz');
+  const asked = await run(['--adabn'], 'e.nii.gz');
+  assert.notEqual(byDefault.adabn, null);
+  assert.deepEqual(byDefault, asked, 'the default is per-scan test-time AdaBN, as --adabn');
+  const refused = await run(['--no-adabn'], 'f.nii.gz');
+  assert.equal(refused.adabn, null);
+  assert.notDeepEqual(refused.data, byDefault.data);
+  assert.equal((await run(['--adapter', adapter], 'g.nii.gz')).adabn, null, 'an adapter brings its own statistics');
+  const both = await runCli(['segment', '--model', model, '--in', scan, '--out', join(dir, 'h.nii.gz'), '--adabn', '--no-adabn']);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /--adabn and --no-adabn contradict each other/);
+  assert.equal(liveTensors(), live);
+});

@@ -5,10 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { manualSeed } from '../../src/engine/runtime.js';
-import { liveTensors } from '../../src/engine/tensor.js';
+import { liveTensors, tidy } from '../../src/engine/tensor.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { bnInputStatistics, runningStatistics } from '../../src/lora/fingerprint.js';
 import { testTimeAdaBN } from '../../src/pipeline/test-time.js';
+import { scoreScans, scoreScansTestTime } from '../../src/pipeline/score.js';
+import { bestMode, type EpochRecord } from '../../src/pipeline/source.js';
+import { tensor } from '../../src/engine/create.js';
+import { copy_ } from '../../src/engine/ops.js';
+import type { ScanData } from '../../src/data/cc359.js';
 
 function slices(S: number, H: number, seed: number): Float32Array {
   let s = seed;
@@ -51,4 +56,40 @@ test('testTimeAdaBN: statistics from shuffled batches of the scans\' (head) slic
   assert.throws(() => testTimeAdaBN(net, [scans[0]!, { images: new Float32Array(16), shape: [1, 4, 4] }]), /Expected 8 x 8 slices in every scan but received 4 x 4/);
   net.dispose();
   assert.equal(liveTensors(), live);
+});
+
+test('scoreScansTestTime: each scan scored after test-time AdaBN on itself alone, the model\'s statistics restored after each', () => {
+  const live = liveTensors();
+  manualSeed(6);
+  const net = new UNet2D({ filters: 2 });
+  const H = 16;
+  const scan = (seed: number, gain: number): ScanData => {
+    const images = slices(12, H, seed).map((v) => v * gain);
+    return { stem: `s${seed}`, domain: 'GE_3', images, masks: Uint8Array.from(images, (v) => (v > 0.3 * gain ? 1 : 0)), shape: [12, H, H], spacing: [1, 1, 1], geometry: undefined as never, source: undefined as never };
+  };
+  const scans = [scan(1, 1), scan(2, 3)];
+  const before = runningStatistics(net);
+  const got = scoreScansTestTime(net, scans, 'cpu', 4);
+  assert.deepEqual(runningStatistics(net), before, 'statistics restored');
+  // Oracle: for each scan alone, test-time AdaBN then the plain scorer, then the statistics put back by hand.
+  const saved = net.namedBuffers().map(([k, t]) => [k, Float32Array.from(t.toFloat32())] as const);
+  for (const [i, s] of scans.entries()) {
+    testTimeAdaBN(net, [s]);
+    const want = scoreScans(net, [s], 'cpu', 4)[0]!;
+    assert.equal(got[i]!.surfaceDice, want.surfaceDice);
+    assert.equal(got[i]!.dice, want.dice);
+    tidy(() => { for (const [k, t] of net.namedBuffers()) if (/running_/.test(k)) copy_(t, tensor(saved.find(([n]) => n === k)![1], [...t.shape])); });
+  }
+  const plain = scoreScans(net, scans, 'cpu', 4);
+  assert.ok(plain.some((p, i) => p.dice !== got[i]!.dice), 'test-time AdaBN changed a prediction');
+  net.dispose();
+  assert.equal(liveTensors(), live);
+});
+
+test('bestMode: the better validation score of an epoch and its mode; eval on ties and when AdaBN was not measured', () => {
+  const rec = (eval_: number, adabn?: number): EpochRecord => ({ epoch: 1, loss: 0, valSurfaceDice: eval_, valDice: 0, seconds: 0, ...(adabn === undefined ? {} : { valSurfaceDiceAdaBN: adabn }) });
+  assert.deepEqual(bestMode(rec(0.4, 0.8)), { score: 0.8, mode: 'adabn' });
+  assert.deepEqual(bestMode(rec(0.8, 0.4)), { score: 0.8, mode: 'eval' });
+  assert.deepEqual(bestMode(rec(0.5, 0.5)), { score: 0.5, mode: 'eval' });
+  assert.deepEqual(bestMode(rec(0.5)), { score: 0.5, mode: 'eval' });
 });

@@ -65,6 +65,8 @@ export class OnnxSession {
   /** Logits [B, 1, H, W] of a batch of slices x [B, 1, H, W] (row-major float32). */
   async run(x: Float32Array, b: number, h: number, w: number): Promise<Float32Array> {
     if (x.length !== b * h * w) throw new ConvLoraError('E_SHAPE', `Expected ${b * h * w} values for a batch [${b}, 1, ${h}, ${w}] but received ${x.length}`);
+    const k = Number(this.summary.metadata[ONNX_META.divisor] ?? 1);
+    if (h % k !== 0 || w % k !== 0) throw new ConvLoraError('E_SHAPE', `Expected height and width divisible by ${k} but received [${h}, ${w}]`);
     const input = new this.ort.Tensor('float32', x, [b, 1, h, w]);
     let out: Ort.OnnxValue | undefined;
     try {

@@ -7,7 +7,7 @@ import { UNet2D } from '../../src/models/unet.js';
 import { BatchNorm2d } from '../../src/nn/layers.js';
 import { applyPlacement, loraLayers, planPlacement } from '../../src/lora/placement.js';
 import { AdapterRegistry, disposeAdapter, extractAdapter, saveAdapter, type AdapterConfig } from '../../src/lora/adapter.js';
-import { saveNetwork, type ModelInfo } from '../../src/pipeline/models.js';
+import { loadUnet, saveNetwork, type ModelInfo } from '../../src/pipeline/models.js';
 import { manualSeed, noGrad } from '../../src/engine/runtime.js';
 import { randn, uniform } from '../../src/engine/create.js';
 import * as ops from '../../src/engine/ops.js';
@@ -52,4 +52,32 @@ export async function smallModelWithAdapter(dir: string, o: { filters: number; s
       return { base, adapter };
     } finally { reg.dispose(); }
   } finally { model.dispose(); }
+}
+
+/**
+ * A ConvLoRA + AdaBN adapter for the checkpoint at `model`, as adaptation might leave it: LoRA B
+ * N(0, scale^2), BatchNorm means shifted by N(0, scale^2), variances scaled by up to 1 +- scale.
+ */
+export async function fakeAdapterFor(model: string, out: string, o: { seed: number; scale: number }): Promise<void> {
+  const { model: net } = await loadUnet(model);
+  const reg = new AdapterRegistry(net);
+  try {
+    manualSeed(o.seed);
+    const placement = planPlacement(net, 'convlora', 'all');
+    applyPlacement(net, placement, 'target');
+    for (const [, l] of loraLayers(net)) set(l.adapter('target').b, () => ops.mul(randn(l.adapter('target').b.shape), o.scale));
+    for (const [, m] of net.namedModules()) {
+      if (!(m instanceof BatchNorm2d)) continue;
+      const c = [m.numFeatures];
+      set(m.buffer('running_mean'), () => ops.add(m.buffer('running_mean'), ops.mul(randn(c), o.scale)));
+      set(m.buffer('running_var'), () => ops.mul(m.buffer('running_var'), uniform(c, 1 - o.scale, 1 + o.scale)));
+    }
+    const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: DOMAIN, method: 'convlora', blocks: 'all',
+      lora: { rank: 2, alpha: 2, layout: 'loralib' }, placement, adabn: 'explicit', baseHash: reg.baseHash };
+    const a = extractAdapter(net, config);
+    try { await saveAdapter(out, a); } finally { disposeAdapter(a); }
+  } finally {
+    reg.dispose();
+    net.dispose();
+  }
 }

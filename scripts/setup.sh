@@ -23,6 +23,8 @@ if ! command -v node >/dev/null; then
   exit 1
 fi
 
+# onnxruntime-node ships its CPU binaries in the npm package; its install script would fetch GPU ones.
+export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error

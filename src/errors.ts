@@ -14,6 +14,7 @@
  * - E_CHECKPOINT    a checkpoint/adapter does not fit the model
  * - E_DATA          a dataset directory is incomplete or inconsistent
  * - E_IO            a file could not be read or written
+ * - E_ONNX          an ONNX file is malformed or not a graph convlora can run
  * - E_USAGE         command-line usage error (exit code 2)
  */
 export type ErrorCode =
@@ -29,6 +30,7 @@ export type ErrorCode =
   | 'E_CHECKPOINT'
   | 'E_DATA'
   | 'E_IO'
+  | 'E_ONNX'
   | 'E_USAGE';
 
 export class ConvLoraError extends Error {

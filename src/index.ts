@@ -24,5 +24,8 @@ export { openScanSet, bidsScanners, prepareUserScan, type ScanSource, type ScanS
 export { listAdapters, type AdapterListing, type AdapterSummary } from './pipeline/adapter-list.js';
 export { evaluateModel, evaluateScans, type EvaluateModelOptions, type EvaluateScansOptions, type ScansEvaluation } from './pipeline/evaluate.js';
 export { segmentFile, type SegmentOptions } from './pipeline/segment.js';
+export { exportOnnx, mergeCheckpoint, onnxBytes, ONNX_META } from './pipeline/export.js';
+export { OnnxSession, openOnnxModel, loadOnnxRuntime, type Engine } from './pipeline/onnx-session.js';
+export { OnnxGraph, readOnnxSummary, ONNX_OPSET, type OnnxSummary } from './nn/onnx.js';
 export { runExperiment, TABLE1, TABLE2, type ExperimentOptions, type ExperimentResult } from './pipeline/experiment.js';
 export { loadUnet, loadHead, saveNetwork } from './pipeline/models.js';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { VERSION } from '../version.js';
 import { ConvLoraError } from '../errors.js';
 import { parseCommandArgs, type CliIO, type Command } from './command.js';
 import { commands } from './registry.js';
@@ -18,7 +19,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    io.stdout.write('0.1.0\n');
+    io.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const cmd: Command | undefined = commands.find((c) => c.name === name);

@@ -9,9 +9,10 @@ import { segmentCommand } from './commands/segment.js';
 import { experimentCommand } from './commands/experiment.js';
 import { scannersCommand } from './commands/scanners.js';
 import { adaptersCommand } from './commands/adapters.js';
+import { exportCommand, mergeCommand } from './commands/export.js';
 
 /** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
 export const commands: Command[] = [
   demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, scannersCommand, adaptCommand, adaptersCommand, evaluateCommand, segmentCommand,
-  experimentCommand, summaryCommand,
+  mergeCommand, exportCommand, experimentCommand, summaryCommand,
 ];

@@ -9,6 +9,11 @@
  *    statistics replaced by the scan's);
  *  - an automatic choice among adapter files (adapter-choice.ts), per scan, falling back to
  *    test-time AdaBN when none is close.
+ * The network runs on libtorch (engine 'torch') or onnxruntime (engine 'onnx': an .onnx file from
+ * `convlora export`, or a checkpoint exported in memory); only the logits of each batch of slices
+ * differ between them, every other step above and below is this file's, shared. The ONNX engine has
+ * no BatchNorm inputs to measure, so it runs without the adapter choice, test-time AdaBN and the
+ * distribution warning.
  * Nothing but the masks is written. Every result carries warnings (segment-checks.ts) when the mask
  * may be wrong. A directory of scans runs with the model loaded once; a scan that fails is reported
  * and the rest go on.
@@ -24,7 +29,8 @@ import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js
 import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
 import type { UNet2D } from '../models/unet.js';
 import { loadUnet, modelGrid, type ModelInfo } from './models.js';
-import { probabilities, runSlices } from './predict.js';
+import { probabilities, runSlices, runSlicesAsync } from './predict.js';
+import { openOnnxModel, type Engine, type OnnxSession } from './onnx-session.js';
 import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
 import { testTimeAdaBN, type TestTimeResult } from './test-time.js';
 import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
@@ -54,6 +60,10 @@ export interface SegmenterOptions {
    * dimension differs by more than CONFORM_TOLERANCE).
    */
   conform?: boolean | ConformMode;
+  /** What computes the logits: 'torch' (libtorch, the default) or 'onnx' (onnxruntime-node on the CPU). */
+  engine?: Engine;
+  /** onnxruntime's intra-op threads (engine 'onnx'; default 0: one per core). */
+  threads?: number;
 }
 
 function conformMode(c: boolean | ConformMode | undefined): ConformMode {
@@ -90,12 +100,17 @@ export class Segmenter {
   /** BatchNorm buffers re-estimated on a whole folder (adaptToScans), restored after every model switch. */
   #folderStats: { tensors: [Tensor, Tensor][]; result: TestTimeResult } | null = null;
 
-  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry, readonly grid: ModelGrid,
-    private readonly info: ModelInfo, private readonly active: string | null, private readonly candidates: Candidate[], private readonly files: Map<string, string>) {}
+  /** Exactly one of `registry` (engine 'torch') and `onnx` (engine 'onnx') is set. */
+  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry | null, private readonly onnx: OnnxSession | null,
+    readonly grid: ModelGrid, private readonly info: ModelInfo, private readonly active: string | null, private readonly candidates: Candidate[],
+    private readonly files: Map<string, string>) {}
 
   static async open(o: SegmenterOptions): Promise<Segmenter> {
     if (o.adapters !== undefined && o.adapter !== undefined) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapter` or `adapters` but received both');
     if (o.adapters !== undefined && o.adabn === true) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapters` (which falls back to test-time AdaBN by itself) or `adabn` but received both');
+    const engine = o.engine ?? 'torch';
+    if (engine === 'onnx') return Segmenter.openOnnx(o);
+    if (engine !== 'torch') throw new ConvLoraError('E_INVALID_ARG', `Expected 'torch' or 'onnx' for \`engine\` but received ${JSON.stringify(engine)}`);
     const files = o.adapters === undefined ? [] : await adapterFiles(o.adapters);
     const { model, info } = await loadUnet(o.model, o.device ?? 'cpu');
     const registry = new AdapterRegistry(model);
@@ -121,7 +136,7 @@ export class Segmenter {
       }
       if (o.adapter !== undefined) byName.set('target', o.adapter);
       model.eval();
-      return new Segmenter(o, registry, grid, info, o.adapter === undefined ? null : 'target', candidates, byName);
+      return new Segmenter(o, registry, null, grid, info, o.adapter === undefined ? null : 'target', candidates, byName);
     } catch (err) {
       registry.dispose();
       model.dispose();
@@ -129,15 +144,49 @@ export class Segmenter {
     }
   }
 
-  private get model(): UNet2D { return this.registry.model as UNet2D; }
+  private static async openOnnx(o: SegmenterOptions): Promise<Segmenter> {
+    const refuse = (what: string, value: unknown): never => {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected engine 'torch' for ${what} (it measures BatchNorm inputs, which an ONNX graph does not expose) but received engine 'onnx' with ${JSON.stringify(value)}`);
+    };
+    if (o.adapters !== undefined) refuse('`adapters`', o.adapters);
+    if (o.adabn === true) refuse('`adabn`', o.adabn);
+    if (o.device !== undefined && o.device !== 'cpu') throw new ConvLoraError('E_INVALID_ARG', `Expected device 'cpu' with engine 'onnx' but received ${JSON.stringify(o.device)}`);
+    const session = await openOnnxModel({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }), ...(o.threads === undefined ? {} : { threads: o.threads }) });
+    if (conformMode(o.conform) === 'always' && session.grid.spacing === null) {
+      await session.dispose();
+      throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so scans cannot be resampled to it`);
+    }
+    const files = new Map(o.adapter === undefined ? [] : [['target', o.adapter]]);
+    return new Segmenter(o, null, session, session.grid, session.info, o.adapter === undefined ? null : 'target', [], files);
+  }
+
+  private get model(): UNet2D {
+    if (this.registry === null) throw new ConvLoraError('E_INVALID_ARG', "Expected engine 'torch' for this step but received engine 'onnx'");
+    return this.registry.model as UNet2D;
+  }
+
+  /** Logits [S, H, W] of the prepared slices: the one step the engines do differently. */
+  private async logits(prep: PreparedScan): Promise<Float32Array> {
+    const batchSize = this.o.batchSize ?? 16;
+    const session = this.onnx;
+    if (session !== null) return runSlicesAsync(prep.images, prep.shape, batchSize, (x, b, h, w) => session.run(x, b, h, w));
+    const model = this.model;
+    return runSlices(prep.images, prep.shape, batchSize, this.o.device ?? 'cpu', (x) => [model.forward(x)])[0]!;
+  }
 
   /** Test-time AdaBN per scan: asked for, or the model's recorded inference mode when nothing else fits it to the scan. */
   private get perScanAdaBN(): boolean {
-    return this.o.adabn ?? (this.o.adapter === undefined && this.o.adapters === undefined && this.info.inference === 'adabn');
+    return this.registry !== null && (this.o.adabn ?? this.recordsAdaBN);
+  }
+
+  /** The model records test-time AdaBN as its inference mode and nothing else fits it to the scan. */
+  private get recordsAdaBN(): boolean {
+    return this.o.adapter === undefined && this.o.adapters === undefined && this.info.inference === 'adabn';
   }
 
   /** The model for prediction: `name` (an adapter, merged, or null: the source model), with a folder's statistics if any. */
   private use(name: string | null): void {
+    if (this.registry === null) return; // an ONNX graph has its adapter merged already
     this.registry.activate(name, { merge: true });
     this.model.eval();
     if (this.#folderStats === null) return;
@@ -192,10 +241,13 @@ export class Segmenter {
     const warnings: string[] = [];
     const push = (w: string | null): void => { if (w !== null) warnings.push(w); };
     push(spacingWarning(prep, this.grid.spacing));
+    if (this.registry === null && o.adabn === undefined && this.recordsAdaBN) {
+      push('the model was selected with test-time AdaBN per scan (inference: adabn), which the ONNX engine cannot do: predicted with its stored BatchNorm statistics (--engine torch applies it)');
+    }
 
-    // The scan as the source model sees it: for the distribution warning and the adapter choice.
-    this.registry.activate(null);
-    const stats = this.info.fingerprint === undefined && this.candidates.length === 0 ? null
+    // The scan as the source model sees it: for the distribution warning and the adapter choice (libtorch only).
+    this.registry?.activate(null);
+    const stats = this.registry === null || (this.info.fingerprint === undefined && this.candidates.length === 0) ? null
       : bnInputStatistics(this.model, prep.images, prep.shape, { slices: statisticSlices(prep.images, prep.shape), device: o.device ?? 'cpu' });
     const distribution = stats === null ? null : sourceDistance(this.model, stats, this.info.fingerprint);
     push(distributionWarning(distribution));
@@ -204,17 +256,16 @@ export class Segmenter {
     let adapter = this.active;
     let adabn = this.#folderStats?.result ?? null;
     if (this.candidates.length > 0) {
-      choice = chooseAdapter(this.registry, this.candidates, prep.images, prep.shape, { device: o.device ?? 'cpu', ...(stats === null ? {} : { sourceStats: stats }) });
+      choice = chooseAdapter(this.registry!, this.candidates, prep.images, prep.shape, { device: o.device ?? 'cpu', ...(stats === null ? {} : { sourceStats: stats }) });
       adapter = choice.chosen === null ? null : this.candidates.find((c) => c.name === choice!.chosen)!.adapter;
       push(fallbackWarning(choice));
     }
     this.use(adapter);
     if ((this.perScanAdaBN && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
 
-    const model = this.model;
-    const [logits] = runSlices(prep.images, prep.shape, o.batchSize ?? 16, o.device ?? 'cpu', (x) => [model.forward(x)]);
-    const inputMask = maskToInput(prep, logits!);
-    const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits!)) : inputMask;
+    const logits = await this.logits(prep);
+    const inputMask = maskToInput(prep, logits);
+    const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits)) : inputMask;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     if (brainOutput !== undefined) {
       // The scan itself (same datatype and scaling) with the non-brain voxels zeroed, like BET's output image.
@@ -232,6 +283,9 @@ export class Segmenter {
 
   dispose(): void {
     this.#dropFolderStats();
+    // onnxruntime releases a session asynchronously; nothing waits on it, and a failure there changes no result.
+    this.onnx?.dispose().catch(() => undefined);
+    if (this.registry === null) return;
     const model = this.registry.model;
     this.registry.dispose();
     model.dispose();

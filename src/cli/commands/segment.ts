@@ -4,6 +4,8 @@ import { bundledModel } from '../../pipeline/bundled.js';
 import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
+import { ENGINES, type Engine } from '../../pipeline/onnx-session.js';
+import { numberOpt } from '../command.js';
 
 function orientationLine(r: SegmentResult): string | null {
   const o = r.orientation;
@@ -28,14 +30,24 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--device cpu|cuda] [--json]',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
-    prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
+    engine: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
-    const device = setupDevice(v);
+    const engine = (stringOpt(v, 'engine') ?? 'torch') as Engine;
+    if (!ENGINES.includes(engine)) throw new ConvLoraError('E_USAGE', `Expected ${ENGINES.join(' or ')} for --engine but received ${JSON.stringify(engine)}`);
+    // The ONNX engine must not load libtorch: its threads go to onnxruntime, and it runs on the CPU only.
+    const device = engine === 'torch' ? setupDevice(v) : 'cpu';
+    if (engine === 'onnx' && (stringOpt(v, 'device') ?? 'cpu') !== 'cpu') throw new ConvLoraError('E_USAGE', `--engine onnx runs on the CPU only but received --device ${stringOpt(v, 'device')}`);
+    const threads = engine === 'onnx' && v.threads !== undefined ? numberOpt(v, 'threads', 1, { integer: true, min: 1 }) : undefined;
+    if (engine === 'onnx') {
+      for (const flag of ['adapters', 'adabn'] as const) {
+        if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} needs --engine torch (it measures BatchNorm inputs, which an ONNX graph does not expose)`);
+      }
+    }
     const adapter = stringOpt(v, 'adapter'), adapters = stringOpt(v, 'adapters');
     const input = stringOpt(v, 'in', true), output = stringOpt(v, 'out', true), brain = stringOpt(v, 'brain');
     if (v.conform === true && v['no-conform'] === true) throw new ConvLoraError('E_USAGE', '--conform and --no-conform contradict each other');
@@ -49,7 +61,7 @@ export const segmentCommand: Command = {
     if (given === undefined && v.quiet !== true && v.json !== true) io.stderr.write(`model: the bundled ${model} (trained on simulated scans only; see models/README.md)\n`);
     const common = {
       model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
-      prob: v.prob === true, device, reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
+      prob: v.prob === true, device, engine, ...(threads === undefined ? {} : { threads }), reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
     };
     if (await isDirectory(input)) {
       for (const [flag, value] of [['out', output], ['brain', brain]] as const) {

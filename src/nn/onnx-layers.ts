@@ -1,0 +1,98 @@
+/**
+ * Modules as ONNX nodes. An exporter walks a module tree exactly as its forward() does, one emitter
+ * per module class: an emitter gets the module, the name of its input value and the module's path,
+ * and returns the name of its output value. Emitters are looked up by the module's exact class, so a
+ * subclass or wrapper (a LoRA layer) without its own emitter is an error, never exported as its base.
+ * Inference semantics only: BatchNorm uses its running statistics and must be in eval mode.
+ */
+import { ConvLoraError } from '../errors.js';
+import type { Tensor } from '../engine/tensor.js';
+import type { Module } from './module.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, ReLU, Sequential } from './layers.js';
+import { OnnxGraph } from './onnx.js';
+
+// Emitters are registered per class and only ever called with an instance of that class.
+type ModuleClass<M extends Module> = abstract new (...args: never[]) => M;
+export type Emitter<M extends Module> = (m: M, x: string, path: string, ex: OnnxExporter) => string;
+export interface EmitterEntry { cls: ModuleClass<Module>; emit: Emitter<Module> }
+
+/** Register an emitter for a class (typed at the call site, stored erased). */
+export function emitter<M extends Module>(cls: ModuleClass<M>, emit: Emitter<M>): EmitterEntry {
+  return { cls, emit: emit as Emitter<Module> };
+}
+
+export class OnnxExporter {
+  readonly graph = new OnnxGraph();
+  readonly #emitters = new Map<unknown, Emitter<Module>>();
+
+  constructor(extra: readonly EmitterEntry[] = []) {
+    for (const e of [...LAYER_EMITTERS, ...extra]) this.#emitters.set(e.cls, e.emit);
+  }
+
+  /** Emit `m` (at `path`) applied to the value `x`; returns the output value's name. */
+  emit(m: Module, x: string, path: string): string {
+    const e = this.#emitters.get(m.constructor);
+    if (e === undefined) throw new ConvLoraError('E_INVALID_ARG', `No ONNX mapping for module ${m.constructor.name} at ${JSON.stringify(path)}`);
+    return e(m, x, path, this);
+  }
+
+  /** Emit the child `name` of `m` (looked up at export time: a wrapper may have replaced it). */
+  emitChild(m: Module, name: string, x: string, path: string): string {
+    const c = m.child(name);
+    if (c === undefined) throw new ConvLoraError('E_INVALID_ARG', `No module ${JSON.stringify(name)} under ${JSON.stringify(path)}`);
+    return this.emit(c, x, join(path, name));
+  }
+
+  /** A float32 initializer holding a copy of `t` (any device). */
+  weight(t: Tensor, hint: string): string {
+    if (t.dtype !== 'float32') throw new ConvLoraError('E_DTYPE', `Expected a float32 tensor for ${hint} but received ${t.dtype}`);
+    return this.graph.initializer(hint, t.shape, t.toFloat32());
+  }
+}
+
+export function join(path: string, name: string): string {
+  return path === '' ? name : `${path}.${name}`;
+}
+
+/** Conv with the geometry of `conv` and an explicit weight value (the base weight, or a merged one). */
+export function emitConv(ex: OnnxExporter, conv: Conv2d, x: string, path: string, weight: string): string {
+  const k = conv.kernelSize;
+  const inputs = [x, weight];
+  if (conv.bias !== null) inputs.push(ex.weight(conv.bias, `${path}.bias`));
+  return ex.graph.node('Conv', inputs, {
+    kernel_shape: [k, k], strides: [conv.stride, conv.stride], pads: [conv.padding, conv.padding, conv.padding, conv.padding],
+    dilations: [conv.dilation, conv.dilation], group: conv.groups,
+  }, path);
+}
+
+const LAYER_EMITTERS: EmitterEntry[] = [
+  emitter(Conv2d, (m, x, path, ex) => emitConv(ex, m, x, path, ex.weight(m.weight, `${path}.weight`))),
+  emitter(ConvTranspose2d, (m, x, path, ex) => {
+    // ONNX's ConvTranspose weight layout [in, out/groups, k, k] is PyTorch's; groups is always 1 here.
+    const w = ex.weight(m.getParameter('weight')!, `${path}.weight`);
+    const bias = m.getParameter('bias');
+    const p = m.padding;
+    return ex.graph.node('ConvTranspose', bias === null ? [x, w] : [x, w, ex.weight(bias, `${path}.bias`)], {
+      kernel_shape: [m.kernelSize, m.kernelSize], strides: [m.stride, m.stride], pads: [p, p, p, p], output_padding: [m.outputPadding, m.outputPadding],
+    }, path);
+  }),
+  emitter(BatchNorm2d, (m, x, path, ex) => {
+    if (m.training || !m.useRunningStats) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected BatchNorm2d at ${JSON.stringify(path)} in eval mode with running statistics but received training ${m.training}, useRunningStats ${m.useRunningStats}`);
+    }
+    const c = m.numFeatures;
+    const w = m.getParameter('weight'), b = m.getParameter('bias');
+    const scale = w === null ? ex.graph.initializer(`${path}.weight`, [c], new Float32Array(c).fill(1)) : ex.weight(w, `${path}.weight`);
+    const shift = b === null ? ex.graph.initializer(`${path}.bias`, [c], new Float32Array(c)) : ex.weight(b, `${path}.bias`);
+    const inputs = [x, scale, shift, ex.weight(m.buffer('running_mean'), `${path}.running_mean`), ex.weight(m.buffer('running_var'), `${path}.running_var`)];
+    // training_mode 0 (the default): y = (x - mean) / sqrt(var + eps) * scale + B with the given statistics.
+    return ex.graph.node('BatchNormalization', inputs, { epsilon: { float: m.eps } }, path);
+  }),
+  emitter(ReLU, (_m, x, path, ex) => ex.graph.node('Relu', [x], {}, path === '' ? 'relu' : `${path}.relu`)),
+  emitter(Identity, (_m, x) => x),
+  emitter(Sequential, (m, x, path, ex) => {
+    let y = x;
+    for (const [name] of m.children()) y = ex.emitChild(m, name, y, path);
+    return y;
+  }),
+];

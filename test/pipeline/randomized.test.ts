@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { liveTensors } from '../../src/engine/tensor.js';
 import { TISSUES, type TissueVolume } from '../../src/data/tissue.js';
 import { randomizedEpoch, randomizedValidation, type RandomizedSet } from '../../src/pipeline/randomized.js';
-import { trainSource } from '../../src/pipeline/source.js';
+import { bestMode, trainSource } from '../../src/pipeline/source.js';
 import { loadUnet } from '../../src/pipeline/models.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -48,10 +48,13 @@ test('train-source with domain randomization keeps the best validation epoch and
   const set: RandomizedSet = { train: [head(8), head(9), head(10), head(11)], val: [head(9.5)], size: 32, name: 'test-randomized' };
   const r = await trainSource({ out, randomized: set, epochs: 3, batchSize: 16, filters: 4, seed: 1 });
   assert.equal(r.history.length, 3);
-  const bestEpoch = r.history.reduce((b, h) => (h.valSurfaceDice > b.valSurfaceDice ? h : b)).epoch;
+  assert.ok(r.history.every((h) => typeof h.valSurfaceDiceAdaBN === 'number'), 'every epoch also validated with test-time AdaBN per scan');
+  // The best epoch over both inference modes (the first on ties), and the mode that gave it.
+  const best = r.history.reduce((b, h) => (bestMode(h).score > bestMode(b).score ? h : b));
   const { model, info } = await loadUnet(join(out, 'unet.safetensors'));
   model.dispose();
-  assert.equal(info.epoch, bestEpoch, 'the checkpoint is the best validation epoch');
+  assert.equal(info.epoch, best.epoch, 'the checkpoint is the best validation epoch');
+  assert.equal(info.inference, bestMode(best).mode, 'and records the inference mode that scored best');
   assert.equal(info.source, 'test-randomized');
   assert.equal(info.orientation, 'RAS');
   assert.deepEqual(info.spacing, [4, 4, 4]);

@@ -96,3 +96,14 @@ test('summary --json gives totalParams and trainableParams for every method', as
   const text = await runCli(['summary', '--method', 'convlora']);
   assert.match(text.out, /^trainable params: 57,714 \|\| all params: 2,489,605 \|\| trainable%: 2\.3182$/m);
 });
+
+test('demo --config is honoured: its values reach the demo\'s checks, and flags win', async () => {
+  const cfg = join(dir, 'demo.yaml');
+  writeFileSync(cfg, 'demo:\n  size: 60\n');
+  const r = await runCli(['demo', '--config', cfg, '--out', join(dir, 'demo-cfg')]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /Expected a multiple of 8 for --size \(the U-Net halves the slices three times\) but received 60/);
+  const flagged = await runCli(['demo', '--config', cfg, '--size', '44', '--out', join(dir, 'demo-cfg')]);
+  assert.equal(flagged.code, 2);
+  assert.match(flagged.err, /but received 44/, 'the flag wins over the config');
+});

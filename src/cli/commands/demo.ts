@@ -8,7 +8,7 @@ import { markdownTable, paperTable, wins, writeReport } from '../../pipeline/rep
 import { formatSeconds, Progress } from '../progress.js';
 import { writeFigures } from '../figures.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
 
 /** The demo's methods: the paper's method, its two ingredients alone, and the unadapted source model. */
 const DEMO_METHODS: MethodSpec[] = [
@@ -32,7 +32,8 @@ export const demoCommand: Command = {
     ...COMMON_OPTIONS, out: { type: 'string' }, full: { type: 'boolean' }, size: { type: 'string' }, volumes: { type: 'string' },
     'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' }, seed: { type: 'string' }, filters: { type: 'string' },
   },
-  async run(v, _p, io) {
+  async run(v0, _p, io) {
+    const v = applyConfig('demo', v0, this.options);
     const started = Date.now();
     const device = setupDevice(v);
     const base = v.full === true ? DEMO_FULL : DEMO_QUICK;

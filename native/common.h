@@ -30,6 +30,16 @@ at::ScalarType parseDtype(Napi::Env env, const Napi::Value& v);
 const char* dtypeName(at::ScalarType t);
 at::Device parseDevice(Napi::Env env, const Napi::Value& v);
 inline int32_t i32(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
+// An op's name as sent from TypeScript; an unknown name is an E_INVALID_ARG error, never another op.
+[[noreturn]] inline void unknownOp(Napi::Env env, const char* family, const std::string& name) {
+  throwCoded(env, "E_INVALID_ARG", std::string("Unknown ") + family + " op \"" + name + "\"");
+}
+inline std::string opName(Napi::Env env, const Napi::Value& v, const char* family) {
+  if (!v.IsString()) {
+    throwCoded(env, "E_INVALID_ARG", std::string("Unknown ") + family + " op " + v.ToString().Utf8Value() + " (expected an op name, received a " + (v.IsNumber() ? "number" : "non-string value") + ")");
+  }
+  return v.As<Napi::String>().Utf8Value();
+}
 inline double f64(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
 inline bool flag(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
 inline Napi::Value handle(Napi::Env env, at::Tensor t) { return Napi::Number::New(env, put(std::move(t))); }

@@ -1,96 +1,108 @@
-// Elementwise, reduction and shape ops. Op codes are shared with src/engine/binding.ts.
+// Elementwise, reduction and shape ops, chosen by name (src/engine/binding.ts types the names).
 #include "common.h"
+
+#include <unordered_map>
 
 namespace cl {
 namespace {
 
-// binary(op, a, b): 0 add 1 sub 2 mul 3 div 4 gt 5 lt 6 ge 7 le 8 eq 9 ne 10 maximum 11 minimum
-// 12 pow 13 logical_and 14 logical_or
-at::Tensor binaryOp(int32_t op, const at::Tensor& a, const at::Tensor& b) {
-  switch (op) {
-    case 0: return at::add(a, b);
-    case 1: return at::sub(a, b);
-    case 2: return at::mul(a, b);
-    case 3: return at::div(a, b);
-    case 4: return at::gt(a, b);
-    case 5: return at::lt(a, b);
-    case 6: return at::ge(a, b);
-    case 7: return at::le(a, b);
-    case 8: return at::eq(a, b);
-    case 9: return at::ne(a, b);
-    case 10: return at::maximum(a, b);
-    case 11: return at::minimum(a, b);
-    case 12: return at::pow(a, b);
-    case 13: return at::logical_and(a, b);
-    default: return at::logical_or(a, b);
-  }
+using Binary = at::Tensor (*)(const at::Tensor&, const at::Tensor&);
+using Scalar = at::Tensor (*)(const at::Tensor&, double);
+using Unary = at::Tensor (*)(const at::Tensor&);
+
+// binary(name, a, b): elementwise with broadcasting.
+at::Tensor binaryOp(Napi::Env env, const std::string& op, const at::Tensor& a, const at::Tensor& b) {
+  static const std::unordered_map<std::string, Binary> table = {
+    {"add", [](const at::Tensor& x, const at::Tensor& y) { return at::add(x, y); }},
+    {"sub", [](const at::Tensor& x, const at::Tensor& y) { return at::sub(x, y); }},
+    {"mul", [](const at::Tensor& x, const at::Tensor& y) { return at::mul(x, y); }},
+    {"div", [](const at::Tensor& x, const at::Tensor& y) { return at::div(x, y); }},
+    {"gt", [](const at::Tensor& x, const at::Tensor& y) { return at::gt(x, y); }},
+    {"lt", [](const at::Tensor& x, const at::Tensor& y) { return at::lt(x, y); }},
+    {"ge", [](const at::Tensor& x, const at::Tensor& y) { return at::ge(x, y); }},
+    {"le", [](const at::Tensor& x, const at::Tensor& y) { return at::le(x, y); }},
+    {"eq", [](const at::Tensor& x, const at::Tensor& y) { return at::eq(x, y); }},
+    {"ne", [](const at::Tensor& x, const at::Tensor& y) { return at::ne(x, y); }},
+    {"maximum", [](const at::Tensor& x, const at::Tensor& y) { return at::maximum(x, y); }},
+    {"minimum", [](const at::Tensor& x, const at::Tensor& y) { return at::minimum(x, y); }},
+    {"pow", [](const at::Tensor& x, const at::Tensor& y) { return at::pow(x, y); }},
+    {"logicalAnd", [](const at::Tensor& x, const at::Tensor& y) { return at::logical_and(x, y); }},
+    {"logicalOr", [](const at::Tensor& x, const at::Tensor& y) { return at::logical_or(x, y); }},
+  };
+  auto it = table.find(op);
+  if (it == table.end()) unknownOp(env, "binary", op);
+  return it->second(a, b);
 }
 
-at::Tensor scalarOp(int32_t op, const at::Tensor& a, double s) {
-  switch (op) {
-    case 0: return at::add(a, s);
-    case 1: return at::sub(a, s);
-    case 2: return at::mul(a, s);
-    case 3: return at::div(a, s);
-    case 4: return at::gt(a, s);
-    case 5: return at::lt(a, s);
-    case 6: return at::ge(a, s);
-    case 7: return at::le(a, s);
-    case 8: return at::eq(a, s);
-    case 9: return at::ne(a, s);
-    case 10: return at::clamp_min(a, s);
-    case 11: return at::clamp_max(a, s);
-    case 12: return at::pow(a, s);
-    default: return at::rsub(a, s);  // s - a
-  }
+// binaryScalar(name, a, s): the tensor-scalar forms; maximum/minimum are clamp_min/clamp_max, rsub is s - a.
+at::Tensor scalarOp(Napi::Env env, const std::string& op, const at::Tensor& a, double s) {
+  static const std::unordered_map<std::string, Scalar> table = {
+    {"add", [](const at::Tensor& x, double v) { return at::add(x, v); }},
+    {"sub", [](const at::Tensor& x, double v) { return at::sub(x, v); }},
+    {"mul", [](const at::Tensor& x, double v) { return at::mul(x, v); }},
+    {"div", [](const at::Tensor& x, double v) { return at::div(x, v); }},
+    {"gt", [](const at::Tensor& x, double v) { return at::gt(x, v); }},
+    {"lt", [](const at::Tensor& x, double v) { return at::lt(x, v); }},
+    {"ge", [](const at::Tensor& x, double v) { return at::ge(x, v); }},
+    {"le", [](const at::Tensor& x, double v) { return at::le(x, v); }},
+    {"eq", [](const at::Tensor& x, double v) { return at::eq(x, v); }},
+    {"ne", [](const at::Tensor& x, double v) { return at::ne(x, v); }},
+    {"maximum", [](const at::Tensor& x, double v) { return at::clamp_min(x, v); }},
+    {"minimum", [](const at::Tensor& x, double v) { return at::clamp_max(x, v); }},
+    {"pow", [](const at::Tensor& x, double v) { return at::pow(x, v); }},
+    {"rsub", [](const at::Tensor& x, double v) { return at::rsub(x, v); }},
+  };
+  auto it = table.find(op);
+  if (it == table.end()) unknownOp(env, "scalar", op);
+  return it->second(a, s);
 }
 
 Napi::Value binary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
-  return handle(env, binaryOp(i32(info[0]), get(env, info[1]), get(env, info[2])));
+  return handle(env, binaryOp(env, opName(env, info[0], "binary"), get(env, info[1]), get(env, info[2])));
   CL_END(env)
 }
 
 Napi::Value binaryScalar(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
-  return handle(env, scalarOp(i32(info[0]), get(env, info[1]), f64(info[2])));
+  return handle(env, scalarOp(env, opName(env, info[0], "scalar"), get(env, info[1]), f64(info[2])));
   CL_END(env)
 }
 
-// unary(op, a): 0 relu 1 sigmoid 2 neg 3 exp 4 log 5 abs 6 sqrt 7 tanh 8 floor 9 round
-// 10 logical_not 11 sign 12 isfinite 13 square
+// unary(name, a)
 Napi::Value unary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
-  const at::Tensor& a = get(env, info[1]);
-  at::Tensor r;
-  switch (i32(info[0])) {
-    case 0: r = at::relu(a); break;
-    case 1: r = at::sigmoid(a); break;
-    case 2: r = at::neg(a); break;
-    case 3: r = at::exp(a); break;
-    case 4: r = at::log(a); break;
-    case 5: r = at::abs(a); break;
-    case 6: r = at::sqrt(a); break;
-    case 7: r = at::tanh(a); break;
-    case 8: r = at::floor(a); break;
-    case 9: r = at::round(a); break;
-    case 10: r = at::logical_not(a); break;
-    case 11: r = at::sign(a); break;
-    case 12: r = at::isfinite(a); break;
-    default: r = at::square(a); break;
-  }
-  return handle(env, r);
+  static const std::unordered_map<std::string, Unary> table = {
+    {"relu", [](const at::Tensor& x) { return at::relu(x); }},
+    {"sigmoid", [](const at::Tensor& x) { return at::sigmoid(x); }},
+    {"neg", [](const at::Tensor& x) { return at::neg(x); }},
+    {"exp", [](const at::Tensor& x) { return at::exp(x); }},
+    {"log", [](const at::Tensor& x) { return at::log(x); }},
+    {"abs", [](const at::Tensor& x) { return at::abs(x); }},
+    {"sqrt", [](const at::Tensor& x) { return at::sqrt(x); }},
+    {"tanh", [](const at::Tensor& x) { return at::tanh(x); }},
+    {"floor", [](const at::Tensor& x) { return at::floor(x); }},
+    {"round", [](const at::Tensor& x) { return at::round(x); }},
+    {"logicalNot", [](const at::Tensor& x) { return at::logical_not(x); }},
+    {"sign", [](const at::Tensor& x) { return at::sign(x); }},
+    {"isFinite", [](const at::Tensor& x) { return at::isfinite(x); }},
+    {"square", [](const at::Tensor& x) { return at::square(x); }},
+  };
+  const std::string op = opName(env, info[0], "unary");
+  auto it = table.find(op);
+  if (it == table.end()) unknownOp(env, "unary", op);
+  return handle(env, it->second(get(env, info[1])));
   CL_END(env)
 }
 
-// reduce(op, a, dims|null, keepdim): 0 sum 1 mean 2 amax 3 amin. Null dims: all elements.
+// reduce(name, a, dims|null, keepdim): sum, mean, amax, amin. Null dims: all elements.
 Napi::Value reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
-  int32_t op = i32(info[0]);
+  const std::string op = opName(env, info[0], "reduce");
   const at::Tensor& a = get(env, info[1]);
   bool all = info[2].IsNull() || info[2].IsUndefined();
   std::vector<int64_t> dims;
@@ -98,12 +110,11 @@ Napi::Value reduce(const Napi::CallbackInfo& info) {
   else for (int64_t i = 0; i < a.dim(); ++i) dims.push_back(i);
   bool keep = flag(info[3]);
   at::Tensor r;
-  switch (op) {
-    case 0: r = all && !keep ? at::sum(a) : at::sum(a, dims, keep); break;
-    case 1: r = all && !keep ? at::mean(a) : at::mean(a, dims, keep); break;
-    case 2: r = at::amax(a, dims, keep); break;
-    default: r = at::amin(a, dims, keep); break;
-  }
+  if (op == "sum") r = all && !keep ? at::sum(a) : at::sum(a, dims, keep);
+  else if (op == "mean") r = all && !keep ? at::mean(a) : at::mean(a, dims, keep);
+  else if (op == "amax") r = at::amax(a, dims, keep);
+  else if (op == "amin") r = at::amin(a, dims, keep);
+  else unknownOp(env, "reduce", op);
   return handle(env, r);
   CL_END(env)
 }
@@ -170,13 +181,15 @@ std::vector<at::Tensor> tensors(Napi::Env env, const Napi::Value& v) {
   return out;
 }
 
-// join(op, handles, dim): 0 cat, 1 stack
+// join(name, handles, dim): cat or stack
 Napi::Value join(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
+  const std::string op = opName(env, info[0], "join");
+  if (op != "cat" && op != "stack") unknownOp(env, "join", op);
   auto ts = tensors(env, info[1]);
   int64_t dim = info[2].As<Napi::Number>().Int64Value();
-  return handle(env, i32(info[0]) == 0 ? at::cat(ts, dim) : at::stack(ts, dim));
+  return handle(env, op == "cat" ? at::cat(ts, dim) : at::stack(ts, dim));
   CL_END(env)
 }
 

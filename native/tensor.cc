@@ -167,16 +167,16 @@ Napi::Value isGradEnabled(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled());
 }
 
-// view(h, op): 0 detach, 1 clone, 2 contiguous
+// derive(h, name): detach, clone or contiguous
 Napi::Value derive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
   at::Tensor& t = get(env, info[0]);
-  switch (i32(info[1])) {
-    case 0: return handle(env, t.detach());
-    case 1: return handle(env, t.clone());
-    default: return handle(env, t.contiguous());
-  }
+  const std::string op = opName(env, info[1], "derive");
+  if (op == "detach") return handle(env, t.detach());
+  if (op == "clone") return handle(env, t.clone());
+  if (op == "contiguous") return handle(env, t.contiguous());
+  unknownOp(env, "derive", op);
   CL_END(env)
 }
 
@@ -188,8 +188,8 @@ Napi::Value to(const Napi::CallbackInfo& info) {
   CL_END(env)
 }
 
-// inplace(op, dst, src|-1, scalar): 0 copy_(src), 1 add_(src, alpha=scalar), 2 mul_(scalar),
-// 3 fill_(scalar), 4 zero_(). Runs without recording autograd history.
+// inplace(name, dst, src|-1, scalar): copy (src), add (src, alpha=scalar), mul (scalar), fill (scalar),
+// zero. Runs without recording autograd history.
 Napi::Value inplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
@@ -197,13 +197,15 @@ Napi::Value inplace(const Napi::CallbackInfo& info) {
   at::Tensor& dst = get(env, info[1]);
   auto src = opt(env, info[2]);
   double s = f64(info[3]);
-  switch (i32(info[0])) {
-    case 0: dst.copy_(*src); break;
-    case 1: dst.add_(*src, s); break;
-    case 2: dst.mul_(s); break;
-    case 3: dst.fill_(s); break;
-    default: dst.zero_(); break;
-  }
+  const std::string op = opName(env, info[0], "in-place");
+  const bool needsSrc = op == "copy" || op == "add";
+  if (needsSrc && !src) throwCoded(env, "E_INVALID_ARG", "In-place op \"" + op + "\" needs a source tensor");
+  if (op == "copy") dst.copy_(*src);
+  else if (op == "add") dst.add_(*src, s);
+  else if (op == "mul") dst.mul_(s);
+  else if (op == "fill") dst.fill_(s);
+  else if (op == "zero") dst.zero_();
+  else unknownOp(env, "in-place", op);
   return env.Undefined();
   CL_END(env)
 }

@@ -15,6 +15,16 @@ export type Handle = number;
 /** -1 stands for "no tensor" wherever a handle is optional. */
 export const NONE = -1;
 
+/**
+ * Ops cross the boundary by name; native/ops.cc and native/tensor.cc look them up and reject an
+ * unknown name with E_INVALID_ARG (never running another op).
+ */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne' | 'maximum' | 'minimum' | 'pow' | 'logicalAnd' | 'logicalOr';
+export type UnaryOp = 'relu' | 'sigmoid' | 'neg' | 'exp' | 'log' | 'abs' | 'sqrt' | 'tanh' | 'floor' | 'round' | 'logicalNot' | 'sign' | 'isFinite' | 'square';
+export type ReduceOp = 'sum' | 'mean' | 'amax' | 'amin';
+export type DeriveOp = 'detach' | 'clone' | 'contiguous';
+export type InplaceOp = 'copy' | 'add' | 'mul' | 'fill' | 'zero';
+
 export interface NativeBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: DType, device: string): Handle;
@@ -36,11 +46,10 @@ export interface NativeBinding {
   backward(h: Handle, grad: Handle, retainGraph: boolean): void;
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
-  /** op 0 detach, 1 clone, 2 contiguous. */
-  derive(h: Handle, op: 0 | 1 | 2): Handle;
+  derive(h: Handle, op: DeriveOp): Handle;
   to(h: Handle, dtype: DType, device: string): Handle;
-  /** op 0 copy_, 1 add_(src, alpha), 2 mul_(s), 3 fill_(s), 4 zero_; never recorded by autograd. */
-  inplace(op: 0 | 1 | 2 | 3 | 4, dst: Handle, src: Handle, scalar: number): void;
+  /** copy (src), add (src, alpha = scalar), mul (scalar), fill (scalar), zero; never recorded by autograd. */
+  inplace(op: InplaceOp, dst: Handle, src: Handle, scalar: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaDeviceCount(): number;
@@ -49,10 +58,11 @@ export interface NativeBinding {
   setCudnnTF32(on: boolean): boolean;
   synchronize(device: string): void;
   version(): { config: string; parallel: string };
-  binary(op: number, a: Handle, b: Handle): Handle;
-  binaryScalar(op: number, a: Handle, s: number): Handle;
-  unary(op: number, a: Handle): Handle;
-  reduce(op: number, a: Handle, dims: number[] | null, keepdim: boolean): Handle;
+  binary(op: BinaryOp, a: Handle, b: Handle): Handle;
+  /** maximum/minimum with a scalar are clamp_min/clamp_max; rsub is s - a. */
+  binaryScalar(op: BinaryOp | 'rsub', a: Handle, s: number): Handle;
+  unary(op: UnaryOp, a: Handle): Handle;
+  reduce(op: ReduceOp, a: Handle, dims: number[] | null, keepdim: boolean): Handle;
   argmax(a: Handle, dim: number | null, keepdim: boolean): Handle;
   reshape(a: Handle, shape: number[]): Handle;
   view(a: Handle, shape: number[]): Handle;
@@ -60,8 +70,7 @@ export interface NativeBinding {
   expand(a: Handle, shape: number[]): Handle;
   slice(a: Handle, dim: number, start: number, end: number, step: number): Handle;
   indexSelect(a: Handle, dim: number, index: Handle): Handle;
-  /** op 0 cat, 1 stack. */
-  join(op: 0 | 1, hs: Handle[], dim: number): Handle;
+  join(op: 'cat' | 'stack', hs: Handle[], dim: number): Handle;
   matmul(a: Handle, b: Handle): Handle;
   where(cond: Handle, a: Handle, b: Handle): Handle;
   /** op 0 pixel_shuffle, 1 pixel_unshuffle. */

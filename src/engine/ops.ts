@@ -4,19 +4,15 @@
  * which never record autograd history.
  */
 import { ConvLoraError, checkInt, describe } from '../errors.js';
-import { native, NONE, type DType } from './binding.js';
+import { native, NONE, type BinaryOp, type DType, type ReduceOp, type UnaryOp } from './binding.js';
 import { Tensor, type Device } from './tensor.js';
 
-const B = { add: 0, sub: 1, mul: 2, div: 3, gt: 4, lt: 5, ge: 6, le: 7, eq: 8, ne: 9, maximum: 10, minimum: 11, pow: 12 } as const;
-type BinaryName = keyof typeof B;
-const U = { relu: 0, sigmoid: 1, neg: 2, exp: 3, log: 4, abs: 5, sqrt: 6, tanh: 7, floor: 8, round: 9, logicalNot: 10, sign: 11, isFinite: 12, square: 13 } as const;
-
-function binary(op: BinaryName, a: Tensor, b: Tensor | number): Tensor {
+function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') {
     // maximum/minimum with a scalar are clamp_min/clamp_max natively.
-    return new Tensor(native().binaryScalar(B[op], a.handle, b));
+    return new Tensor(native().binaryScalar(op, a.handle, b));
   }
-  return new Tensor(native().binary(B[op], a.handle, b.handle));
+  return new Tensor(native().binary(op, a.handle, b.handle));
 }
 
 export const add = (a: Tensor, b: Tensor | number): Tensor => binary('add', a, b);
@@ -33,9 +29,9 @@ export const maximum = (a: Tensor, b: Tensor | number): Tensor => binary('maximu
 export const minimum = (a: Tensor, b: Tensor | number): Tensor => binary('minimum', a, b);
 export const pow = (a: Tensor, b: Tensor | number): Tensor => binary('pow', a, b);
 /** s - a */
-export const rsub = (s: number, a: Tensor): Tensor => new Tensor(native().binaryScalar(13, a.handle, s));
+export const rsub = (s: number, a: Tensor): Tensor => new Tensor(native().binaryScalar('rsub', a.handle, s));
 
-const unary = (op: keyof typeof U) => (a: Tensor): Tensor => new Tensor(native().unary(U[op], a.handle));
+const unary = (op: UnaryOp) => (a: Tensor): Tensor => new Tensor(native().unary(op, a.handle));
 export const relu = unary('relu');
 export const sigmoid = unary('sigmoid');
 export const neg = unary('neg');
@@ -51,15 +47,15 @@ export const sign = unary('sign');
 export const isFinite = unary('isFinite');
 export const square = unary('square');
 
-function reduce(op: number, a: Tensor, dims?: number | number[], keepdim = false): Tensor {
+function reduce(op: ReduceOp, a: Tensor, dims?: number | number[], keepdim = false): Tensor {
   const d = dims === undefined ? null : Array.isArray(dims) ? dims : [dims];
   return new Tensor(native().reduce(op, a.handle, d, keepdim));
 }
 /** Sum over `dims` (all when omitted). */
-export const sum = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce(0, a, dims, keepdim);
-export const mean = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce(1, a, dims, keepdim);
-export const amax = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce(2, a, dims, keepdim);
-export const amin = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce(3, a, dims, keepdim);
+export const sum = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce('sum', a, dims, keepdim);
+export const mean = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce('mean', a, dims, keepdim);
+export const amax = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce('amax', a, dims, keepdim);
+export const amin = (a: Tensor, dims?: number | number[], keepdim = false): Tensor => reduce('amin', a, dims, keepdim);
 export const argmax = (a: Tensor, dim?: number, keepdim = false): Tensor =>
   new Tensor(native().argmax(a.handle, dim ?? null, keepdim));
 
@@ -82,8 +78,8 @@ export const slice = (a: Tensor, dim: number, start: number, end: number, step =
   new Tensor(native().slice(a.handle, dim, start, end, step));
 export const indexSelect = (a: Tensor, dim: number, index: Tensor): Tensor =>
   new Tensor(native().indexSelect(a.handle, dim, index.handle));
-export const cat = (ts: Tensor[], dim = 0): Tensor => new Tensor(native().join(0, ts.map((t) => t.handle), dim));
-export const stack = (ts: Tensor[], dim = 0): Tensor => new Tensor(native().join(1, ts.map((t) => t.handle), dim));
+export const cat = (ts: Tensor[], dim = 0): Tensor => new Tensor(native().join('cat', ts.map((t) => t.handle), dim));
+export const stack = (ts: Tensor[], dim = 0): Tensor => new Tensor(native().join('stack', ts.map((t) => t.handle), dim));
 export const matmul = (a: Tensor, b: Tensor): Tensor => new Tensor(native().matmul(a.handle, b.handle));
 export const where = (cond: Tensor, a: Tensor, b: Tensor): Tensor => new Tensor(native().where(cond.handle, a.handle, b.handle));
 /** [B, C*r*r, H, W] -> [B, C, H*r, W*r] */
@@ -91,21 +87,21 @@ export const pixelShuffle = (a: Tensor, r: number): Tensor => new Tensor(native(
 /** [B, C, H*r, W*r] -> [B, C*r*r, H, W] */
 export const pixelUnshuffle = (a: Tensor, r: number): Tensor => new Tensor(native().shuffle(1, a.handle, r));
 
-export const detach = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 0));
-export const clone = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 1));
-export const contiguous = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 2));
+export const detach = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'detach'));
+export const clone = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'clone'));
+export const contiguous = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'contiguous'));
 /** Cast and/or move; differentiable. */
 export const to = (a: Tensor, opts: { dtype?: DType; device?: Device }): Tensor =>
   new Tensor(native().to(a.handle, opts.dtype ?? a.dtype, opts.device ?? a.device));
 
 /** dst <- src (no autograd). */
-export const copy_ = (dst: Tensor, src: Tensor): void => native().inplace(0, dst.handle, src.handle, 0);
+export const copy_ = (dst: Tensor, src: Tensor): void => native().inplace('copy', dst.handle, src.handle, 0);
 /** dst <- dst + alpha * src (no autograd). */
-export const addInPlace = (dst: Tensor, src: Tensor, alpha = 1): void => native().inplace(1, dst.handle, src.handle, alpha);
+export const addInPlace = (dst: Tensor, src: Tensor, alpha = 1): void => native().inplace('add', dst.handle, src.handle, alpha);
 /** dst <- dst * s (no autograd). */
-export const mulInPlace = (dst: Tensor, s: number): void => native().inplace(2, dst.handle, NONE, s);
-export const fill_ = (dst: Tensor, s: number): void => native().inplace(3, dst.handle, NONE, s);
-export const zero_ = (dst: Tensor): void => native().inplace(4, dst.handle, NONE, 0);
+export const mulInPlace = (dst: Tensor, s: number): void => native().inplace('mul', dst.handle, NONE, s);
+export const fill_ = (dst: Tensor, s: number): void => native().inplace('fill', dst.handle, NONE, s);
+export const zero_ = (dst: Tensor): void => native().inplace('zero', dst.handle, NONE, 0);
 
 export type Pair = number | [number, number];
 const pair = (name: string, v: Pair, min: number): [number, number] => {

@@ -14,6 +14,7 @@ import {
   addonCandidates, cudaAvailable, liveTensors, native, ops, resolveDevice, tensor, tidy, zeros,
 } from '../../src/engine/index.js';
 import { repoRoot, values } from './helpers.js';
+import { NONE } from '../../src/engine/binding.js';
 
 const THIS_FILE = 'errors.test.js';
 
@@ -165,12 +166,36 @@ describe('stale handles at the native boundary', () => {
     const b = native();
     for (const [name, fn] of [
       ['shape', () => b.shape(1 << 30)],
-      ['unary', () => b.unary(0, -5)],
+      ['unary', () => b.unary('relu', -5)],
       ['dispose', () => b.dispose(1 << 30)],
-      ['binary', () => b.binary(0, 1 << 30, 1 << 30)],
+      ['binary', () => b.binary('add', 1 << 30, 1 << 30)],
     ] as const) {
       assert.throws(fn, (err: unknown) => err instanceof ConvLoraError && err.code === 'E_DISPOSED' && /is not live|already disposed/.test(err.message), name);
     }
+  });
+
+  test('ops cross the boundary by name: an unknown name is E_INVALID_ARG naming it, never another op', () => {
+    const b = native();
+    const t = zeros([2]);
+    const live = liveTensors();
+    for (const [family, fn] of [
+      ['binary', () => b.binary('bogus' as never, t.handle, t.handle)],
+      ['scalar', () => b.binaryScalar('bogus' as never, t.handle, 1)],
+      ['unary', () => b.unary('bogus' as never, t.handle)],
+      ['reduce', () => b.reduce('bogus' as never, t.handle, null, false)],
+      ['join', () => b.join('bogus' as never, [t.handle], 0)],
+      ['derive', () => b.derive(t.handle, 'bogus' as never)],
+      ['in-place', () => b.inplace('bogus' as never, t.handle, NONE, 0)],
+      ['binary', () => b.binary(3 as never, t.handle, t.handle)],
+    ] as const) {
+      assert.throws(fn, (err: unknown) => err instanceof ConvLoraError && err.code === 'E_INVALID_ARG' && err.message.startsWith(`Unknown ${family} op `), family);
+    }
+    assert.throws(() => b.unary('bogus' as never, t.handle), { message: 'Unknown unary op "bogus"' });
+    assert.throws(() => b.binary(3 as never, t.handle, t.handle), { message: 'Unknown binary op 3 (expected an op name, received a number)' });
+    assert.throws(() => b.inplace('copy', t.handle, NONE, 0), { code: 'E_INVALID_ARG', message: 'In-place op "copy" needs a source tensor' });
+    assert.equal(liveTensors(), live, 'nothing made');
+    assert.deepEqual(values(t), [0, 0], 'and nothing changed');
+    t.dispose();
   });
 
   test('a handle freed twice at the native boundary is refused', () => {

@@ -188,8 +188,8 @@ Napi::Value to(const Napi::CallbackInfo& info) {
   CL_END(env)
 }
 
-// inplace(name, dst, src|-1, scalar): copy (src), add (src, alpha=scalar), mul (scalar), fill (scalar),
-// zero. Runs without recording autograd history.
+// inplace(name, dst, src|-1, scalar): copy (src), add (src, alpha=scalar), addScalar (scalar), mul
+// (scalar), fill (scalar), zero. Runs without recording autograd history.
 Napi::Value inplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
@@ -202,6 +202,11 @@ Napi::Value inplace(const Napi::CallbackInfo& info) {
   if (needsSrc && !src) throwCoded(env, "E_INVALID_ARG", "In-place op \"" + op + "\" needs a source tensor");
   if (op == "copy") dst.copy_(*src);
   else if (op == "add") dst.add_(*src, s);
+  else if (op == "addScalar") {
+    // An integer tensor (a BatchNorm's num_batches_tracked) takes an integer: a double would not cast back.
+    if (at::isIntegralType(dst.scalar_type(), /*includeBool=*/false)) dst.add_(static_cast<int64_t>(s));
+    else dst.add_(s);
+  }
   else if (op == "mul") dst.mul_(s);
   else if (op == "fill") dst.fill_(s);
   else if (op == "zero") dst.zero_();

@@ -23,7 +23,7 @@ export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'gt' | 'lt' | 'ge' | 'le'
 export type UnaryOp = 'relu' | 'sigmoid' | 'neg' | 'exp' | 'log' | 'abs' | 'sqrt' | 'tanh' | 'floor' | 'round' | 'logicalNot' | 'sign' | 'isFinite' | 'square';
 export type ReduceOp = 'sum' | 'mean' | 'amax' | 'amin';
 export type DeriveOp = 'detach' | 'clone' | 'contiguous';
-export type InplaceOp = 'copy' | 'add' | 'mul' | 'fill' | 'zero';
+export type InplaceOp = 'copy' | 'add' | 'addScalar' | 'mul' | 'fill' | 'zero';
 
 export interface NativeBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
@@ -48,7 +48,7 @@ export interface NativeBinding {
   isGradEnabled(): boolean;
   derive(h: Handle, op: DeriveOp): Handle;
   to(h: Handle, dtype: DType, device: string): Handle;
-  /** copy (src), add (src, alpha = scalar), mul (scalar), fill (scalar), zero; never recorded by autograd. */
+  /** copy (src), add (src, alpha = scalar), addScalar (scalar), mul (scalar), fill (scalar), zero; never recorded by autograd. */
   inplace(op: InplaceOp, dst: Handle, src: Handle, scalar: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;

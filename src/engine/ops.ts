@@ -99,6 +99,8 @@ export const copy_ = (dst: Tensor, src: Tensor): void => native().inplace('copy'
 /** dst <- dst + alpha * src (no autograd). */
 export const addInPlace = (dst: Tensor, src: Tensor, alpha = 1): void => native().inplace('add', dst.handle, src.handle, alpha);
 /** dst <- dst * s (no autograd). */
+/** dst += s, in place, without autograd. */
+export const addScalarInPlace = (dst: Tensor, s: number): void => native().inplace('addScalar', dst.handle, NONE, s);
 export const mulInPlace = (dst: Tensor, s: number): void => native().inplace('mul', dst.handle, NONE, s);
 export const fill_ = (dst: Tensor, s: number): void => native().inplace('fill', dst.handle, NONE, s);
 export const zero_ = (dst: Tensor): void => native().inplace('zero', dst.handle, NONE, 0);

@@ -142,7 +142,6 @@ export class AdapterRegistry {
     for (const [, layer] of loraLayers(this.model)) { layer.unmerge(); layer.setActive(null); }
     const state = this.model.stateDict();
     for (const [k, t] of this.#base) ops.copy_(state.get(k)!, t);
-    for (const [, m] of this.model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
     this.model.freeze();
     this.#active = null;
   }
@@ -166,7 +165,6 @@ export class AdapterRegistry {
       if (dst.shape.join(',') !== t.shape.join(',')) throw new ConvLoraError('E_CHECKPOINT', `Adapter ${name}: shape of ${k} is [${t.shape.join(', ')}], model expects [${dst.shape.join(', ')}]`);
       ops.copy_(dst, t);
     }
-    for (const [, m] of this.model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
     this.model.freeze();
     if (opts.merge === true) for (const [, layer] of loraLayers(this.model)) layer.merge({ safe: true });
     this.#active = name;

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { ConvLoraError } from '../errors.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import type { Module } from './module.js';
-import { BatchNorm2d } from './layers.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 
 /** Metadata key under which convlora stores its JSON description. */
@@ -36,7 +35,6 @@ export async function loadModel(path: string, model: Module, device: Device = 'c
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
   const raw = metadata[META_KEY];
   if (raw === undefined) return {};
   try { return JSON.parse(raw) as Record<string, unknown>; } catch {

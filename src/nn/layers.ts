@@ -99,8 +99,6 @@ export class BatchNorm2d extends Module {
   readonly numFeatures: number;
   eps: number;
   momentum: number | null;
-  /** Count of training-mode batches seen since the last reset (mirrors the num_batches_tracked buffer). */
-  batchesTracked = 0;
   /** When false, normalize with batch statistics even in eval mode and never update the buffers. */
   useRunningStats = true;
   /**
@@ -130,11 +128,10 @@ export class BatchNorm2d extends Module {
     ops.zero_(this.buffer('running_mean'));
     ops.fill_(this.buffer('running_var'), 1);
     ops.zero_(this.buffer('num_batches_tracked'));
-    this.batchesTracked = 0;
   }
 
-  /** Re-read num_batches_tracked after a state dict load. */
-  syncCounter(): void { this.batchesTracked = this.buffer('num_batches_tracked').item(); }
+  /** Training-mode batches seen since the last reset: the num_batches_tracked buffer, the one copy of it. */
+  get batchesTracked(): number { return this.buffer('num_batches_tracked').item(); }
 
   forward(x: Tensor): Tensor {
     this.inputTap?.(x);
@@ -143,9 +140,11 @@ export class BatchNorm2d extends Module {
     const track = this.training && this.useRunningStats;
     let factor = 0;
     if (track) {
-      this.batchesTracked += 1;
-      ops.fill_(this.buffer('num_batches_tracked'), this.batchesTracked);
-      factor = this.momentum ?? 1 / this.batchesTracked;
+      // Counted in the buffer itself, so loads and copies of it need no re-sync; it is read back only
+      // for a cumulative average (momentum null), the explicit re-estimation, not in every training step.
+      const count = this.buffer('num_batches_tracked');
+      ops.addScalarInPlace(count, 1);
+      factor = this.momentum ?? 1 / count.item();
     }
     const useBatch = this.training || !this.useRunningStats;
     return ops.batchNorm(x, {

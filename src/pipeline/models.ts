@@ -3,7 +3,6 @@ import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { loadSafetensors } from '../nn/safetensors.js';
 import { saveModel, META_KEY } from '../nn/checkpoint.js';
-import { BatchNorm2d } from '../nn/layers.js';
 import { UNet2D } from '../models/unet.js';
 import { EarlySegHead, UdasHead } from '../models/esh.js';
 import type { Module } from '../nn/module.js';
@@ -39,7 +38,6 @@ async function read(path: string, device: Device): Promise<{ info: ModelInfo; lo
     try { m.loadStateDict(tensors, { strict: true }); } catch (err) {
       throw new ConvLoraError('E_CHECKPOINT', `${path}: ${(err as Error).message}`);
     }
-    for (const [, x] of m.namedModules()) if (x instanceof BatchNorm2d) x.syncCounter();
   };
   return { info, load, dispose };
 }

@@ -11,7 +11,6 @@ import type { Adam } from '../engine/optim.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
-import { BatchNorm2d } from '../nn/layers.js';
 
 export interface RunState<H> {
   stage: string;
@@ -55,7 +54,6 @@ export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Mo
   const e = st.epochsDone;
   const w = await loadSafetensors(join(dir, `epoch-${pad(e)}.safetensors`), model.parameters()[0]?.device ?? 'cpu');
   try { model.loadStateDict(w.tensors, { strict: true }); } finally { for (const t of w.tensors.values()) t.dispose(); }
-  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) m.syncCounter();
   if (opt === null) return;
   const o = await loadSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), model.parameters()[0]?.device ?? 'cpu');
   try {

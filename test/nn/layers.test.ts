@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConvTranspose2d } from '../../src/nn/layers.js';
+import { BatchNorm2d, ConvTranspose2d } from '../../src/nn/layers.js';
 import { manualSeed } from '../../src/engine/runtime.js';
-import { randn } from '../../src/engine/create.js';
+import { full, randn, tensor } from '../../src/engine/create.js';
 import * as ops from '../../src/engine/ops.js';
 import { tidy } from '../../src/engine/tensor.js';
 import { assertClose } from '../helpers/compare.js';
@@ -35,3 +35,31 @@ for (const bias of [false, true]) {
     layer.dispose();
   });
 }
+
+// BatchNorm's batch count lives only in its num_batches_tracked buffer: a load or copy into the buffer
+// is seen by the next forward without any re-sync. Cumulative average (momentum null), by hand: a
+// channel whose batch means are m1, m2 has running mean m1 after one batch and (m1 + m2) / 2 after two;
+// with the count set to 5 by a copy, the next batch of mean m moves it by (m - r) / 6.
+test('BatchNorm2d counts batches in num_batches_tracked alone: copies into the buffer need no re-sync', () => {
+  const bn = new BatchNorm2d(1, { momentum: null });
+  bn.train();
+  const batch = (v: number[]): void => { tidy(() => { bn.forward(tensor(Float32Array.from(v), [v.length, 1, 1, 1])); }); };
+  const running = (): number => bn.buffer('running_mean').item();
+  batch([1, 3]);
+  assert.equal(bn.batchesTracked, 1);
+  assert.ok(Math.abs(running() - 2) < 1e-6, `${running()}`);
+  batch([5, 7]);
+  assert.equal(bn.batchesTracked, 2);
+  assert.ok(Math.abs(running() - 4) < 1e-6, `${running()}`);
+  tidy(() => { ops.copy_(bn.buffer('num_batches_tracked'), full([], 5, { dtype: 'int64' })); });
+  assert.equal(bn.batchesTracked, 5, 'read from the buffer');
+  batch([10, 10]);
+  assert.equal(bn.batchesTracked, 6);
+  assert.ok(Math.abs(running() - (4 + (10 - 4) / 6)) < 1e-6, `${running()}`);
+  bn.resetRunningStats();
+  assert.equal(bn.batchesTracked, 0);
+  bn.eval();
+  batch([1, 2]);
+  assert.equal(bn.batchesTracked, 0, 'eval mode counts nothing');
+  bn.dispose();
+});

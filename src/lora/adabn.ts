@@ -8,6 +8,7 @@
  */
 import { ConvLoraError, describe } from '../errors.js';
 import { noGrad } from '../engine/runtime.js';
+import { clone, copy_ } from '../engine/ops.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/layers.js';
@@ -57,4 +58,22 @@ export function setImplicitAdaBN(model: Module, opts: { layers?: BatchNormSelect
     bn.training = true;
     bn.momentum = opts.momentum ?? 0.1;
   }
+}
+
+/** Copies of every BatchNorm layer's running statistics and batch count, to put back later. */
+export interface BatchNormSnapshot {
+  /** Copy the saved statistics back into the model's buffers. */
+  restore(): void;
+  /** Free the copies. */
+  dispose(): void;
+}
+
+/** Snapshot the running mean, variance and num_batches_tracked of every BatchNorm layer of `model`. */
+export function snapshotBatchNorm(model: Module): BatchNormSnapshot {
+  const pairs = selectBatchNorms(model).flatMap(([, bn]) =>
+    (['running_mean', 'running_var', 'num_batches_tracked'] as const).map((n) => [bn.buffer(n), clone(bn.buffer(n)).keep()] as const));
+  return {
+    restore: () => { for (const [dst, src] of pairs) copy_(dst, src); },
+    dispose: () => { for (const [, t] of pairs) t.dispose(); },
+  };
 }

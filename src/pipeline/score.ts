@@ -5,7 +5,7 @@ import type { CaseMetrics } from '../metrics/aggregate.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import type { UNet2D } from '../models/unet.js';
 import type { Module } from '../nn/module.js';
-import { clone, copy_ } from '../engine/ops.js';
+import { snapshotBatchNorm } from '../lora/adabn.js';
 import { maskOfLogits, runSlices } from './predict.js';
 import type { HeadKind } from './models.js';
 import { testTimeAdaBN } from './test-time.js';
@@ -36,19 +36,18 @@ export function scoreScans(unet: UNet2D, scans: readonly ScanData[], device: Dev
  * over contrasts that no one scan has.
  */
 export function scoreScansTestTime(unet: UNet2D, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
-  const buffers = unet.namedBuffers().filter(([k]) => /running_(mean|var)$|num_batches_tracked$/.test(k)).map(([, t]) => t);
-  const saved = buffers.map((t) => clone(t).keep());
+  const saved = snapshotBatchNorm(unet);
   try {
     return scans.map((s) => {
       testTimeAdaBN(unet, [s], { device });
       try {
         return scoreScans(unet, [s], device, batchSize, tolerance)[0]!;
       } finally {
-        buffers.forEach((t, i) => copy_(t, saved[i]!));
+        saved.restore();
       }
     });
   } finally {
-    for (const t of saved) t.dispose();
+    saved.dispose();
   }
 }
 

@@ -21,8 +21,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConvLoraError } from '../errors.js';
-import { clone, copy_ } from '../engine/ops.js';
-import type { Device, Tensor } from '../engine/tensor.js';
+import { snapshotBatchNorm, type BatchNormSnapshot } from '../lora/adabn.js';
+import type { Device } from '../engine/tensor.js';
 import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
 import { DEFAULT_CONFORM, maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
 import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js';
@@ -98,7 +98,7 @@ export interface SegmentResult {
 /** A model (and its adapters) loaded once, segmenting one scan per call. Call dispose() after. */
 export class Segmenter {
   /** BatchNorm buffers re-estimated on a whole folder (adaptToScans), restored after every model switch. */
-  #folderStats: { tensors: [Tensor, Tensor][]; result: TestTimeResult } | null = null;
+  #folderStats: { saved: BatchNormSnapshot; result: TestTimeResult } | null = null;
 
   /** Exactly one of `registry` (engine 'torch') and `onnx` (engine 'onnx') is set. */
   private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry | null, private readonly onnx: OnnxSession | null,
@@ -189,8 +189,7 @@ export class Segmenter {
     if (this.registry === null) return; // an ONNX graph has its adapter merged already
     this.registry.activate(name, { merge: true });
     this.model.eval();
-    if (this.#folderStats === null) return;
-    for (const [dst, src] of this.#folderStats.tensors) copy_(dst, src);
+    this.#folderStats?.saved.restore();
   }
 
   private async read(input: string): Promise<{ img: NiftiVolume; prep: PreparedScan }> {
@@ -218,15 +217,12 @@ export class Segmenter {
     this.#dropFolderStats();
     this.use(this.active);
     const result = testTimeAdaBN(this.model, preps, this.ttaOptions());
-    this.#folderStats = {
-      result,
-      tensors: this.model.namedBuffers().filter(([k]) => /running_(mean|var)$|num_batches_tracked$/.test(k)).map(([, t]) => [t, clone(t).keep()]),
-    };
+    this.#folderStats = { result, saved: snapshotBatchNorm(this.model) };
     return { result, failures };
   }
 
   #dropFolderStats(): void {
-    for (const [, t] of this.#folderStats?.tensors ?? []) t.dispose();
+    this.#folderStats?.saved.dispose();
     this.#folderStats = null;
   }
 

@@ -3,11 +3,14 @@ import { exportOnnx, mergeCheckpoint } from '../../pipeline/export.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
 
+/** Both commands read a model, an adapter and an output path. */
+const MODEL_ADAPTER_OUT = { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' } } as const;
+
 export const exportCommand: Command = {
   name: 'export',
   summary: 'Write a U-Net (with its domain adapter merged in) as an ONNX graph for onnxruntime (Node, web)',
   usage: 'convlora export --model unet.safetensors [--adapter A.safetensors] --out model.onnx [--json]',
-  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' } },
+  options: MODEL_ADAPTER_OUT,
   async run(v0, _p, io) {
     const v = applyConfig('export', v0, this.options);
     const device = setupDevice(v);
@@ -31,7 +34,7 @@ export const mergeCommand: Command = {
   name: 'merge',
   summary: 'Write base model + domain adapter as one plain U-Net checkpoint (segment --model takes it)',
   usage: 'convlora merge --model unet.safetensors --adapter A.safetensors --out merged.safetensors [--json]',
-  options: { ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' } },
+  options: MODEL_ADAPTER_OUT,
   async run(v0, _p, io) {
     const v = applyConfig('merge', v0, this.options);
     const device = setupDevice(v);

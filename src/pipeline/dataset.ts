@@ -1,5 +1,6 @@
 /** The pipeline's view of a dataset root: domains, seeded splits, preloaded scans and batches. */
-import { ConvLoraError } from '../errors.js';
+import { ConvLoraError, checkInt } from '../errors.js';
+import { Rng, hashSeed } from '../data/rng.js';
 import { readDatasetInfo, listScans, loadScan, validateDataset, isDomain, CC359_DOMAINS, type DatasetInfo, type Domain, type ScanData, type ScanEntry } from '../data/cc359.js';
 import { splitScans, SOURCE_SPLIT, TARGET_SPLIT, type Split, type SplitSpec } from '../data/splits.js';
 import { SliceSampler, type Batch, type SliceSource } from '../data/sampler.js';
@@ -62,4 +63,54 @@ export class Batches {
   }
 
   epoch(epoch: number): AsyncGenerator<Batch> { return this.sampler.epoch(epoch); }
+}
+
+/** What a training loop takes batches from: a step count and the batches of an epoch. */
+export interface BatchSource {
+  readonly steps: number;
+  epoch(epoch: number): AsyncIterable<Batch>;
+}
+
+/**
+ * Batches that never mix scans: every batch holds slices of one scan only (scan order and slice order
+ * shuffled by seed and epoch; a scan's last batch may be smaller, never below 2 slices, as BatchNorm in
+ * train mode needs). Training BatchNorm then normalizes with one image's statistics, which is what
+ * test-time AdaBN does at inference (one scan's statistics), instead of a mixture of many contrasts
+ * that no single scan has.
+ */
+export class ScanBatches implements BatchSource {
+  readonly steps: number;
+
+  constructor(readonly scans: readonly BatchScan[], private readonly opts: { batchSize: number; seed: number }) {
+    checkInt('batchSize', opts.batchSize, 2);
+    this.steps = scans.reduce((n, s) => n + ScanBatches.chunks(s.shape[0], opts.batchSize).length, 0);
+    if (this.steps === 0) throw new ConvLoraError('E_DATA', `No scan has the 2 slices a per-scan batch needs (batch size ${opts.batchSize})`);
+  }
+
+  /** Chunk lengths of `count` slices: full batches, then the rest when it has at least 2 slices. */
+  static chunks(count: number, batchSize: number): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < count; k += batchSize) if (Math.min(batchSize, count - k) >= 2) out.push(Math.min(batchSize, count - k));
+    return out;
+  }
+
+  async *epoch(epoch: number): AsyncGenerator<Batch> {
+    const rng = new Rng(hashSeed(this.opts.seed, epoch, 0x5ca));
+    for (const i of rng.shuffle(this.scans.map((_, j) => j))) {
+      const s = this.scans[i]!;
+      const [S, H, W] = s.shape, plane = H * W;
+      const order = rng.shuffle(Array.from({ length: S }, (_, k) => k));
+      let at = 0;
+      for (const len of ScanBatches.chunks(S, this.opts.batchSize)) {
+        const x = new Float32Array(len * plane), y = new Float32Array(len * plane);
+        for (let j = 0; j < len; j++) {
+          const k = order[at + j]!;
+          x.set(s.images.subarray(k * plane, (k + 1) * plane), j * plane);
+          if (s.masks !== undefined) for (let p = 0; p < plane; p++) y[j * plane + p] = s.masks[k * plane + p]!;
+        }
+        at += len;
+        yield { x, y, shape: [len, 1, H, W] };
+      }
+    }
+  }
 }

@@ -4,7 +4,7 @@ import { tensor } from '../engine/create.js';
 import type { Adam } from '../engine/optim.js';
 import { tidy, type Device, type Tensor } from '../engine/tensor.js';
 import type { Batch } from '../data/sampler.js';
-import type { Batches } from './dataset.js';
+import type { BatchSource } from './dataset.js';
 import type { Reporter } from './events.js';
 
 /**
@@ -12,7 +12,7 @@ import type { Reporter } from './events.js';
  * `device` gives a scalar loss tensor that is back-propagated before an optimizer step. Reports
  * epoch-start and per-step events; returns the mean loss. A non-finite loss stops training (E_NATIVE).
  */
-export async function trainEpoch(batches: Batches, epoch: number, epochs: number, opt: Adam, device: Device, stage: string,
+export async function trainEpoch(batches: BatchSource, epoch: number, epochs: number, opt: Adam, device: Device, stage: string,
   report: Reporter, loss: (x: Tensor, batch: Batch) => Tensor): Promise<number> {
   report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
   let sum = 0;

@@ -15,6 +15,7 @@ import { CC359_DOMAINS } from '../data/cc359.js';
 import { loadColin27 } from '../data/colin27.js';
 import { scannerSignals } from '../data/physics-scanners.js';
 import { ANATOMY_KINDS, simulatedSubject, type AnatomyKind } from '../data/simulated-subjects.js';
+import { headSlices } from './scans.js';
 
 export interface RandomizedSet {
   /** Training subjects: a new image of each every epoch. */
@@ -33,7 +34,18 @@ export interface RandomizedSet {
   slicesPerSubject?: number;
   /** Name the model records as its source. Default 'randomized'. */
   name?: string;
+  /**
+   * How training batches are formed: 'per-image' (default) takes every batch from one subject's image,
+   * so BatchNorm trains on one image's statistics, as test-time AdaBN sees at inference, and draws
+   * the `slicesPerSubject` from the slices that show the head (`headSlices`, the rule test-time AdaBN
+   * uses); 'mixed' shuffles the slices of all subjects together (every batch mixes contrasts), from
+   * all slices.
+   */
+  batches?: RandomizedBatching;
 }
+
+export const RANDOMIZED_BATCHING = ['per-image', 'mixed'] as const;
+export type RandomizedBatching = typeof RANDOMIZED_BATCHING[number];
 
 /** One subject's image (drawn with `seed`) as preprocessed slices with their mask. */
 export function randomizedScan(vol: TissueVolume, seed: number, size: number, stem: string, options: RandomizeOptions = {}): ScanData {
@@ -56,22 +68,25 @@ export function randomizedEpoch(set: RandomizedSet, seed: number, epoch: number)
   if (set.train.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one training subject for domain randomization but received none');
   return set.train.map((v, i) => {
     const scan = randomizedScan(v, hashSeed(seed, epoch, i), set.size, `train-${i}`, set.options);
-    return set.slicesPerSubject === undefined ? scan : sliceSubset(scan, set.slicesPerSubject, hashSeed(seed, epoch, i, 5));
+    const from = (set.batches ?? 'per-image') === 'per-image' ? headSlices(scan.images, scan.shape) : null;
+    return set.slicesPerSubject === undefined && from === null ? scan : sliceSubset(scan, set.slicesPerSubject ?? Infinity, hashSeed(seed, epoch, i, 5), from);
   });
 }
 
-/** `count` slices of a scan drawn without replacement (all when it has fewer), in slice order. */
-function sliceSubset(scan: ScanData, count: number, seed: number): ScanData {
+/** `count` slices of a scan drawn without replacement from `from` (default all; all of them when fewer), in slice order. */
+function sliceSubset(scan: ScanData, count: number, seed: number, from: number[] | null = null): ScanData {
   const [S, H, W] = scan.shape;
-  if (count >= S) return scan;
-  const picked = new Rng(seed).shuffle(Array.from({ length: S }, (_, k) => k)).slice(0, count).sort((a, b) => a - b);
+  const pool = from ?? Array.from({ length: S }, (_, k) => k);
+  if (from === null && count >= S) return scan;
+  const picked = new Rng(seed).shuffle(pool.slice()).slice(0, count).sort((a, b) => a - b);
   const plane = H * W;
-  const images = new Float32Array(count * plane), masks = new Uint8Array(count * plane);
+  const n = picked.length;
+  const images = new Float32Array(n * plane), masks = new Uint8Array(n * plane);
   picked.forEach((k, j) => {
     images.set(scan.images.subarray(k * plane, (k + 1) * plane), j * plane);
     masks.set(scan.masks.subarray(k * plane, (k + 1) * plane), j * plane);
   });
-  return { ...scan, images, masks, shape: [count, H, W] };
+  return { ...scan, images, masks, shape: [n, H, W] };
 }
 
 /** The validation scans: one image per validation subject, the same for every epoch. */
@@ -91,6 +106,8 @@ export interface SimulatedSetOptions {
   voxel?: number;
   /** Slices per training subject per epoch (RandomizedSet.slicesPerSubject); default all. */
   slicesPerSubject?: number;
+  /** RandomizedSet.batches; default 'per-image'. */
+  batches?: RandomizedBatching;
   seed?: number;
   onSubject?: (done: number, total: number) => void;
 }
@@ -106,6 +123,8 @@ export async function simulatedSet(o: SimulatedSetOptions = {}): Promise<Randomi
   if (anatomy.length === 0 || anatomy.some((a) => !ANATOMY_KINDS.includes(a))) {
     throw new ConvLoraError('E_INVALID_ARG', `Expected a non-empty list of ${ANATOMY_KINDS.join(', ')} for \`anatomy\` but received ${JSON.stringify(anatomy)}`);
   }
+  const batches = o.batches ?? 'per-image';
+  if (!RANDOMIZED_BATCHING.includes(batches)) throw new ConvLoraError('E_INVALID_ARG', `Expected ${RANDOMIZED_BATCHING.join(' or ')} for \`batches\` but received ${JSON.stringify(batches)}`);
   const count = checkInt('subjects', o.subjects ?? 40, 1), valCount = checkInt('valSubjects', o.valSubjects ?? 8, 1);
   const voxel = o.voxel ?? 2, seed = checkInt('seed', o.seed ?? 42, 0);
   const colin = anatomy.includes('colin27') ? await loadColin27() : undefined;
@@ -118,7 +137,7 @@ export async function simulatedSet(o: SimulatedSetOptions = {}): Promise<Randomi
   const realistic = CC359_DOMAINS.map((d) => scannerSignals(d));
   const size = Math.ceil(train[0]!.dims[0] / 8) * 8;
   return {
-    train, val, size, name: `randomized ${anatomy.join('+')} ${voxel} mm`,
+    train, val, size, name: `randomized ${anatomy.join('+')} ${voxel} mm`, batches,
     ...(o.slicesPerSubject === undefined ? {} : { slicesPerSubject: checkInt('slicesPerSubject', o.slicesPerSubject, 1) }),
     options: { realistic, physicsShare: 0.3 },
     valOptions: { realistic, physicsShare: 1, lowResShare: 0, textureSd: 0.03, gammaSd: 0 },

@@ -14,7 +14,7 @@ import { UNet2D } from '../models/unet.js';
 import { CC359_SLICE_RANGES, type DatasetInfo, type Domain, type ScanData } from '../data/cc359.js';
 import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
-import { Batches, checkData, loadScans, openDomain } from './dataset.js';
+import { Batches, ScanBatches, checkData, loadScans, openDomain } from './dataset.js';
 import { loadUnet, saveNetwork } from './models.js';
 import { fingerprintScans, type Fingerprint } from '../lora/fingerprint.js';
 import { randomizedEpoch, randomizedValidation, type RandomizedSet } from './randomized.js';
@@ -89,7 +89,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const model = new UNet2D({ filters, device });
   const opt = new Adam(model.parameters(), { lr });
   const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size }
-    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null }, batchSize, lr, seed, filters, size: info.size };
+    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null, ...(r.batches === undefined || r.batches === 'mixed' ? {} : { batches: r.batches }) }, batchSize, lr, seed, filters, size: info.size };
   const bestPath = join(runDir, 'best.safetensors');
   const sourceName = r === undefined ? source : r.name ?? 'randomized';
   const meta = { kind: 'unet2d' as const, filters, size: info.size, source: sourceName, orientation, spacing, seed };
@@ -100,7 +100,9 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     let best = history.reduce((m, h) => Math.max(m, bestMode(h).score), -Infinity);
     for (let epoch = start; epoch < epochs; epoch++) {
       const t0 = Date.now();
-      const batches = stored ?? new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false });
+      const batches = stored ?? ((r!.batches ?? 'per-image') === 'per-image'
+        ? new ScanBatches(randomizedEpoch(r!, seed, epoch), { batchSize, seed })
+        : new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false }));
       model.train();
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
         (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })));
@@ -131,7 +133,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
       // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
       const { model: kept, info: keptInfo } = await loadUnet(bestPath, device);
       try {
-        await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, ...fingerprintOf(kept) });
+        await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(kept) });
       } finally { kept.dispose(); }
     }
     return { checkpoint, history };

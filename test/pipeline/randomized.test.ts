@@ -7,6 +7,8 @@ import { randomizedEpoch, randomizedValidation, type RandomizedSet } from '../..
 import { bestMode, trainSource } from '../../src/pipeline/source.js';
 import { loadUnet } from '../../src/pipeline/models.js';
 import { tempDir } from '../helpers/tmp.js';
+import { ScanBatches } from '../../src/pipeline/dataset.js';
+import { headSlices } from '../../src/pipeline/scans.js';
 
 /** A 32^3 head at 4 mm: WM core, GM and CSF shells (the brain), bone, then fat and skin; air outside. */
 function head(radius: number): TissueVolume {
@@ -59,4 +61,50 @@ test('train-source with domain randomization keeps the best validation epoch and
   assert.equal(info.orientation, 'RAS');
   assert.deepEqual(info.spacing, [4, 4, 4]);
   assert.equal(liveTensors(), live, 'no native tensor leaked');
+});
+
+test('per-image batching: every batch holds slices of one subject only, drawn from the slices that show the head', async () => {
+  const set: RandomizedSet = { train: [head(8), head(10), head(12)], val: [head(9)], size: 32, slicesPerSubject: 10 };
+  const plane = 32 * 32;
+  // The full image has air slices at both ends; per-image batching leaves them out.
+  const { slicesPerSubject: _, ...all } = set;
+  const full = randomizedEpoch({ ...all, batches: 'mixed' }, 42, 0)[0]!;
+  assert.equal(full.shape[0], 32, 'mixed: every slice');
+  const kept = headSlices(full.images, full.shape);
+  assert.ok(kept.length < 32 && kept.length > 10, `head slices ${kept.length} of 32`);
+  assert.equal(randomizedEpoch(all, 42, 0)[0]!.shape[0], kept.length, 'per-image without a slice count: every head slice');
+  const few = randomizedEpoch({ ...set, slicesPerSubject: 6 }, 42, 0);
+  assert.ok(few.every((s) => s.shape[0] === 6));
+  for (let j = 0; j < 6; j++) {
+    const img = few[0]!.images.subarray(j * plane, (j + 1) * plane);
+    const k = Array.from({ length: 32 }, (_, q) => q).find((q) => full.images.subarray(q * plane, (q + 1) * plane).every((v, p) => v === img[p]));
+    assert.ok(k !== undefined && kept.includes(k), `slice ${j} is head slice ${k}`);
+  }
+
+  const batches = new ScanBatches(few, { batchSize: 4, seed: 3 });
+  assert.equal(batches.steps, 3 * 2, 'each subject: one batch of 4 and one of 2');
+  const seen = new Map<number, number>();
+  let steps = 0;
+  for await (const b of batches.epoch(0)) {
+    steps++;
+    const B = b.shape[0];
+    const owners = new Set<number>();
+    for (let j = 0; j < B; j++) {
+      const img = b.x.subarray(j * plane, (j + 1) * plane);
+      const owner = few.findIndex((s) => Array.from({ length: 6 }, (_, q) => q).some((q) => s.images.subarray(q * plane, (q + 1) * plane).every((v, p) => v === img[p])));
+      assert.ok(owner >= 0, 'a slice of one of the subjects');
+      owners.add(owner);
+      seen.set(owner, (seen.get(owner) ?? 0) + 1);
+    }
+    assert.equal(owners.size, 1, 'one subject per batch');
+  }
+  assert.equal(steps, batches.steps);
+  assert.deepEqual([...seen.values()], [6, 6, 6], 'every slice once');
+  const again: Float32Array[] = [];
+  for await (const b of batches.epoch(0)) again.push(b.x);
+  const other: Float32Array[] = [];
+  for await (const b of batches.epoch(1)) other.push(b.x);
+  assert.notDeepEqual(again.map((x) => x[100]), other.map((x) => x[100]), 'another epoch, another order');
+  assert.equal(ScanBatches.chunks(9, 4).join(','), '4,4', 'a last batch of one slice is dropped (BatchNorm needs 2)');
+  assert.throws(() => new ScanBatches(few, { batchSize: 1, seed: 0 }), (e: Error & { code?: string }) => e.code === 'E_INVALID_ARG' && /batchSize/.test(e.message));
 });

@@ -1,7 +1,7 @@
 import { ConvLoraError } from '../../errors.js';
 import { trainSource } from '../../pipeline/source.js';
 import { trainHead } from '../../pipeline/heads.js';
-import { simulatedSet } from '../../pipeline/randomized.js';
+import { simulatedSet, type RandomizedBatching } from '../../pipeline/randomized.js';
 import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulated-subjects.js';
 import { Progress } from '../progress.js';
 
@@ -17,8 +17,8 @@ export const trainSourceCommand: Command = {
   name: 'train-source',
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
   usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
-    + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)',
-  options: { ...TRAIN_OPTIONS, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' } },
+    + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--batches per-image|mixed] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)',
+  options: { ...TRAIN_OPTIONS, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-source', v0, this.options);
     const device = setupDevice(v);
@@ -32,6 +32,7 @@ export const trainSourceCommand: Command = {
       const bar = new Progress(io.stderr, 'simulating subjects', subjects + valSubjects, { enabled: v.quiet !== true });
       randomized = await simulatedSet({
         anatomy: anatomy as AnatomyKind[], subjects, valSubjects, voxel: numberOpt(v, 'voxel', 2, { min: 0.5 }), seed,
+        ...(stringOpt(v, 'batches') === undefined ? {} : { batches: stringOpt(v, 'batches') as RandomizedBatching }),
         ...(stringOpt(v, 'slices') === undefined ? {} : { slicesPerSubject: numberOpt(v, 'slices', 0, { integer: true, min: 1 }) }), onSubject: (done) => bar.update(done),
       });
       bar.done(`${randomized.train.length} + ${randomized.val.length} subjects`);

@@ -32,3 +32,4 @@ fi
 
 node scripts/build-native.mjs
 npx tsc -p tsconfig.json
+node scripts/build-app.mjs

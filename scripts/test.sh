@@ -2,5 +2,15 @@
 # The README's test command: set up (idempotent), then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser app's test drives Debian's chromium headless (no browser download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "test: chromium is missing (apt-get install -y chromium); the browser test will be skipped" >&2
+  else
+    echo "test: installing Debian's chromium for the browser app's test" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+fi
 bash scripts/setup.sh
 exec node --test --test-concurrency=1 dist/test/

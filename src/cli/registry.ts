@@ -10,9 +10,10 @@ import { experimentCommand } from './commands/experiment.js';
 import { scannersCommand } from './commands/scanners.js';
 import { adaptersCommand } from './commands/adapters.js';
 import { exportCommand, mergeCommand } from './commands/export.js';
+import { appCommand } from './commands/app.js';
 
 /** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
 export const commands: Command[] = [
   demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, scannersCommand, adaptCommand, adaptersCommand, evaluateCommand, segmentCommand,
-  mergeCommand, exportCommand, experimentCommand, summaryCommand,
+  mergeCommand, exportCommand, appCommand, experimentCommand, summaryCommand,
 ];

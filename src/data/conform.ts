@@ -11,7 +11,7 @@
  * Plain TypeScript on arrays: no file system, no engine.
  */
 import { ConvLoraError } from '../errors.js';
-import type { NiftiVolume } from './nifti.js';
+import type { NiftiVolume } from './nifti-bytes.js';
 import { axisCodes, isIdentity, reorientData, reorientShape, reorientation, type Reorientation } from './orientation.js';
 import { preprocessImage, sliceCount, sliceGeometry, toOriginalGrid, type SliceGeometry } from './preprocess.js';
 import { resampleLinear, resampledDims } from './resample.js';
@@ -38,6 +38,13 @@ export type ConformMode = 'auto' | 'always' | 'never';
 
 /** How user scans are prepared unless told otherwise (`segment`, `adapt --scans`): resample only when far off. */
 export const DEFAULT_CONFORM: ConformMode = 'auto';
+
+/** What a U-Net checkpoint records about its training volumes (unknown orientation or voxel size: null). */
+export function modelGrid(info: { size?: number | undefined; orientation?: unknown; spacing?: unknown }): ModelGrid {
+  const sp = info.spacing;
+  const spacing = Array.isArray(sp) && sp.length === 3 && sp.every((x) => typeof x === 'number' && x > 0) ? sp as number[] : null;
+  return { size: info.size ?? 256, orientation: typeof info.orientation === 'string' ? info.orientation : null, spacing };
+}
 
 /** Largest relative difference between a scan's and a model's voxel sizes (per axis, relative to the model's). */
 export function spacingMismatch(scan: readonly number[], model: readonly number[]): number {

@@ -1,9 +1,8 @@
 /**
- * Voxel data of NIfTI files: gzip handling, typed arrays in file order, scaling, non-finite policy,
- * and conversion to a datatype for writing. Header fields live in nifti-header.ts.
+ * Voxel data of NIfTI files: typed arrays in file order, scaling, non-finite policy, and conversion to
+ * a datatype for writing. Header fields live in nifti-header.ts; gzip (node:zlib) in nifti-gzip.ts. No
+ * Node module is imported here: the browser app uses this file as it is.
  */
-import { gunzipSync, gunzip, constants as zc } from 'node:zlib';
-import { promisify } from 'node:util';
 import { ConvLoraError } from '../errors.js';
 import { NIFTI_DATATYPES, niftiError, parseHeader, type NiftiHeader } from './nifti-header.js';
 
@@ -13,48 +12,8 @@ export type NiftiData = Uint8Array | Int8Array | Int16Array | Uint16Array | Int3
 /** Default voxel limit: 2^27 voxels (a 512^3 volume, 1 GiB as float64); CC359 volumes are ~1.1e7. */
 export const DEFAULT_MAX_VOXELS = 2 ** 27;
 
-const gunzipAsync = promisify(gunzip);
-
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
-
-function gzipError(err: unknown): ConvLoraError {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message)) {
-    return niftiError('E_NIFTI_GZIP_TRUNCATED', `The gzip stream ends early (${e.message}); the file is truncated`, err);
-  }
-  if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-    return niftiError('E_NIFTI_TOO_LARGE', `The gzip stream inflates to more bytes than the header promises (${e.message})`, err);
-  }
-  return niftiError('E_NIFTI_GZIP', `Corrupt gzip data: ${e.message}`, err);
-}
-
-/**
- * Inflate just enough of a gzip stream to read the header (at least `want` bytes, when the file has
- * them), without inflating the voxel data: the dims are validated before anything large is allocated.
- */
-export function gunzipPrefix(bytes: Uint8Array, want: number): Uint8Array {
-  // Grow the compressed prefix until it inflates to `want` bytes; a prefix that inflates past the
-  // 1 MiB cap (a highly compressible file) is bisected back, so memory stays bounded.
-  let lo = 0, hi = Infinity, take = 512;
-  for (;;) {
-    const chunk = bytes.subarray(0, Math.min(take, bytes.length));
-    let out: Uint8Array;
-    try {
-      out = gunzipSync(chunk, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: Math.max(want, 1 << 20) });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw gzipError(err);
-      hi = take;
-      take = Math.max(lo + 1, Math.floor((lo + hi) / 2));
-      continue;
-    }
-    if (out.length >= want) return out;
-    // The whole stream inflates to less than a header: say whether the gzip itself is cut short.
-    if (chunk.length === bytes.length) return gunzipAll(bytes, Math.max(want, 1 << 20));
-    lo = take;
-    take = hi === Infinity ? take * 4 : Math.max(lo + 1, Math.floor((lo + hi) / 2));
-  }
 }
 
 /** Voxel count of a validated header: checked for overflow and against `maxVoxels` before allocating. */
@@ -74,21 +33,8 @@ export function expectedLength(h: NiftiHeader, count: number): number {
   return h.voxOffset + count * (NIFTI_DATATYPES[h.datatype]?.bytes ?? 1);
 }
 
-/** Inflate a whole gzip stream, refusing output beyond `limit` bytes. Async form runs on the thread pool. */
-export function gunzipAll(bytes: Uint8Array, limit: number): Uint8Array {
-  try { return gunzipSync(bytes, { maxOutputLength: limit }); } catch (err) { throw gzipError(err); }
-}
-export async function gunzipAllAsync(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
-  try { return await gunzipAsync(bytes, { maxOutputLength: limit }); } catch (err) { throw gzipError(err); }
-}
-
 /** Bytes kept past the promised data before a stream counts as oversized (trailing padding is tolerated). */
 export const TRAILING_SLACK = 1 << 16;
-
-/** Header of an uncompressed or gzip file prefix (for shallow checks that never inflate the voxels). */
-export function headerOf(bytes: Uint8Array): NiftiHeader {
-  return parseHeader(isGzip(bytes) ? gunzipPrefix(bytes, 544) : bytes);
-}
 
 /**
  * Copy the voxels out of an uncompressed file into a fresh typed array in file order (x fastest),
@@ -102,8 +48,10 @@ export function decodeVoxels(raw: Uint8Array, h: NiftiHeader, count: number): Ni
   }
   const copy = new Uint8Array(raw.buffer, raw.byteOffset + h.voxOffset, count * bpv).slice();
   if (!h.littleEndian && bpv > 1) {
-    const b = Buffer.from(copy.buffer, copy.byteOffset, copy.length);
-    if (bpv === 2) b.swap16(); else if (bpv === 4) b.swap32(); else b.swap64();
+    // Reverse each value's bytes in place (Buffer's swap16/32/64, which the browser does not have).
+    for (let at = 0; at < copy.length; at += bpv) {
+      for (let i = 0, j = bpv - 1; i < j; i++, j--) { const t = copy[at + i]!; copy[at + i] = copy[at + j]!; copy[at + j] = t; }
+    }
   }
   const buf = copy.buffer;
   switch (h.datatype) {

@@ -130,9 +130,21 @@ function readValue(view: DataView, off: number, kind: Kind, le: boolean): number
     default: {
       const bytes = new Uint8Array(view.buffer, view.byteOffset + off, Number(kind.slice(1)));
       const end = bytes.indexOf(0);
-      return Buffer.from(end < 0 ? bytes : bytes.subarray(0, end)).toString('latin1');
+      return latin1(end < 0 ? bytes : bytes.subarray(0, end));
     }
   }
+}
+
+/** Bytes as Latin-1 text (one character per byte), without Node's Buffer (the browser app reads headers too). */
+function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+/** Text as Latin-1 bytes: the low byte of each UTF-16 code unit, as Buffer's 'latin1' encoding does. */
+function latin1Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
 }
 
 function writeValue(view: DataView, off: number, kind: Kind, value: number | string): void {
@@ -145,7 +157,7 @@ function writeValue(view: DataView, off: number, kind: Kind, value: number | str
     case 'f64': view.setFloat64(off, Number(value), true); break;
     default: {
       const len = Number(kind.slice(1));
-      const src = Buffer.from(String(value), 'latin1').subarray(0, len - 1);
+      const src = latin1Bytes(String(value)).subarray(0, len - 1);
       new Uint8Array(view.buffer, view.byteOffset + off, len).set(src);
     }
   }
@@ -165,7 +177,7 @@ function detectVersion(bytes: Uint8Array): { version: 1 | 2; le: boolean } {
 
 function checkMagic(bytes: Uint8Array, version: 1 | 2): void {
   const at = version === 1 ? 344 : 4;
-  const m = Buffer.from(bytes.subarray(at, at + 4)).toString('latin1');
+  const m = latin1(bytes.subarray(at, at + 4));
   const single = version === 1 ? 'n+1\0' : 'n+2\0';
   const pair = version === 1 ? 'ni1\0' : 'ni2\0';
   if (m === pair) throw niftiError('E_NIFTI_PAIR', `Detached .hdr/.img NIfTI pairs are not supported (magic ${JSON.stringify(m)}); convert to a single .nii file`);
@@ -257,7 +269,7 @@ export function writeHeader(h: NiftiHeader, out: Uint8Array): void {
   }
   if (h.version === 1) {
     out[38] = 0x72; // 'r': the legacy `regular` flag, as NIfTI tools write it
-    out.set(Buffer.from('n+1\0', 'latin1'), 344);
+    out.set(latin1Bytes('n+1\0'), 344);
   } else {
     out.set([0x6e, 0x2b, 0x32, 0x00, ...MAGIC2_TAIL], 4);
   }

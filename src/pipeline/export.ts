@@ -84,12 +84,8 @@ export async function mergeCheckpoint(o: MergeSource & { adapter: string; out: s
 }
 
 /** metadata_props keys of an exported model. */
-export const ONNX_META = {
-  format: 'convlora.format', modelInfo: 'convlora.model_info', baseHash: 'convlora.base_hash', domain: 'convlora.domain',
-  adapter: 'convlora.adapter', voxelSize: 'convlora.voxel_size_mm', orientation: 'convlora.orientation', sliceSize: 'convlora.slice_size',
-  divisor: 'convlora.input_divisor', preprocessing: 'convlora.preprocessing', output: 'convlora.output',
-} as const;
-export const ONNX_FORMAT = 'convlora-onnx 1';
+import { ONNX_META, ONNX_FORMAT } from './onnx-model.js';
+export { ONNX_META, ONNX_FORMAT };
 
 /** How `segment` prepares a scan and reads the logits (data/conform.ts, data/preprocess.ts), for other runtimes. */
 function preprocessing(grid: ModelGrid): Record<string, unknown> {

@@ -1,29 +1,14 @@
 /** Loading and saving the pipeline's networks, with their construction parameters in the metadata. */
 import { ConvLoraError } from '../errors.js';
+import type { HeadKind, ModelInfo } from './model-info.js';
 import type { Device } from '../engine/tensor.js';
 import { loadSafetensors } from '../nn/safetensors.js';
 import { saveModel, META_KEY } from '../nn/checkpoint.js';
 import { UNet2D } from '../models/unet.js';
 import { EarlySegHead, UdasHead } from '../models/esh.js';
 import type { Module } from '../nn/module.js';
-import type { ModelGrid } from '../data/conform.js';
 
-export type HeadKind = 'esh' | 'udas';
-
-export interface ModelInfo {
-  kind: 'unet2d' | 'head';
-  filters: number;
-  head?: HeadKind;
-  /** Slice size the network was trained at, and the dataset root/domain it came from. */
-  size?: number;
-  source?: string;
-  /** Voxel orientation (axis codes such as 'RAS') of the training volumes; `segment` reorients inputs to it. */
-  orientation?: string | null;
-  /** Median voxel size (mm, file axes) of the training volumes; `segment --conform` resamples inputs to it. */
-  spacing?: number[];
-  epoch?: number;
-  [k: string]: unknown;
-}
+export type { HeadKind, ModelInfo } from './model-info.js';
 
 async function read(path: string, device: Device): Promise<{ info: ModelInfo; load: (m: Module) => void; dispose: () => void }> {
   const { tensors, metadata } = await loadSafetensors(path, device);
@@ -70,9 +55,4 @@ export async function saveNetwork(path: string, model: Module, info: ModelInfo):
   await saveModel(path, model, info);
 }
 
-/** What a U-Net checkpoint records about its training volumes (unknown orientation or voxel size: null). */
-export function modelGrid(info: ModelInfo): ModelGrid {
-  const sp = info.spacing;
-  const spacing = Array.isArray(sp) && sp.length === 3 && sp.every((x) => typeof x === 'number' && x > 0) ? sp : null;
-  return { size: info.size ?? 256, orientation: typeof info.orientation === 'string' ? info.orientation : null, spacing };
-}
+export { modelGrid } from '../data/conform.js';

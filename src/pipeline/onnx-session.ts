@@ -6,10 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { ConvLoraError, checkInt } from '../errors.js';
-import { readOnnxSummary, type OnnxSummary } from '../nn/onnx.js';
-import type { ModelGrid } from '../data/conform.js';
-import { ONNX_META, onnxBytes } from './export.js';
-import { modelGrid, type ModelInfo } from './models.js';
+import { onnxBytes } from './export.js';
+import { OnnxModel, describeOnnx } from './onnx-model.js';
 
 type OrtModule = typeof Ort;
 const loaded = new Map<string, Promise<OrtModule>>();
@@ -32,59 +30,21 @@ export function loadOnnxRuntime(specifier = 'onnxruntime-node'): Promise<OrtModu
   return p;
 }
 
-/** An exported U-Net in an onnxruntime session, with what its metadata says about the training scans. */
-export class OnnxSession {
-  private constructor(private readonly ort: OrtModule, private readonly session: Ort.InferenceSession, readonly summary: OnnxSummary,
-    readonly info: ModelInfo, readonly grid: ModelGrid) {}
-
+/** An exported U-Net in an onnxruntime-node session (OnnxModel, onnx-model.ts). */
+export type OnnxSession = OnnxModel;
+export const OnnxSession = {
   /**
    * Open ONNX bytes written by `convlora export` (or onnxBytes). `threads`: onnxruntime's intra-op
    * threads (0: its default, one per core). Throws E_ONNX for bytes that are not such a model,
    * E_NATIVE_LOAD when onnxruntime-node is missing.
    */
-  static async open(bytes: Uint8Array, o: { what?: string; threads?: number; runtime?: string } = {}): Promise<OnnxSession> {
-    const what = o.what ?? 'ONNX model';
-    const threads = checkInt('threads', o.threads ?? 0, 0);
-    const summary = readOnnxSummary(bytes, what);
-    const raw = summary.metadata[ONNX_META.modelInfo];
-    let info: ModelInfo | null = null;
-    try { info = JSON.parse(raw ?? 'null') as ModelInfo | null; } catch { /* reported below */ }
-    if (info === null || typeof info !== 'object' || info.kind !== 'unet2d') {
-      throw new ConvLoraError('E_ONNX', `${what} has no convlora U-Net description (metadata "${ONNX_META.modelInfo}"); write it with \`convlora export\``);
-    }
+  async open(bytes: Uint8Array, o: { what?: string; threads?: number; runtime?: string } = {}): Promise<OnnxModel> {
+    checkInt('threads', o.threads ?? 0, 0);
+    const description = describeOnnx(bytes, o.what);
     const ort = await loadOnnxRuntime(o.runtime);
-    let session: Ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-    } catch (err) {
-      throw new ConvLoraError('E_ONNX', `onnxruntime could not load ${what}: ${(err as Error).message}`, { cause: err });
-    }
-    return new OnnxSession(ort, session, summary, info, modelGrid(info));
-  }
-
-  /** Logits [B, 1, H, W] of a batch of slices x [B, 1, H, W] (row-major float32). */
-  async run(x: Float32Array, b: number, h: number, w: number): Promise<Float32Array> {
-    if (x.length !== b * h * w) throw new ConvLoraError('E_SHAPE', `Expected ${b * h * w} values for a batch [${b}, 1, ${h}, ${w}] but received ${x.length}`);
-    const k = Number(this.summary.metadata[ONNX_META.divisor] ?? 1);
-    if (h % k !== 0 || w % k !== 0) throw new ConvLoraError('E_SHAPE', `Expected height and width divisible by ${k} but received [${h}, ${w}]`);
-    const input = new this.ort.Tensor('float32', x, [b, 1, h, w]);
-    let out: Ort.OnnxValue | undefined;
-    try {
-      out = (await this.session.run({ [this.summary.input]: input }))[this.summary.output];
-    } catch (err) {
-      throw new ConvLoraError('E_ONNX', `onnxruntime failed on a batch [${b}, 1, ${h}, ${w}]: ${(err as Error).message}`, { cause: err });
-    } finally { input.dispose(); }
-    const data = out?.data;
-    if (!(data instanceof Float32Array) || data.length !== b * h * w) {
-      throw new ConvLoraError('E_SHAPE', `Expected float32 logits [${b}, 1, ${h}, ${w}] from the ONNX model but received ${out?.type ?? 'nothing'} [${out?.dims?.join(', ') ?? ''}]`);
-    }
-    const copy = data.slice();
-    out!.dispose();
-    return copy;
-  }
-
-  async dispose(): Promise<void> { await this.session.release(); }
-}
+    return OnnxModel.create(ort, bytes, { description, ...(o.what === undefined ? {} : { what: o.what }), ...(o.threads === undefined ? {} : { threads: o.threads }) });
+  },
+};
 
 /** Engines that compute `segment`'s logits; everything else in `segment` is the same for both. */
 export type Engine = 'torch' | 'onnx';

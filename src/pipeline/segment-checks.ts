@@ -3,7 +3,6 @@
  * returns a warning sentence or null; they go to stderr and into the JSON result's `warnings`.
  */
 import { CONFORM_TOLERANCE, type PreparedScan } from '../data/conform.js';
-import type { AdapterChoice } from './adapter-choice.js';
 
 /**
  * Brain-mask volumes (ml) a human head can have: from a full-term newborn's brain (about 350 ml) to
@@ -37,8 +36,11 @@ export function distributionWarning(d: { distance: number; threshold: number } |
     + `training scan (${d.threshold.toFixed(3)}); check the mask (an adapter for this scanner, or test-time AdaBN, may help)`;
 }
 
+/** What fallbackWarning reads of an AdapterChoice (adapter-choice.ts); structural, so this file needs no engine (the browser app uses it). */
+export interface ChoiceOutcome { chosen: string | null; closest: string; threshold: number | null; distances: readonly { name: string; distance: number }[] }
+
 /** The automatic adapter choice found no candidate close enough and used test-time AdaBN. */
-export function fallbackWarning(c: AdapterChoice): string | null {
+export function fallbackWarning(c: ChoiceOutcome): string | null {
   if (c.chosen !== null || c.threshold === null) return null;
   const best = c.distances.find((d) => d.name === c.closest)!;
   return `no adapter is close to this scan (the closest, ${c.closest}, lies at distance ${best.distance.toFixed(3)}, beyond ${c.threshold.toFixed(3)}, `

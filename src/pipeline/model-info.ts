@@ -1,0 +1,17 @@
+/** What a checkpoint's metadata says about its network (no Node module, no libtorch: the browser app reads it from ONNX metadata). */
+export type HeadKind = 'esh' | 'udas';
+
+export interface ModelInfo {
+  kind: 'unet2d' | 'head';
+  filters: number;
+  head?: HeadKind;
+  /** Slice size the network was trained at, and the dataset root/domain it came from. */
+  size?: number;
+  source?: string;
+  /** Voxel orientation (axis codes such as 'RAS') of the training volumes; `segment` reorients inputs to it. */
+  orientation?: string | null;
+  /** Median voxel size (mm, file axes) of the training volumes; `segment --conform` resamples inputs to it. */
+  spacing?: number[];
+  epoch?: number;
+  [k: string]: unknown;
+}

@@ -1,0 +1,193 @@
+/// <reference lib="dom" />
+// The browser app (`convlora app`): its server serves only its own files and the models given to it;
+// the web segmentation path (src/app/segment-web.ts, no Node module) gives `segment --engine onnx`'s mask;
+// and in a real headless chromium (Debian's, driven by puppeteer-core; scripts/test.sh installs it) a
+// scan uploaded to the page is segmented in the page and its mask equals the CLI's. The model is the
+// bundled one, exported to ONNX; the scans are the real-head fixtures (one RAS at 3 mm, one LSA at
+// 4 x 4 x 3 mm), so orientation and resampling are exercised.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { startAppServer, APP_FILES, SECURITY_HEADERS, type AppServer } from '../../src/app/server.js';
+import { decodeScan, inflateWeb, segmentBytes } from '../../src/app/segment-web.js';
+import { bundledModel } from '../../src/pipeline/bundled.js';
+import { onnxBytes } from '../../src/pipeline/export.js';
+import { OnnxSession } from '../../src/pipeline/onnx-session.js';
+import { readNifti } from '../../src/data/nifti.js';
+import { dice } from '../../src/metrics/index.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const assets = join(root, 'dist', 'app');
+const fixtures = join(root, 'test', 'fixtures', 'real');
+const SCANS = ['colin27_t1.nii.gz', 'itk-head_t1.nii.gz'];
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const dir = tempDir('convlora-app-');
+let onnxPath = '';
+let app: AppServer;
+const cliMasks = new Map<string, Uint8Array>();
+
+function get(url: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  // node:http sends the path exactly as given (no normalisation of ../ or %2e), as a hostile client would.
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+before(async () => {
+  onnxPath = join(dir, 'bundled.onnx');
+  await writeFile(onnxPath, (await onnxBytes({ model: bundledModel() })).bytes);
+  app = await startAppServer({ assets, port: 0, models: [{ id: 'bundled', label: 'bundled model', bytes: await readFile(onnxPath) }] });
+  for (const s of SCANS) {
+    const out = join(dir, `cli-${s}`);
+    const r = await runCli(['segment', '--engine', 'onnx', '--model', onnxPath, '--in', join(fixtures, s), '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.err);
+    cliMasks.set(s, Uint8Array.from((await readNifti(out)).data));
+  }
+});
+
+after(async () => { await app?.close(); });
+
+test('app server: its own files and the models, with cross-origin isolation; nothing else (404), no uploads (405)', async () => {
+  for (const path of Object.keys(APP_FILES)) {
+    const r = await get(app.url, path);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers['cross-origin-opener-policy'], 'same-origin');
+    assert.equal(r.headers['cross-origin-embedder-policy'], 'require-corp');
+    assert.equal(r.headers['content-security-policy'], SECURITY_HEADERS['Content-Security-Policy']);
+  }
+  const list = JSON.parse((await get(app.url, '/models.json')).body.toString()) as { models: { id: string; url: string; voxelSize: number[]; sliceSize: number }[] };
+  assert.deepEqual(list.models.map((m) => [m.id, m.url, m.voxelSize, m.sliceSize]), [['bundled', '/models/bundled.onnx', [2, 2, 2], 128]]);
+  assert.deepEqual(new Uint8Array((await get(app.url, '/models/bundled.onnx')).body), new Uint8Array(await readFile(onnxPath)));
+  assert.equal((await get(app.url, '/index.html?v=2')).status, 200, 'a query string is ignored');
+
+  // A symlink and a stray file in the assets folder are not served: only the table's names are.
+  symlinkSync('/etc/passwd', join(assets, 'passwd-link'));
+  writeFileSync(join(assets, 'stray.txt'), 'not part of the app');
+  try {
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2e%2e%2fpackage.json', '/..%2fpackage.json', '/ort/../../package.json',
+      '/ort/%2e%2e%2f%2e%2e%2fpackage.json', '//etc/passwd', '/etc/passwd', '/C:/Windows/win.ini', '/passwd-link', '/stray.txt', '/models/../app.js',
+      '/models/bundled.onnx/..', '/models/', '/models/other.onnx', '/dist/app/app.js', '/app.js/', '/APP.JS', '/%61pp.js', '/index.html%00']) {
+      const r = await get(app.url, path);
+      assert.equal(r.status, 404, `${path}: ${r.status}`);
+      assert.equal(r.body.toString(), 'not found\n', path);
+    }
+  } finally {
+    const { rmSync } = await import('node:fs');
+    rmSync(join(assets, 'passwd-link'), { force: true });
+    rmSync(join(assets, 'stray.txt'), { force: true });
+  }
+  for (const method of ['POST', 'PUT', 'DELETE']) assert.equal((await get(app.url, '/', method)).status, 405, method);
+  assert.match(app.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'bound to the loopback address by default');
+});
+
+test('app server refuses a bad model list and a missing build with coded errors', async () => {
+  const bytes = await readFile(onnxPath);
+  await assert.rejects(startAppServer({ assets, port: 0, models: [] }), (e: Error & { code?: string }) => e.code === 'E_INVALID_ARG');
+  await assert.rejects(startAppServer({ assets, port: 0, models: [{ id: '../x', label: 'x', bytes }] }), (e: Error & { code?: string }) => e.code === 'E_INVALID_ARG' && /model id/.test(e.message));
+  await assert.rejects(startAppServer({ assets, port: 0, models: [{ id: 'a', label: 'a', bytes }, { id: 'a', label: 'b', bytes }] }), (e: Error & { code?: string }) => e.code === 'E_INVALID_ARG');
+  await assert.rejects(startAppServer({ assets, port: 0, models: [{ id: 'junk', label: 'junk.onnx', bytes: new Uint8Array([1, 2, 3, 4]) }] }), (e: Error & { code?: string }) => e.code === 'E_ONNX');
+  const empty = join(dir, 'no-build');
+  mkdirSync(empty);
+  await assert.rejects(startAppServer({ assets: empty, port: 0, models: [{ id: 'a', label: 'a', bytes }] }), (e: Error & { code?: string }) => e.code === 'E_IO' && /npm run build/.test(e.message));
+  const busy = Number(new URL(app.url).port);
+  await assert.rejects(startAppServer({ assets, port: busy, models: [{ id: 'a', label: 'a', bytes }] }), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /in use/.test(e.message));
+});
+
+test('the web segmentation path (no node:fs/zlib) gives segment --engine onnx\'s mask on both real-head fixtures', async () => {
+  const session = await OnnxSession.open(await readFile(onnxPath), { threads: 2 });
+  try {
+    for (const s of SCANS) {
+      const r = await segmentBytes(new Uint8Array(await readFile(join(fixtures, s))), session);
+      const cli = cliMasks.get(s)!;
+      assert.deepEqual(r.mask, cli, `${s}: the same mask`);
+      const back = await decodeScan(r.maskFile, 'mask');
+      assert.deepEqual(Uint8Array.from(back.data), cli, `${s}: the written .nii.gz holds it`);
+      const src = await readNifti(join(fixtures, s));
+      assert.deepEqual(back.dims, src.dims);
+      assert.deepEqual(back.affine, src.affine, 'on the scan\'s own grid');
+      assert.ok(r.brainVoxels > 0.01 * cli.length && r.brainVoxels < 0.6 * cli.length, `${s}: ${r.brainVoxels} brain voxels (neither empty nor full)`);
+    }
+  } finally { await session.dispose(); }
+});
+
+test('web gzip and NIfTI errors are coded, as in Node', async () => {
+  const good = new Uint8Array(await readFile(join(fixtures, SCANS[0]!)));
+  const truncated = good.subarray(0, Math.floor(good.length / 2));
+  await assert.rejects(decodeScan(truncated, 'half.nii.gz'), (e: Error & { code?: string; detail?: string }) => e.code === 'E_NIFTI' && /half\.nii\.gz/.test(e.message));
+  const corrupt = good.slice();
+  corrupt.fill(0x55, 40, 400);
+  await assert.rejects(decodeScan(corrupt, 'corrupt.nii.gz'), (e: Error & { code?: string; detail?: string }) => e.code === 'E_NIFTI' && e.detail === 'E_NIFTI_GZIP');
+  await assert.rejects(decodeScan(new TextEncoder().encode('hello, not a scan'), 'notes.txt'), (e: Error & { code?: string }) => e.code === 'E_NIFTI');
+  await assert.rejects(inflateWeb(gzipSync(new Uint8Array(5000)), 1000), (e: Error & { detail?: string }) => e.detail === 'E_NIFTI_TOO_LARGE');
+});
+
+test('in headless chromium: upload a scan, segment in the page, the mask equals segment\'s; bad files give a coded message', { skip: existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (scripts/test.sh installs Debian's)`, timeout: 600_000 }, async () => {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'] });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+    await page.setViewport({ width: 1200, height: 900 });
+    await page.goto(app.url, { waitUntil: 'load' });
+    type W = { convlora: { state: string; error: { code: string; message: string } | null; threads: number; result: { mask: Uint8Array; brainVoxels: number } | null } };
+    await page.waitForFunction(() => (window as unknown as W).convlora.state !== 'loading', { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (threads)');
+    assert.match(await page.$eval('.privacy', (e) => e.textContent ?? ''), /never leaves this browser/);
+    const input = (await page.$('input#file'))!;
+    for (const s of SCANS) {
+      await input.uploadFile(join(fixtures, s));
+      await page.waitForFunction(() => (window as unknown as W).convlora.state === 'ready' && !(document.getElementById('segment') as HTMLButtonElement).disabled, { timeout: 60_000 });
+      await page.click('#segment');
+      await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as W).convlora.state), { timeout: 300_000 });
+      const r = await page.evaluate(() => { const c = (window as unknown as W).convlora; return { state: c.state, error: c.error, mask: c.result === null ? [] : Array.from(c.result.mask) }; });
+      assert.equal(r.state, 'done', JSON.stringify(r.error));
+      const cli = cliMasks.get(s)!;
+      const d = dice(Uint8Array.from(r.mask), cli);
+      assert.ok(d >= 0.999, `${s}: Dice ${d} between the page's mask and segment's`);
+      assert.equal(await page.$eval('#download', (a) => (a as HTMLAnchorElement).hidden), false, 'the mask can be downloaded');
+      assert.match(await page.$eval('#download', (a) => (a as HTMLAnchorElement).download), /_mask\.nii\.gz$/);
+      if (s === SCANS[0]) {
+        await new Promise((res) => setTimeout(res, 1000)); // NiiVue draws on the next frames
+        await page.screenshot({ path: process.env.CONVLORA_SCREENSHOT ?? join(dir, 'app.png') });
+      }
+    }
+    // Malformed files: a coded message in the page, the page still usable.
+    const bad = join(dir, 'broken.nii.gz');
+    const good = await readFile(join(fixtures, SCANS[0]!));
+    await writeFile(bad, good.subarray(0, good.length >> 1));
+    const junk = join(dir, 'notes.nii');
+    await writeFile(junk, 'not a scan at all');
+    for (const f of [bad, junk]) {
+      await input.uploadFile(f);
+      await page.waitForFunction(() => (window as unknown as W).convlora.state === 'ready', { timeout: 60_000 });
+      await page.click('#segment');
+      await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as W).convlora.state), { timeout: 60_000 });
+      const st = await page.evaluate(() => (window as unknown as W).convlora.error);
+      assert.equal(st?.code, 'E_NIFTI', `${f}: ${JSON.stringify(st)}`);
+      assert.match(await page.$eval('#status', (e) => e.textContent ?? ''), /^E_NIFTI: /);
+      assert.equal(await page.$eval('#segment', (b) => (b as HTMLButtonElement).disabled), false, 'the page is not stuck');
+    }
+    assert.deepEqual(errors, [], 'no uncaught error in the page');
+    const origin = new URL(app.url).origin;
+    const off = requests.filter((r) => { const u = r.split(' ')[1]!; return !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'); });
+    assert.deepEqual(off, [], 'no request leaves the app\'s origin');
+    assert.deepEqual(requests.filter((r) => !r.startsWith('GET ')), [], 'the page only reads: no scan is sent');
+  } finally { await browser.close(); }
+});

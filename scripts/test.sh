@@ -13,4 +13,6 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 bash scripts/setup.sh
+# The package install test installs the packed package offline: its runtime dependencies must be in npm's cache.
+node scripts/cache-deps.mjs
 exec node --test --test-concurrency=1 dist/test/

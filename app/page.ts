@@ -137,7 +137,8 @@ async function start(): Promise<void> {
   } catch (err) { fail(err); }
 }
 
-fileInput.addEventListener('change', () => { const f = fileInput.files?.[0]; if (f !== undefined) void openScan(f); });
+// Cleared after each pick, so that choosing the same file again (e.g. after it changed on disk) reloads it.
+fileInput.addEventListener('change', () => { const f = fileInput.files?.[0]; fileInput.value = ''; if (f !== undefined) void openScan(f); });
 select.addEventListener('change', showModel);
 button.addEventListener('click', () => { void segment(); });
 viewer.addEventListener('dragover', (e) => { e.preventDefault(); viewer.classList.add('drag'); });

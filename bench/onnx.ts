@@ -8,12 +8,21 @@
  *   - segment: `Segmenter.segment` (read, prepare, logits of every slice in batches of 16, threshold, map
  *     back, write the mask) with the model already open, as `segment` on a folder runs; rounds alternate
  *     the engines so machine noise hits both alike, and medians are reported;
- *   - export: `exportOnnx` of base + adapter (load, merge, encode, atomic write).
- *   node dist/bench/onnx.js [--threads 2] [--rounds 3] [--size 256] [--out bench/results/onnx.json]
+ *   - export: `exportOnnx` of base + adapter (load, merge, encode, atomic write);
+ *   - onnxruntime-web: the same .onnx in the browser app (`convlora app`'s server) in Debian's headless
+ *     chromium, the scan uploaded and segmented in the page (decode, prepare, logits, threshold, map
+ *     back, gzip the mask); the page's own timing, `rounds` times, after one warm-up that compiles the
+ *     model. The page uses min(4, cores) wasm threads (cross-origin isolated). --no-web skips it.
+ *   node dist/bench/onnx.js [--threads 2] [--rounds 3] [--size 256] [--no-web] [--out bench/results/onnx.json]
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readNifti } from '../src/data/nifti.js';
+import { startAppServer } from '../src/app/server.js';
+import { CHROMIUM, haveChromium, openAppPage } from '../test/helpers/browser.js';
 import { loadavg, tmpdir } from 'node:os';
 import { setThreads } from '../src/engine/runtime.js';
 import { phantomVolume } from '../src/data/phantom.js';
@@ -25,7 +34,7 @@ import type { Engine } from '../src/pipeline/onnx-session.js';
 import { smallModelWithAdapter } from '../test/helpers/onnx.js';
 import { machine, median, writeResult } from './common.js';
 
-const { values } = parseArgs({ options: { threads: { type: 'string' }, rounds: { type: 'string' }, size: { type: 'string' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { threads: { type: 'string' }, rounds: { type: 'string' }, size: { type: 'string' }, out: { type: 'string' }, 'no-web': { type: 'boolean' } } });
 const threads = Number(values.threads ?? 2), rounds = Number(values.rounds ?? 3), size = Number(values.size ?? 256);
 const dir = mkdtempSync(join(tmpdir(), 'convlora-bench-onnx-'));
 try {
@@ -58,6 +67,22 @@ try {
     }
   }
   for (const e of engines) opened[e].seg.dispose();
+
+  let web: { medianSeconds: number; seconds: number[]; threads: number; warmupSeconds: number; maskAgreesWithNode: boolean } | null = null;
+  if (values['no-web'] !== true) {
+    if (!haveChromium()) throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium, or pass --no-web`);
+    const app = await startAppServer({ assets: join(dirname(fileURLToPath(import.meta.url)), '..', 'app'), port: 0, models: [{ id: 'bench', label: 'bench', bytes: readFileSync(onnx) }] });
+    const page = await openAppPage(app.url);
+    try {
+      const warm = await page.segment(scan, 1_800_000);
+      if (warm.state !== 'done') throw new Error(`the page failed: ${JSON.stringify(warm.error)}`);
+      const nodeMask = Uint8Array.from((await readNifti(join(dir, 'mask-onnx.nii.gz'))).data);
+      const seconds: number[] = [];
+      for (let r = 0; r < rounds; r++) { seconds.push((await page.segment(scan, 1_800_000)).seconds); loads.push(loadavg()[0]!); }
+      web = { medianSeconds: median(seconds), seconds, warmupSeconds: warm.seconds, threads: await page.page.evaluate(() => (window as unknown as { convlora: { threads: number } }).convlora.threads),
+        maskAgreesWithNode: warm.mask.length === nodeMask.length && warm.mask.every((v, i) => v === nodeMask[i]) };
+    } finally { await page.close(); await app.close(); }
+  }
   const result = {
     date: new Date().toISOString(), machine: machine(), threads, rounds,
     scan: { dims: v.image.dims.slice(0, 3), spacing: v.image.spacing!.slice(0, 3), slices: v.image.dims[0] },
@@ -66,6 +91,7 @@ try {
     open: { torchSeconds: opened.torch.seconds, onnxSeconds: opened.onnx.seconds },
     segment: { torchMedianSeconds: median(times.torch), onnxMedianSeconds: median(times.onnx), torch: times.torch, onnx: times.onnx,
       speedup: median(times.torch) / median(times.onnx) },
+    web: web === null ? null : { ...web, torchOverWeb: median(times.torch) / web.medianSeconds, onnxNodeOverWeb: median(times.onnx) / web.medianSeconds },
     loadAverage: { min: Math.min(...loads), max: Math.max(...loads) },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

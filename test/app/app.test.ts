@@ -7,7 +7,7 @@
 // 4 x 4 x 3 mm), so orientation and resampling are exercised.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -22,12 +22,12 @@ import { readNifti } from '../../src/data/nifti.js';
 import { dice } from '../../src/metrics/index.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
+import { CHROMIUM, haveChromium, openAppPage } from '../helpers/browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const assets = join(root, 'dist', 'app');
 const fixtures = join(root, 'test', 'fixtures', 'real');
 const SCANS = ['colin27_t1.nii.gz', 'itk-head_t1.nii.gz'];
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const dir = tempDir('convlora-app-');
 let onnxPath = '';
 let app: AppServer;
@@ -135,31 +135,16 @@ test('web gzip and NIfTI errors are coded, as in Node', async () => {
   await assert.rejects(inflateWeb(gzipSync(new Uint8Array(5000)), 1000), (e: Error & { detail?: string }) => e.detail === 'E_NIFTI_TOO_LARGE');
 });
 
-test('in headless chromium: upload a scan, segment in the page, the mask equals segment\'s; bad files give a coded message', { skip: existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (scripts/test.sh installs Debian's)`, timeout: 600_000 }, async () => {
-  const { default: puppeteer } = await import('puppeteer-core');
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'] });
+test('in headless chromium: upload a scan, segment in the page, the mask equals segment\'s; bad files give a coded message', { skip: haveChromium() ? false : `no chromium at ${CHROMIUM} (scripts/test.sh installs Debian's)`, timeout: 600_000 }, async () => {
+  const app_ = await openAppPage(app.url);
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
-    await page.setViewport({ width: 1200, height: 900 });
-    await page.goto(app.url, { waitUntil: 'load' });
-    type W = { convlora: { state: string; error: { code: string; message: string } | null; threads: number; result: { mask: Uint8Array; brainVoxels: number } | null } };
-    await page.waitForFunction(() => (window as unknown as W).convlora.state !== 'loading', { timeout: 60_000 });
+    const { page } = app_;
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (threads)');
     assert.match(await page.$eval('.privacy', (e) => e.textContent ?? ''), /never leaves this browser/);
-    const input = (await page.$('input#file'))!;
     for (const s of SCANS) {
-      await input.uploadFile(join(fixtures, s));
-      await page.waitForFunction(() => (window as unknown as W).convlora.state === 'ready' && !(document.getElementById('segment') as HTMLButtonElement).disabled, { timeout: 60_000 });
-      await page.click('#segment');
-      await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as W).convlora.state), { timeout: 300_000 });
-      const r = await page.evaluate(() => { const c = (window as unknown as W).convlora; return { state: c.state, error: c.error, mask: c.result === null ? [] : Array.from(c.result.mask) }; });
+      const r = await app_.segment(join(fixtures, s));
       assert.equal(r.state, 'done', JSON.stringify(r.error));
-      const cli = cliMasks.get(s)!;
-      const d = dice(Uint8Array.from(r.mask), cli);
+      const d = dice(r.mask, cliMasks.get(s)!);
       assert.ok(d >= 0.999, `${s}: Dice ${d} between the page's mask and segment's`);
       assert.equal(await page.$eval('#download', (a) => (a as HTMLAnchorElement).hidden), false, 'the mask can be downloaded');
       assert.match(await page.$eval('#download', (a) => (a as HTMLAnchorElement).download), /_mask\.nii\.gz$/);
@@ -175,19 +160,16 @@ test('in headless chromium: upload a scan, segment in the page, the mask equals 
     const junk = join(dir, 'notes.nii');
     await writeFile(junk, 'not a scan at all');
     for (const f of [bad, junk]) {
-      await input.uploadFile(f);
-      await page.waitForFunction(() => (window as unknown as W).convlora.state === 'ready', { timeout: 60_000 });
-      await page.click('#segment');
-      await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as W).convlora.state), { timeout: 60_000 });
-      const st = await page.evaluate(() => (window as unknown as W).convlora.error);
-      assert.equal(st?.code, 'E_NIFTI', `${f}: ${JSON.stringify(st)}`);
+      const r = await app_.segment(f, 60_000);
+      assert.equal(r.state, 'error');
+      assert.equal(r.error?.code, 'E_NIFTI', `${f}: ${JSON.stringify(r.error)}`);
       assert.match(await page.$eval('#status', (e) => e.textContent ?? ''), /^E_NIFTI: /);
       assert.equal(await page.$eval('#segment', (b) => (b as HTMLButtonElement).disabled), false, 'the page is not stuck');
     }
-    assert.deepEqual(errors, [], 'no uncaught error in the page');
+    assert.deepEqual(app_.errors, [], 'no uncaught error in the page');
     const origin = new URL(app.url).origin;
-    const off = requests.filter((r) => { const u = r.split(' ')[1]!; return !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'); });
+    const off = app_.requests.filter((r) => { const u = r.split(' ')[1]!; return !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'); });
     assert.deepEqual(off, [], 'no request leaves the app\'s origin');
-    assert.deepEqual(requests.filter((r) => !r.startsWith('GET ')), [], 'the page only reads: no scan is sent');
-  } finally { await browser.close(); }
+    assert.deepEqual(app_.requests.filter((r) => !r.startsWith('GET ')), [], 'the page only reads: no scan is sent');
+  } finally { await app_.close(); }
 });

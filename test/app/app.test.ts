@@ -173,3 +173,28 @@ test('in headless chromium: upload a scan, segment in the page, the mask equals 
     assert.deepEqual(app_.requests.filter((r) => !r.startsWith('GET ')), [], 'the page only reads: no scan is sent');
   } finally { await app_.close(); }
 });
+
+test('convlora app: serves the given .onnx on 127.0.0.1, prints its URL, stops cleanly on SIGTERM; usage errors are coded', async () => {
+  const { spawn } = await import('node:child_process');
+  const main = join(root, 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [main, 'app', '--model', onnxPath, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('\n')) resolve(out.split('\n')[0]!); });
+    child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${err}`)));
+  });
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const list = JSON.parse((await get(url, '/models.json')).body.toString()) as { models: { id: string }[] };
+  assert.deepEqual(list.models.map((m) => m.id), ['bundled'], 'the model named on the command line, by its file name');
+  assert.match(err, /never sent here/);
+  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
+  assert.equal(code, 0);
+  const bad = await runCli(['app', '--model', onnxPath, '--adapters', dir, '--port', '0']);
+  assert.equal(bad.code, 2, bad.err);
+  assert.match(bad.err, /E_USAGE/);
+  const port = await runCli(['app', '--model', onnxPath, '--port', '70000']);
+  assert.equal(port.code, 2);
+  assert.match(port.err, /--port/);
+});

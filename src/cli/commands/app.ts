@@ -23,11 +23,11 @@ async function readModelFile(path: string): Promise<Uint8Array> {
 /** The app's models: .onnx files as they are; a checkpoint exported now (needs libtorch), once plain and once per adapter. */
 export async function appModels(models: readonly string[], adapters: string | undefined, report: (line: string) => void): Promise<AppModel[]> {
   const out: AppModel[] = [];
-  const files = adapters === undefined ? [] : await adapterFiles(adapters);
   const checkpoints = models.filter((m) => !isOnnxPath(m));
-  if (files.length > 0 && checkpoints.length !== 1) {
+  if (adapters !== undefined && checkpoints.length !== 1) {
     throw new ConvLoraError('E_USAGE', `--adapters merges its adapters into one checkpoint: give exactly one .safetensors --model (received ${checkpoints.length})`);
   }
+  const files = adapters === undefined ? [] : await adapterFiles(adapters);
   for (const m of models) {
     if (isOnnxPath(m)) { out.push({ id: modelId(m), label: basename(m), bytes: await readModelFile(m) }); continue; }
     const { onnxBytes } = await import('../../pipeline/export.js');

@@ -9,7 +9,7 @@ import { Niivue } from '@niivue/niivue';
 import { OnnxModel } from '../src/pipeline/onnx-model.js';
 import { segmentBytes, type WebSegmentResult } from '../src/app/segment-web.js';
 
-interface ModelEntry { id: string; label: string; url: string; bytes: number; domain: string | null; voxelSize: number[] | null; orientation: string | null; sliceSize: number; inference: string }
+interface ModelEntry { id: string; label: string; url: string; statsUrl: string | null; adabn: boolean; bytes: number; domain: string | null; voxelSize: number[] | null; orientation: string | null; sliceSize: number; inference: string }
 
 /** What the page is doing, for people (the status line) and for tests (window.convlora). */
 interface AppState { state: 'loading' | 'ready' | 'segmenting' | 'done' | 'error'; error: { code: string; message: string } | null; result: WebSegmentResult | null; threads: number }
@@ -28,7 +28,8 @@ ort.env.wasm.numThreads = state.threads;
 ort.env.wasm.wasmPaths = '/ort/';
 
 let models: ModelEntry[] = [];
-const sessions = new Map<string, Promise<OnnxModel>>();
+interface Loaded { model: OnnxModel; bytes: Uint8Array; stats: OnnxModel | null }
+const sessions = new Map<string, Promise<Loaded>>();
 let scan: { name: string; bytes: Uint8Array; url: string } | null = null;
 let maskUrl: string | null = null;
 const nv = new Niivue({ backColor: [0, 0, 0, 1], crosshairColor: [0.3, 0.8, 1, 0.7], crosshairWidth: 1, isResizeCanvas: true });
@@ -52,17 +53,27 @@ function showModel(): void {
   if (m === undefined) return;
   const mm = m.voxelSize === null ? 'unknown voxel size' : `${m.voxelSize.map((v) => v.toFixed(2)).join(' x ')} mm`;
   info.textContent = `${m.label}: domain ${m.domain ?? 'unknown'}, trained at ${mm}, ${m.orientation ?? 'unknown orientation'}, ${(m.bytes / 1048576).toFixed(1)} MiB; `
-    + `onnxruntime-web, ${state.threads} thread(s)`;
+    + `${m.adabn ? 'test-time AdaBN on each scan, ' : ''}onnxruntime-web, ${state.threads} thread(s)`;
 }
 
-function session(id: string): Promise<OnnxModel> {
+async function fetchBytes(url: string, label: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  if (!res.ok) throw Object.assign(new Error(`Could not fetch ${label}: HTTP ${res.status}`), { code: 'E_IO' });
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function session(id: string): Promise<Loaded> {
   let s = sessions.get(id);
   if (s === undefined) {
     const m = models.find((x) => x.id === id)!;
     s = (async () => {
-      const res = await fetch(m.url);
-      if (!res.ok) throw Object.assign(new Error(`Could not fetch the model ${m.label}: HTTP ${res.status}`), { code: 'E_IO' });
-      return OnnxModel.create(ort, new Uint8Array(await res.arrayBuffer()), { what: m.label, providers: ['wasm'] });
+      const bytes = await fetchBytes(m.url, `the model ${m.label}`);
+      const model = await OnnxModel.create(ort, bytes, { what: m.label, providers: ['wasm'] });
+      // A model selected with test-time AdaBN per scan comes with its statistics graph (pipeline/onnx-adabn.ts).
+      const stats = m.adabn && m.statsUrl !== null
+        ? await OnnxModel.create(ort, await fetchBytes(m.statsUrl, `the statistics graph of ${m.label}`), { what: `${m.label} (statistics graph)`, providers: ['wasm'], statistics: true })
+        : null;
+      return { model, bytes, stats };
     })();
     s.catch(() => sessions.delete(id));
     sessions.set(id, s);
@@ -104,10 +115,11 @@ async function segment(): Promise<void> {
   progress.value = 0;
   try {
     say('Loading the model...');
-    const model = await session(select.value);
+    const loaded = await session(select.value);
     say(`Segmenting ${current.name}...`);
-    const result = await segmentBytes(current.bytes, model, {
+    const result = await segmentBytes(current.bytes, loaded.model, {
       what: current.name,
+      ...(loaded.stats === null ? {} : { adabn: { stats: loaded.stats, bytes: loaded.bytes, open: (b: Uint8Array) => OnnxModel.create(ort, b, { what: 'the model with this scan\'s statistics', providers: ['wasm'] }) } }),
       onProgress: (done, total) => { progress.value = done / total; say(`Segmenting ${current.name}: ${done} of ${total} slices`); },
     });
     if (maskUrl !== null) URL.revokeObjectURL(maskUrl);

@@ -12,6 +12,7 @@ import { niftiError } from '../data/nifti-header.js';
 import { runSlicesAsync } from '../pipeline/slices.js';
 import { brainVolumeWarning, spacingWarning } from '../pipeline/segment-checks.js';
 import type { OnnxModel } from '../pipeline/onnx-model.js';
+import { estimateStatistics, withInitializers } from '../pipeline/onnx-adabn.js';
 
 async function collect(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const reader = stream.getReader();
@@ -68,7 +69,16 @@ export interface WebSegmentResult {
   seconds: number;
 }
 
+/** Test-time AdaBN outside libtorch: the model's statistics graph, its bytes, and how to open a session on patched bytes. */
+export interface WebAdaBN {
+  stats: Pick<OnnxModel, 'runOutputs' | 'summary'>;
+  bytes: Uint8Array;
+  open: (bytes: Uint8Array) => Promise<Pick<OnnxModel, 'run' | 'dispose'>>;
+}
+
 export interface WebSegmentOptions {
+  /** Test-time AdaBN per scan (for a model selected with it), as `segment` does; without it the stored statistics are used. */
+  adabn?: WebAdaBN;
   /** Name of the scan in messages. */
   what?: string;
   /** Slices per forward pass (default 16, as `segment`). */
@@ -100,17 +110,27 @@ export async function segmentBytes(bytes: Uint8Array, model: Pick<OnnxModel, 'ru
   const warnings: string[] = [];
   const w = spacingWarning(prep, model.grid.spacing);
   if (w !== null) warnings.push(w);
-  if (model.info.inference === 'adabn') {
-    warnings.push('the model was selected with test-time AdaBN per scan, which an ONNX graph cannot do: predicted with its stored BatchNorm statistics (the CLI\'s `segment --engine torch` applies it)');
+  if (model.info.inference === 'adabn' && o.adabn === undefined) {
+    warnings.push('the model was selected with test-time AdaBN per scan, but its statistics graph (<model>.stats.onnx) was not given: predicted with its stored BatchNorm statistics');
   }
   const S = prep.shape[0];
   let done = 0;
-  const logits = await runSlicesAsync(prep.images, prep.shape, batchSize, async (x, b, h, wd) => {
-    const out = await model.run(x, b, h, wd);
-    done += b;
-    o.onProgress?.(done, S);
-    return out;
-  });
+  let run: Pick<OnnxModel, 'run'> = model;
+  let adapted: Pick<OnnxModel, 'run' | 'dispose'> | null = null;
+  if (o.adabn !== undefined) {
+    const est = await estimateStatistics(o.adabn.stats, prep.images, prep.shape);
+    adapted = await o.adabn.open(withInitializers(o.adabn.bytes, est.values, what));
+    run = adapted;
+  }
+  let logits: Float32Array;
+  try {
+    logits = await runSlicesAsync(prep.images, prep.shape, batchSize, async (x, b, h, wd) => {
+      const out = await run.run(x, b, h, wd);
+      done += b;
+      o.onProgress?.(done, S);
+      return out;
+    });
+  } finally { await adapted?.dispose(); }
   const mask = maskToInput(prep, logits);
   const brainVoxels = mask.reduce((n, v) => n + v, 0);
   const brainMl = (brainVoxels * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;

@@ -21,6 +21,8 @@ export interface AppModel {
   /** Label in the page's list. */
   label: string;
   bytes: Uint8Array;
+  /** Its statistics graph (`<model>.stats.onnx`), for test-time AdaBN in the page; null or absent without one. */
+  statistics?: Uint8Array | null;
 }
 
 /** The app's own files, relative to the assets folder (dist/app, written by scripts/build-app.mjs). */
@@ -79,8 +81,14 @@ export async function appRoutes(assets: string, models: readonly AppModel[]): Pr
     if (routes.has(`/models/${m.id}.onnx`)) throw new ConvLoraError('E_INVALID_ARG', `Two models share the id ${JSON.stringify(m.id)}`);
     const d = describeOnnx(m.bytes, m.label);
     routes.set(`/models/${m.id}.onnx`, { body: m.bytes, type: TYPES['.onnx']! });
-    return { id: m.id, label: m.label, url: `/models/${m.id}.onnx`, bytes: m.bytes.length, domain: d.summary.metadata['convlora.domain'] ?? null,
-      voxelSize: d.grid.spacing, orientation: d.grid.orientation, sliceSize: d.grid.size, inference: d.info.inference ?? 'eval' };
+    const stats = m.statistics ?? null;
+    if (stats !== null) {
+      describeOnnx(stats, `${m.label} (statistics graph)`, { statistics: true });
+      routes.set(`/models/${m.id}.stats.onnx`, { body: stats, type: TYPES['.onnx']! });
+    }
+    return { id: m.id, label: m.label, url: `/models/${m.id}.onnx`, statsUrl: stats === null ? null : `/models/${m.id}.stats.onnx`, bytes: m.bytes.length,
+      domain: d.summary.metadata['convlora.domain'] ?? null, voxelSize: d.grid.spacing, orientation: d.grid.orientation, sliceSize: d.grid.size,
+      inference: d.info.inference ?? 'eval', adabn: stats !== null && d.info.inference === 'adabn' && d.info.merged === undefined };
   });
   routes.set('/models.json', { body: new TextEncoder().encode(JSON.stringify({ models: list })), type: TYPES['.json']! });
   return routes;

@@ -21,12 +21,22 @@ export function emitter<M extends Module>(cls: ModuleClass<M>, emit: Emitter<M>)
   return { cls, emit: emit as Emitter<Module> };
 }
 
+/** A BatchNorm layer of a statistics graph: its path, and the graph outputs holding its batch statistics. */
+export interface BatchStatsOutput { path: string; mean: string; var: string; channels: number }
+
 export class OnnxExporter {
   readonly graph = new OnnxGraph();
   readonly #emitters = new Map<unknown, Emitter<Module>>();
+  /**
+   * Null for an inference graph. For a statistics graph (test-time AdaBN outside libtorch), every
+   * BatchNorm normalizes with its batch's statistics, as in training mode, and the batch mean and
+   * unbiased variance of its input become graph outputs, listed here in forward order.
+   */
+  readonly batchStats: BatchStatsOutput[] | null;
 
-  constructor(extra: readonly EmitterEntry[] = []) {
+  constructor(extra: readonly EmitterEntry[] = [], o: { batchStats?: boolean } = {}) {
     for (const e of [...LAYER_EMITTERS, ...extra]) this.#emitters.set(e.cls, e.emit);
+    this.batchStats = o.batchStats === true ? [] : null;
   }
 
   /** Emit `m` (at `path`) applied to the value `x`; returns the output value's name. */
@@ -65,6 +75,32 @@ export function emitConv(ex: OnnxExporter, conv: Conv2d, x: string, path: string
   }, path);
 }
 
+/**
+ * BatchNorm with the batch's own statistics (PyTorch's training-mode forward): y = (x - mean) /
+ * sqrt(var + eps) * weight + bias with mean and biased var over (batch, height, width); also outputs the
+ * mean and the unbiased var (var * n / (n - 1), n = batch * height * width), which PyTorch's running
+ * statistics average.
+ */
+function emitBatchStatsNorm(ex: OnnxExporter, m: BatchNorm2d, x: string, path: string, outputs: BatchStatsOutput[]): string {
+  const g = ex.graph, c = m.numFeatures;
+  const w = m.getParameter('weight'), b = m.getParameter('bias');
+  const scale = g.initializer(`${path}.weight_c11`, [1, c, 1, 1], w === null ? new Float32Array(c).fill(1) : w.toFloat32());
+  const shift = g.initializer(`${path}.bias_c11`, [1, c, 1, 1], b === null ? new Float32Array(c) : b.toFloat32());
+  const reduce = { axes: [0, 2, 3], keepdims: 1 };
+  const mean = g.node('ReduceMean', [x], reduce, `${path}.batch_mean`);
+  const d = g.node('Sub', [x, mean], {}, `${path}.centred`);
+  const v = g.node('ReduceMean', [g.node('Mul', [d, d], {}, `${path}.squared`)], reduce, `${path}.batch_var_biased`);
+  const eps = g.initializer(`${path}.eps`, [], Float32Array.of(m.eps));
+  const norm = g.node('Div', [d, g.node('Sqrt', [g.node('Add', [v, eps], {}, `${path}.var_eps`)], {}, `${path}.std`)], {}, `${path}.normed`);
+  const y = g.node('Add', [g.node('Mul', [norm, scale], {}, `${path}.scaled`), shift], {}, path);
+  // n = Size(x) / C values per channel; the unbiased variance is var * n / (n - 1).
+  const n = g.node('Div', [g.node('Cast', [g.node('Size', [x], {}, `${path}.size`)], { to: 1 }, `${path}.size_f`), g.initializer(`${path}.channels`, [], Float32Array.of(c))], {}, `${path}.count`);
+  const factor = g.node('Div', [n, g.node('Sub', [n, g.initializer(`${path}.one`, [], Float32Array.of(1))], {}, `${path}.count_m1`)], {}, `${path}.bessel`);
+  const unbiased = g.node('Mul', [v, factor], {}, `${path}.batch_var`);
+  outputs.push({ path, mean, var: unbiased, channels: c });
+  return y;
+}
+
 const LAYER_EMITTERS: EmitterEntry[] = [
   emitter(Conv2d, (m, x, path, ex) => emitConv(ex, m, x, path, ex.weight(m.weight, `${path}.weight`))),
   emitter(ConvTranspose2d, (m, x, path, ex) => {
@@ -77,6 +113,7 @@ const LAYER_EMITTERS: EmitterEntry[] = [
     }, path);
   }),
   emitter(BatchNorm2d, (m, x, path, ex) => {
+    if (ex.batchStats !== null) return emitBatchStatsNorm(ex, m, x, path, ex.batchStats);
     if (m.training || !m.useRunningStats) {
       throw new ConvLoraError('E_INVALID_ARG', `Expected BatchNorm2d at ${JSON.stringify(path)} in eval mode with running statistics but received training ${m.training}, useRunningStats ${m.useRunningStats}`);
     }

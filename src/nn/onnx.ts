@@ -23,6 +23,13 @@ export type OnnxDim = number | string;
 
 export interface OnnxValueInfo { name: string; dims: readonly OnnxDim[] }
 
+/**
+ * Metadata key of a statistics graph (`statistics: true`): JSON list of its BatchNorm layers, each with
+ * the output names of its batch mean and unbiased variance and the initializer names of the inference
+ * graph's running statistics they re-estimate (test-time AdaBN outside libtorch, pipeline/onnx-adabn.ts).
+ */
+export const ADABN_LAYERS_KEY = 'convlora.adabn_layers';
+
 /** Nodes and initializers of one graph, each value named uniquely. */
 export class OnnxGraph {
   readonly #nodes: InstanceType<typeof onnx.NodeProto>[] = [];
@@ -57,11 +64,11 @@ export class OnnxGraph {
     return out;
   }
 
-  /** Encode as a model with one float32 input and output. */
-  encode(o: { input: OnnxValueInfo; output: OnnxValueInfo; graphName: string; producer: string; version: string; metadata: Record<string, string>; doc?: string }): Uint8Array {
+  /** Encode as a model with one float32 input and output (and, for a statistics graph, further outputs after it). */
+  encode(o: { input: OnnxValueInfo; output: OnnxValueInfo; extraOutputs?: readonly OnnxValueInfo[]; graphName: string; producer: string; version: string; metadata: Record<string, string>; doc?: string }): Uint8Array {
     const graph = onnx.GraphProto.create({
       name: o.graphName, node: this.#nodes, initializer: this.#inits,
-      input: [valueInfo(o.input)], output: [valueInfo(o.output)],
+      input: [valueInfo(o.input)], output: [valueInfo(o.output), ...(o.extraOutputs ?? []).map(valueInfo)],
     });
     const model = onnx.ModelProto.create({
       irVersion: ONNX_IR_VERSION, opsetImport: [{ domain: '', version: ONNX_OPSET }],
@@ -95,7 +102,10 @@ export interface OnnxSummary {
   metadata: Record<string, string>;
   opset: number;
   input: string;
+  /** The first output (the logits). */
   output: string;
+  /** Every output, the first included (a statistics graph has more). */
+  outputs: string[];
   nodes: number;
   initializers: number;
 }
@@ -104,7 +114,7 @@ export interface OnnxSummary {
  * Decode and check an ONNX model (one graph input and output, default-domain opset). Throws E_ONNX
  * naming `what` for bytes that are not a protobuf ModelProto or a graph convlora cannot use.
  */
-export function readOnnxSummary(bytes: Uint8Array, what = 'ONNX model'): OnnxSummary {
+export function readOnnxSummary(bytes: Uint8Array, what = 'ONNX model', o: { statistics?: boolean } = {}): OnnxSummary {
   let m: ModelProto;
   try { m = onnx.ModelProto.decode(bytes); } catch (err) {
     throw new ConvLoraError('E_ONNX', `${what} is not an ONNX model (protobuf decoding failed: ${(err as Error).message})`, { cause: err });
@@ -117,11 +127,12 @@ export function readOnnxSummary(bytes: Uint8Array, what = 'ONNX model'): OnnxSum
   // Initializers may also be listed as graph inputs (older exporters); only the others are real inputs.
   const initNames = new Set(inits.map((t) => t.name ?? ''));
   const inputs = (g?.input ?? []).filter((i) => !initNames.has(i.name ?? ''));
-  if (inputs.length !== 1 || outputs.length !== 1) {
-    throw new ConvLoraError('E_ONNX', `Expected one input and one output in ${what} but received ${inputs.length} inputs and ${outputs.length} outputs`);
+  if (inputs.length !== 1 || (o.statistics === true ? outputs.length < 2 : outputs.length !== 1)) {
+    const want = o.statistics === true ? 'statistics outputs after the logits' : 'one output';
+    throw new ConvLoraError('E_ONNX', `Expected one input and ${want} in ${what} but received ${inputs.length} inputs and ${outputs.length} outputs`);
   }
   return {
     metadata: Object.fromEntries(m.metadataProps.map((p) => [p.key ?? '', p.value ?? ''])),
-    opset: Number(opset), input: inputs[0]!.name ?? '', output: outputs[0]!.name ?? '', nodes: nodes.length, initializers: inits.length,
+    opset: Number(opset), input: inputs[0]!.name ?? '', output: outputs[0]!.name ?? '', outputs: outputs.map((x) => x.name ?? ''), nodes: nodes.length, initializers: inits.length,
   };
 }

@@ -4,6 +4,7 @@
  * `export` as an ONNX graph whose metadata says how `segment` prepares a scan for it. Both files are
  * written under a temporary name and renamed, so a failure leaves nothing half-written.
  */
+import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ConvLoraError } from '../errors.js';
 import type { Device, Tensor } from '../engine/tensor.js';
@@ -102,8 +103,21 @@ function preprocessing(grid: ModelGrid): Record<string, unknown> {
   };
 }
 
-/** The ONNX model of `m` (already merged), with its metadata. */
-export function onnxOfMerged(m: MergedModel, adapterPath?: string): { bytes: Uint8Array; metadata: Record<string, string> } {
+/**
+ * Whether `m` predicts with test-time AdaBN per scan (`inference: 'adabn'`, and no adapter fitted it to
+ * a scanner), and so gets a statistics graph next to its ONNX model.
+ */
+export function wantsStatistics(m: Pick<MergedModel, 'adapter' | 'info'>): boolean {
+  return m.adapter === null && m.info.inference === 'adabn';
+}
+
+/** The statistics graph's file next to an ONNX model: `model.onnx` -> `model.stats.onnx`. */
+export function statisticsPath(onnxPath: string): string {
+  return onnxPath.replace(/\.onnx$/i, '.stats.onnx');
+}
+
+/** The ONNX model of `m` (already merged), with its metadata, and its statistics graph when asked for (pipeline/onnx-adabn.ts). */
+export function onnxOfMerged(m: MergedModel, adapterPath?: string, o: { statistics?: boolean } = {}): { bytes: Uint8Array; metadata: Record<string, string>; statistics: Uint8Array | null } {
   const a = m.adapter;
   const metadata: Record<string, string> = {
     [ONNX_META.format]: ONNX_FORMAT,
@@ -118,20 +132,26 @@ export function onnxOfMerged(m: MergedModel, adapterPath?: string): { bytes: Uin
     [ONNX_META.preprocessing]: JSON.stringify(preprocessing(m.grid)),
     [ONNX_META.output]: 'logits [batch, 1, height, width]; mask = logits > 0 (sigmoid > 0.5)',
   };
-  return { bytes: unetToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION }), metadata };
+  const bytes = unetToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION });
+  const statistics = (o.statistics ?? wantsStatistics(m)) ? unetToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION, statistics: true }) : null;
+  return { bytes, metadata, statistics };
 }
 
 /** The merged network as ONNX bytes, in memory (`segment --engine onnx` with a checkpoint). */
-export async function onnxBytes(o: MergeSource): Promise<{ bytes: Uint8Array; metadata: Record<string, string> }> {
+export async function onnxBytes(o: MergeSource & { statistics?: boolean }): Promise<{ bytes: Uint8Array; metadata: Record<string, string>; statistics: Uint8Array | null }> {
   const m = await openMerged(o);
-  try { return onnxOfMerged(m, o.adapter); } finally { m.dispose(); }
+  try { return onnxOfMerged(m, o.adapter, o.statistics === undefined ? {} : { statistics: o.statistics }); } finally { m.dispose(); }
 }
 
 /** `convlora export`: write the merged network as an ONNX file. */
-export async function exportOnnx(o: MergeSource & { out: string }): Promise<{ out: string; bytes: number; seconds: number; metadata: Record<string, string> }> {
+export async function exportOnnx(o: MergeSource & { out: string; statistics?: boolean }): Promise<{ out: string; bytes: number; seconds: number; metadata: Record<string, string>; statistics: string | null }> {
   if (!o.out.endsWith('.onnx')) throw new ConvLoraError('E_INVALID_ARG', `Expected a file name ending in .onnx for \`out\` but received ${JSON.stringify(o.out)}`);
   const t0 = performance.now();
-  const { bytes, metadata } = await onnxBytes(o);
+  const { bytes, metadata, statistics } = await onnxBytes(o);
+  // The statistics graph first: a model file never appears without the graph it needs.
+  const stats = statistics === null ? null : statisticsPath(o.out);
+  if (stats !== null) await writeFileAtomic(stats, statistics!);
+  else await rm(statisticsPath(o.out), { force: true }); // a stale one from an earlier export would not match
   await writeFileAtomic(o.out, bytes);
-  return { out: o.out, bytes: bytes.length, seconds: (performance.now() - t0) / 1000, metadata };
+  return { out: o.out, bytes: bytes.length, seconds: (performance.now() - t0) / 1000, metadata, statistics: stats };
 }

@@ -24,8 +24,8 @@ export const ONNX_FORMAT = 'convlora-onnx 1';
 export interface OnnxDescription { summary: OnnxSummary; info: ModelInfo; grid: ModelGrid }
 
 /** Read an exported model's description; E_ONNX for bytes that are not ONNX or not written by `convlora export`. */
-export function describeOnnx(bytes: Uint8Array, what = 'ONNX model'): OnnxDescription {
-  const summary = readOnnxSummary(bytes, what);
+export function describeOnnx(bytes: Uint8Array, what = 'ONNX model', o: { statistics?: boolean } = {}): OnnxDescription {
+  const summary = readOnnxSummary(bytes, what, o);
   const raw = summary.metadata[ONNX_META.modelInfo];
   let info: ModelInfo | null = null;
   try { info = JSON.parse(raw ?? 'null') as ModelInfo | null; } catch { /* reported below */ }
@@ -41,6 +41,8 @@ export interface OnnxModelOptions {
   threads?: number;
   /** Execution providers; default ['cpu'] (onnxruntime-node); the browser passes ['wasm']. */
   providers?: string[];
+  /** A statistics graph (several outputs: logits, then BatchNorm batch statistics), for test-time AdaBN. */
+  statistics?: boolean;
 }
 
 export class OnnxModel {
@@ -51,7 +53,7 @@ export class OnnxModel {
   static async create(ort: OrtApi, bytes: Uint8Array, o: OnnxModelOptions & { description?: OnnxDescription } = {}): Promise<OnnxModel> {
     const what = o.what ?? 'ONNX model';
     const threads = checkInt('threads', o.threads ?? 0, 0);
-    const d = o.description ?? describeOnnx(bytes, what);
+    const d = o.description ?? describeOnnx(bytes, what, o.statistics === true ? { statistics: true } : {});
     let session: Ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, { executionProviders: o.providers ?? ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
@@ -80,6 +82,25 @@ export class OnnxModel {
     const copy = data.slice();
     out!.dispose();
     return copy;
+  }
+
+  /** The named outputs (float32) of a batch x [B, 1, H, W]. */
+  async runOutputs(x: Float32Array, b: number, h: number, w: number, names: readonly string[]): Promise<Record<string, Float32Array>> {
+    const input = new this.ort.Tensor('float32', x, [b, 1, h, w]);
+    let out: Record<string, Ort.OnnxValue>;
+    try {
+      out = await this.session.run({ [this.summary.input]: input }, [...names]);
+    } catch (err) {
+      throw new ConvLoraError('E_ONNX', `onnxruntime failed on a batch [${b}, 1, ${h}, ${w}]: ${(err as Error).message}`, { cause: err });
+    } finally { input.dispose(); }
+    const res: Record<string, Float32Array> = {};
+    for (const n of names) {
+      const v = out[n];
+      if (!(v?.data instanceof Float32Array)) throw new ConvLoraError('E_ONNX', `Expected a float32 output ${n} from the statistics graph but received ${v?.type ?? 'nothing'}`);
+      res[n] = v.data.slice();
+      v.dispose();
+    }
+    return res;
   }
 
   async dispose(): Promise<void> { await this.session.release(); }

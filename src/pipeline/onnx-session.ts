@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { ConvLoraError, checkInt } from '../errors.js';
-import { onnxBytes } from './export.js';
+import { existsSync } from 'node:fs';
+import { onnxBytes, statisticsPath } from './export.js';
 import { OnnxModel, describeOnnx } from './onnx-model.js';
 
 type OrtModule = typeof Ort;
@@ -71,4 +72,39 @@ export async function openOnnxModel(o: { model: string; adapter?: string; thread
     throw new ConvLoraError('E_IO', `Could not read ${o.model}: ${(err as Error).message}`, { cause: err });
   }
   return OnnxSession.open(bytes, { what: o.model, ...(o.threads === undefined ? {} : { threads: o.threads }) });
+}
+
+/** An ONNX model for `segment` with what test-time AdaBN needs: its bytes and its statistics graph (null without one). */
+export interface OnnxWithStatistics { session: OnnxModel; bytes: Uint8Array; stats: OnnxModel | null }
+
+/**
+ * openOnnxModel, plus the statistics graph when the model has one: `<model>.stats.onnx` next to an
+ * .onnx file (written by `convlora export` for a model that predicts with test-time AdaBN), or exported
+ * in memory with a checkpoint that records `inference: 'adabn'`.
+ */
+export async function openOnnxWithStatistics(o: { model: string; adapter?: string; threads?: number }): Promise<OnnxWithStatistics> {
+  const threads = o.threads === undefined ? {} : { threads: o.threads };
+  let bytes: Uint8Array, statsBytes: Uint8Array | null = null;
+  if (!isOnnxPath(o.model)) {
+    const r = await onnxBytes({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }) });
+    bytes = r.bytes;
+    statsBytes = r.statistics;
+  } else {
+    if (o.adapter !== undefined) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected no \`adapter\` with an ONNX model (its adapter is merged at export) but received ${JSON.stringify(o.adapter)} with ${JSON.stringify(o.model)}`);
+    }
+    const read = async (p: string): Promise<Uint8Array> => {
+      try { return await readFile(p); } catch (err) { throw new ConvLoraError('E_IO', `Could not read ${p}: ${(err as Error).message}`, { cause: err }); }
+    };
+    bytes = await read(o.model);
+    const sp = statisticsPath(o.model);
+    if (existsSync(sp)) statsBytes = await read(sp);
+  }
+  const session = await OnnxSession.open(bytes, { what: o.model, ...threads });
+  if (statsBytes === null) return { session, bytes, stats: null };
+  try {
+    const ort = await loadOnnxRuntime();
+    const stats = await OnnxModel.create(ort, statsBytes, { what: isOnnxPath(o.model) ? statisticsPath(o.model) : `${o.model} (statistics graph)`, statistics: true, ...threads });
+    return { session, bytes, stats };
+  } catch (err) { await session.dispose(); throw err; }
 }

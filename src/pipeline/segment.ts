@@ -30,9 +30,10 @@ import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
 import type { UNet2D } from '../models/unet.js';
 import { loadUnet, modelGrid, type ModelInfo } from './models.js';
 import { probabilities, runSlices, runSlicesAsync } from './predict.js';
-import { openOnnxModel, type Engine, type OnnxSession } from './onnx-session.js';
+import { OnnxSession, openOnnxWithStatistics, type Engine, type OnnxWithStatistics } from './onnx-session.js';
+import { estimateStatistics, withInitializers } from './onnx-adabn.js';
 import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
-import { testTimeAdaBN, type TestTimeResult } from './test-time.js';
+import { TEST_TIME_SEED, testTimeAdaBN, type TestTimeResult } from './test-time.js';
 import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
 
 export interface SegmenterOptions {
@@ -101,7 +102,7 @@ export class Segmenter {
   #folderStats: { saved: BatchNormSnapshot; result: TestTimeResult } | null = null;
 
   /** Exactly one of `registry` (engine 'torch') and `onnx` (engine 'onnx') is set. */
-  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry | null, private readonly onnx: OnnxSession | null,
+  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry | null, private readonly onnxModel: OnnxWithStatistics | null,
     readonly grid: ModelGrid, private readonly info: ModelInfo, private readonly active: string | null, private readonly candidates: Candidate[],
     private readonly files: Map<string, string>) {}
 
@@ -151,13 +152,15 @@ export class Segmenter {
     if (o.adapters !== undefined) refuse('`adapters`', o.adapters);
     if (o.adabn === true) refuse('`adabn`', o.adabn);
     if (o.device !== undefined && o.device !== 'cpu') throw new ConvLoraError('E_INVALID_ARG', `Expected device 'cpu' with engine 'onnx' but received ${JSON.stringify(o.device)}`);
-    const session = await openOnnxModel({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }), ...(o.threads === undefined ? {} : { threads: o.threads }) });
+    const m = await openOnnxWithStatistics({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }), ...(o.threads === undefined ? {} : { threads: o.threads }) });
+    const session = m.session;
     if (conformMode(o.conform) === 'always' && session.grid.spacing === null) {
       await session.dispose();
+      await m.stats?.dispose();
       throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so scans cannot be resampled to it`);
     }
     const files = new Map(o.adapter === undefined ? [] : [['target', o.adapter]]);
-    return new Segmenter(o, null, session, session.grid, session.info, o.adapter === undefined ? null : 'target', [], files);
+    return new Segmenter(o, null, m, session.grid, session.info, o.adapter === undefined ? null : 'target', [], files);
   }
 
   private get model(): UNet2D {
@@ -166,9 +169,9 @@ export class Segmenter {
   }
 
   /** Logits [S, H, W] of the prepared slices: the one step the engines do differently. */
-  private async logits(prep: PreparedScan): Promise<Float32Array> {
+  private async logits(prep: PreparedScan, onnx: OnnxSession | null = this.onnxModel?.session ?? null): Promise<Float32Array> {
     const batchSize = this.o.batchSize ?? 16;
-    const session = this.onnx;
+    const session = onnx;
     if (session !== null) return runSlicesAsync(prep.images, prep.shape, batchSize, (x, b, h, w) => session.run(x, b, h, w));
     const model = this.model;
     return runSlices(prep.images, prep.shape, batchSize, this.o.device ?? 'cpu', (x) => [model.forward(x)])[0]!;
@@ -177,6 +180,11 @@ export class Segmenter {
   /** Test-time AdaBN per scan: asked for, or the model's recorded inference mode when nothing else fits it to the scan. */
   private get perScanAdaBN(): boolean {
     return this.registry !== null && (this.o.adabn ?? this.recordsAdaBN);
+  }
+
+  /** The ONNX engine's test-time AdaBN (pipeline/onnx-adabn.ts): the model records it, it is not refused, and the statistics graph is there. */
+  private get onnxAdaBN(): boolean {
+    return this.onnxModel?.stats != null && this.o.adabn !== false && this.recordsAdaBN;
   }
 
   /** The model records test-time AdaBN as its inference mode and nothing else fits it to the scan. */
@@ -237,8 +245,8 @@ export class Segmenter {
     const warnings: string[] = [];
     const push = (w: string | null): void => { if (w !== null) warnings.push(w); };
     push(spacingWarning(prep, this.grid.spacing));
-    if (this.registry === null && o.adabn === undefined && this.recordsAdaBN) {
-      push('the model was selected with test-time AdaBN per scan (inference: adabn), which the ONNX engine cannot do: predicted with its stored BatchNorm statistics (--engine torch applies it)');
+    if (this.registry === null && o.adabn === undefined && this.recordsAdaBN && !this.onnxAdaBN) {
+      push('the model was selected with test-time AdaBN per scan (inference: adabn), but its ONNX statistics graph (<model>.stats.onnx, written by `convlora export`) is missing: predicted with its stored BatchNorm statistics');
     }
 
     // The scan as the source model sees it: for the distribution warning and the adapter choice (libtorch only).
@@ -259,7 +267,15 @@ export class Segmenter {
     this.use(adapter);
     if ((this.perScanAdaBN && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
 
-    const logits = await this.logits(prep);
+    let logits: Float32Array;
+    if (this.onnxAdaBN) {
+      // Re-estimate on this scan with the statistics graph, then predict with a copy of the graph holding them.
+      const m = this.onnxModel!;
+      const est = await estimateStatistics(m.stats!, prep.images, prep.shape, this.o.seed === undefined ? {} : { seed: this.o.seed });
+      const adapted = await OnnxSession.open(withInitializers(m.bytes, est.values, this.o.model), { what: this.o.model, ...(this.o.threads === undefined ? {} : { threads: this.o.threads }) });
+      try { logits = await this.logits(prep, adapted); } finally { await adapted.dispose(); }
+      adabn = { scans: 1, slices: est.slices, batches: est.batches, seed: this.o.seed ?? TEST_TIME_SEED };
+    } else logits = await this.logits(prep);
     const inputMask = maskToInput(prep, logits);
     const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits)) : inputMask;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
@@ -280,7 +296,8 @@ export class Segmenter {
   dispose(): void {
     this.#dropFolderStats();
     // onnxruntime releases a session asynchronously; nothing waits on it, and a failure there changes no result.
-    this.onnx?.dispose().catch(() => undefined);
+    this.onnxModel?.session.dispose().catch(() => undefined);
+    this.onnxModel?.stats?.dispose().catch(() => undefined);
     if (this.registry === null) return;
     const model = this.registry.model;
     this.registry.dispose();

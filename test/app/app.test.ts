@@ -16,8 +16,9 @@ import { gzipSync } from 'node:zlib';
 import { startAppServer, APP_FILES, SECURITY_HEADERS, type AppServer } from '../../src/app/server.js';
 import { decodeScan, inflateWeb, segmentBytes } from '../../src/app/segment-web.js';
 import { bundledModel } from '../../src/pipeline/bundled.js';
-import { onnxBytes } from '../../src/pipeline/export.js';
-import { OnnxSession } from '../../src/pipeline/onnx-session.js';
+import { exportOnnx, statisticsPath } from '../../src/pipeline/export.js';
+import { OnnxSession, loadOnnxRuntime } from '../../src/pipeline/onnx-session.js';
+import { OnnxModel } from '../../src/pipeline/onnx-model.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { dice } from '../../src/metrics/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -32,6 +33,7 @@ const dir = tempDir('convlora-app-');
 let onnxPath = '';
 let app: AppServer;
 const cliMasks = new Map<string, Uint8Array>();
+const torchMasks = new Map<string, Uint8Array>();
 
 function get(url: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   // node:http sends the path exactly as given (no normalisation of ../ or %2e), as a hostile client would.
@@ -48,14 +50,19 @@ function get(url: string, path: string, method = 'GET'): Promise<{ status: numbe
 }
 
 before(async () => {
+  // The bundled model predicts with test-time AdaBN per scan: export writes its statistics graph too.
   onnxPath = join(dir, 'bundled.onnx');
-  await writeFile(onnxPath, (await onnxBytes({ model: bundledModel() })).bytes);
-  app = await startAppServer({ assets, port: 0, models: [{ id: 'bundled', label: 'bundled model', bytes: await readFile(onnxPath) }] });
+  const e = await exportOnnx({ model: bundledModel(), out: onnxPath });
+  assert.equal(e.statistics, statisticsPath(onnxPath));
+  app = await startAppServer({ assets, port: 0, models: [{ id: 'bundled', label: 'bundled model', bytes: await readFile(onnxPath), statistics: await readFile(statisticsPath(onnxPath)) }] });
   for (const s of SCANS) {
-    const out = join(dir, `cli-${s}`);
+    const out = join(dir, `cli-${s}`), torch = join(dir, `torch-${s}`);
     const r = await runCli(['segment', '--engine', 'onnx', '--model', onnxPath, '--in', join(fixtures, s), '--out', out, '--quiet']);
     assert.equal(r.code, 0, r.err);
     cliMasks.set(s, Uint8Array.from((await readNifti(out)).data));
+    const t = await runCli(['segment', '--in', join(fixtures, s), '--out', torch, '--quiet']);
+    assert.equal(t.code, 0, t.err);
+    torchMasks.set(s, Uint8Array.from((await readNifti(torch)).data));
   }
 });
 
@@ -70,7 +77,10 @@ test('app server: its own files and the models, with cross-origin isolation; not
     assert.equal(r.headers['content-security-policy'], SECURITY_HEADERS['Content-Security-Policy']);
   }
   const list = JSON.parse((await get(app.url, '/models.json')).body.toString()) as { models: { id: string; url: string; voxelSize: number[]; sliceSize: number }[] };
+  const list2 = list as unknown as { models: { statsUrl: string; adabn: boolean }[] };
   assert.deepEqual(list.models.map((m) => [m.id, m.url, m.voxelSize, m.sliceSize]), [['bundled', '/models/bundled.onnx', [2, 2, 2], 128]]);
+  assert.deepEqual(list2.models.map((m) => [m.statsUrl, m.adabn]), [['/models/bundled.stats.onnx', true]], 'the statistics graph for test-time AdaBN in the page');
+  assert.equal((await get(app.url, '/models/bundled.stats.onnx')).status, 200);
   assert.deepEqual(new Uint8Array((await get(app.url, '/models/bundled.onnx')).body), new Uint8Array(await readFile(onnxPath)));
   assert.equal((await get(app.url, '/index.html?v=2')).status, 200, 'a query string is ignored');
 
@@ -107,13 +117,21 @@ test('app server refuses a bad model list and a missing build with coded errors'
   await assert.rejects(startAppServer({ assets, port: busy, models: [{ id: 'a', label: 'a', bytes }] }), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /in use/.test(e.message));
 });
 
-test('the web segmentation path (no node:fs/zlib) gives segment --engine onnx\'s mask on both real-head fixtures', async () => {
-  const session = await OnnxSession.open(await readFile(onnxPath), { threads: 2 });
+test('test-time AdaBN through ONNX (statistics graph) gives libtorch\'s masks; the web path (no node:fs/zlib) gives segment --engine onnx\'s', async () => {
+  for (const s of SCANS) {
+    const d = dice(cliMasks.get(s)!, torchMasks.get(s)!);
+    assert.ok(d >= 0.999, `${s}: segment --engine onnx with test-time AdaBN against --engine torch: Dice ${d}`);
+  }
+  const bytes = new Uint8Array(await readFile(onnxPath));
+  const session = await OnnxSession.open(bytes, { threads: 2 });
+  const ort = await loadOnnxRuntime();
+  const stats = await OnnxModel.create(ort, await readFile(statisticsPath(onnxPath)), { statistics: true, threads: 2 });
   try {
     for (const s of SCANS) {
-      const r = await segmentBytes(new Uint8Array(await readFile(join(fixtures, s))), session);
+      const r = await segmentBytes(new Uint8Array(await readFile(join(fixtures, s))), session, { adabn: { stats, bytes, open: (b) => OnnxSession.open(b, { threads: 2 }) } });
       const cli = cliMasks.get(s)!;
       assert.deepEqual(r.mask, cli, `${s}: the same mask`);
+      assert.deepEqual(r.warnings, [], 'no warning: the statistics graph was given');
       const back = await decodeScan(r.maskFile, 'mask');
       assert.deepEqual(Uint8Array.from(back.data), cli, `${s}: the written .nii.gz holds it`);
       const src = await readNifti(join(fixtures, s));
@@ -121,7 +139,9 @@ test('the web segmentation path (no node:fs/zlib) gives segment --engine onnx\'s
       assert.deepEqual(back.affine, src.affine, 'on the scan\'s own grid');
       assert.ok(r.brainVoxels > 0.01 * cli.length && r.brainVoxels < 0.6 * cli.length, `${s}: ${r.brainVoxels} brain voxels (neither empty nor full)`);
     }
-  } finally { await session.dispose(); }
+    const plain = await segmentBytes(new Uint8Array(await readFile(join(fixtures, SCANS[1]!))), session);
+    assert.match(plain.warnings.join(' '), /statistics graph/, 'without it, a warning says so');
+  } finally { await session.dispose(); await stats.dispose(); }
 });
 
 test('web gzip and NIfTI errors are coded, as in Node', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +30,15 @@ export async function appModels(models: readonly string[], adapters: string | un
   }
   const files = adapters === undefined ? [] : await adapterFiles(adapters);
   for (const m of models) {
-    if (isOnnxPath(m)) { out.push({ id: modelId(m), label: basename(m), bytes: await readModelFile(m) }); continue; }
-    const { onnxBytes } = await import('../../pipeline/export.js');
+    const { onnxBytes, statisticsPath } = await import('../../pipeline/export.js');
+    if (isOnnxPath(m)) {
+      const sp = statisticsPath(m);
+      out.push({ id: modelId(m), label: basename(m), bytes: await readModelFile(m), statistics: existsSync(sp) ? await readModelFile(sp) : null });
+      continue;
+    }
     const t0 = Date.now();
     const base = await onnxBytes({ model: m });
-    out.push({ id: modelId(m), label: `${basename(m)} (no adapter)`, bytes: base.bytes });
+    out.push({ id: modelId(m), label: `${basename(m)} (no adapter)`, bytes: base.bytes, statistics: base.statistics });
     for (const a of files) {
       const merged = await onnxBytes({ model: m, adapter: a });
       out.push({ id: `${modelId(m)}+${modelId(a)}`, label: `${basename(a)} (${merged.metadata['convlora.domain'] ?? 'adapter'})`, bytes: merged.bytes });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConvLoraError } from '../../errors.js';
 import { generatePhantomDataset } from '../../data/phantom.js';
 import { readDatasetInfo } from '../../data/cc359.js';
@@ -27,10 +27,10 @@ export const DEMO_FULL = { size: 256, volumes: 20, filters: 16, sourceEpochs: 10
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Phantom scanners -> source U-Net -> ESH -> ConvLoRA + AdaBN on five targets -> Table 1 (~10 min on 2 CPU cores)',
-  usage: 'convlora demo [--out DIR=convlora-demo] [--full] [--size N] [--volumes K] [--filters F] [--source-epochs E] [--head-epochs E] [--adapt-epochs E] [--device cpu|cuda] [--json]',
+  usage: 'convlora demo [--out DIR=convlora-demo] [--full] [--size N] [--volumes K] [--filters F] [--source-epochs E] [--head-epochs E] [--adapt-epochs E] [--seed S] [--scanners levels|physics] [--device cpu|cuda] [--json]',
   options: {
     ...COMMON_OPTIONS, out: { type: 'string' }, full: { type: 'boolean' }, size: { type: 'string' }, volumes: { type: 'string' },
-    'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' }, seed: { type: 'string' }, filters: { type: 'string' },
+    'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' }, seed: { type: 'string' }, filters: { type: 'string' }, scanners: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('demo', v0, this.options);
@@ -44,19 +44,28 @@ export const demoCommand: Command = {
       filters: numberOpt(v, 'filters', base.filters, { integer: true, min: 1 }),
     };
     if (s.size % 8 !== 0) throw new ConvLoraError('E_USAGE', `Expected a multiple of 8 for --size (the U-Net halves the slices three times) but received ${s.size}`);
+    const scanners = stringOpt(v, 'scanners') ?? 'levels';
+    if (scanners !== 'levels' && scanners !== 'physics') throw new ConvLoraError('E_USAGE', `Expected levels or physics for --scanners but received ${JSON.stringify(scanners)}`);
     const out = stringOpt(v, 'out') ?? 'convlora-demo';
     const data = join(out, 'phantom');
     const say = (m: string): void => { if (v.quiet !== true) io.stderr.write(`${m}\n`); };
     say(`convlora demo: ${v.full === true ? 'full protocol' : 'reduced settings for a 2-core CPU'} on ${device}`);
-    say(`  data: six simulated scanners (phantom heads), ${s.volumes} volumes per scanner at ${s.size}^3; source GE_3, targets the other five`);
+    say(`  data: six simulated scanners (${scanners === 'levels' ? 'calibrated tissue levels' : 'MR physics'}, phantom heads), ${s.volumes} volumes per scanner at ${s.size}^3; source GE_3, targets the other five`);
     say(`  training: U-Net with ${s.filters} initial filters${s.filters === 16 ? ' (the paper\'s, 2,434,771 params)' : ' (the paper uses 16)'}: ${s.sourceEpochs} epochs; ESH ${s.headEpochs} epochs; adaptation ${s.adaptEpochs} epochs, Adam 1e-4, batch ${s.batchSize}`);
     say(`  (the paper: 256 x 256 CC359 slices, 100 / 20 / 5 epochs, seeds 42, 123, 12345)`);
     if (!existsSync(join(data, 'dataset.json'))) {
       const bar = new Progress(io.stderr, 'phantom', 6 * s.volumes, { enabled: v.quiet !== true });
-      // The calibrated scanner levels (docs/data.md), not the physics scanners `convlora phantom` defaults to.
-      await generatePhantomDataset(data, { size: s.size, volumes: s.volumes, seed: 0, scanners: 'levels', onProgress: (d, t) => { if (d < t) bar.update(d); } });
+      // By default the calibrated scanner levels (docs/data.md), not the physics scanners `convlora phantom`
+      // defaults to: on the physics scanners the source model's drop is too small to show adaptation (README).
+      await generatePhantomDataset(data, { size: s.size, volumes: s.volumes, seed: 0, scanners, onProgress: (d, t) => { if (d < t) bar.update(d); } });
       bar.done();
-    } else say(`  reusing the phantom dataset in ${data}`);
+    } else {
+      const have = JSON.parse(readFileSync(join(data, 'dataset.json'), 'utf8')) as { scanners?: string; size?: number };
+      if ((have.scanners ?? 'levels') !== scanners) {
+        throw new ConvLoraError('E_USAGE', `${data} holds phantoms of the ${have.scanners ?? 'levels'} scanners, not ${scanners}: give another --out or remove it`);
+      }
+      say(`  reusing the phantom dataset in ${data}`);
+    }
     const info = await readDatasetInfo(data);
     // Surface Dice tolerance: the paper's 1 mm is about one CC359 voxel; phantoms have coarser voxels, so use one voxel.
     const tolerance = v.full === true ? 1 : Math.round((256 / info.size) * 100) / 100;

@@ -20,6 +20,7 @@ export const exportCommand: Command = {
     if (v.json === true) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       io.stdout.write(`${r.out}\n`);
+      if (r.statistics !== null) io.stdout.write(`${r.statistics}\n`);
       if (v.quiet !== true) {
         const m = r.metadata;
         io.stderr.write(`exported ${adapter === undefined ? 'the base model' : `base + adapter (${m['convlora.domain']})`}: ${(r.bytes / 1024).toFixed(0)} KiB, ${r.seconds.toFixed(2)} s; `

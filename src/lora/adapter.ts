@@ -13,7 +13,7 @@ import { clone } from '../engine/ops.js';
 import * as ops from '../engine/ops.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/layers.js';
-import { hashState, META_KEY } from '../nn/checkpoint.js';
+import { hashState, META_KEY, readConvloraMeta } from '../nn/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import { LoRAConv2d, type LoraConfig } from './convlora.js';
 import { applyPlacement, loraLayers, type Blocks, type Method, type Placement } from './placement.js';
@@ -84,16 +84,12 @@ export async function saveAdapter(path: string, adapter: DomainAdapter): Promise
 
 export async function loadAdapter(path: string): Promise<DomainAdapter> {
   const { tensors, metadata } = await loadSafetensors(path);
-  const raw = metadata[META_KEY];
-  let config: AdapterConfig;
-  try {
-    config = JSON.parse(raw ?? 'null') as AdapterConfig;
-  } catch { config = null as unknown as AdapterConfig; }
-  if (config === null || config.format !== 'convlora-adapter') {
+  const meta = readConvloraMeta(metadata);
+  if (meta.kind !== 'adapter') {
     for (const t of tensors.values()) t.dispose();
     throw new ConvLoraError('E_CHECKPOINT', `${path} is not a convlora adapter (no "${META_KEY}" adapter config in its metadata)`);
   }
-  return { config, tensors };
+  return { config: meta.value as unknown as AdapterConfig, tensors };
 }
 
 export function disposeAdapter(a: DomainAdapter): void {

@@ -8,6 +8,32 @@ import { loadSafetensors, saveSafetensors } from './safetensors.js';
 /** Metadata key under which convlora stores its JSON description. */
 export const META_KEY = 'convlora';
 
+/**
+ * What a safetensors file's convlora metadata is: the one parser of that JSON for models, heads and
+ * adapters (loadModel, pipeline/models.ts, lora/adapter.ts, pipeline/adapter-list.ts).
+ *   'adapter'  an adapter config (format "convlora-adapter")
+ *   'network'  a model or head description (a string `kind` and a numeric `filters`)
+ *   'other'    valid JSON of neither shape; 'missing' no such key; 'invalid' not JSON
+ */
+export type ConvloraMeta =
+  | { kind: 'adapter'; value: Record<string, unknown> }
+  | { kind: 'network'; value: Record<string, unknown> & { kind: string; filters: number } }
+  | { kind: 'other'; value: unknown }
+  | { kind: 'missing' | 'invalid'; value: null };
+
+export function readConvloraMeta(metadata: Record<string, string>): ConvloraMeta {
+  const raw = metadata[META_KEY];
+  if (raw === undefined) return { kind: 'missing', value: null };
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch { return { kind: 'invalid', value: null }; }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (o.format === 'convlora-adapter') return { kind: 'adapter', value: o };
+    if (typeof o.kind === 'string' && typeof o.filters === 'number') return { kind: 'network', value: o as Record<string, unknown> & { kind: string; filters: number } };
+  }
+  return { kind: 'other', value: v };
+}
+
 /** sha256 over sorted names, dtypes, shapes and bytes of a state dict: identifies a base model. */
 export function hashState(state: Map<string, Tensor>): string {
   const h = createHash('sha256');
@@ -35,9 +61,7 @@ export async function loadModel(path: string, model: Module, device: Device = 'c
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  const raw = metadata[META_KEY];
-  if (raw === undefined) return {};
-  try { return JSON.parse(raw) as Record<string, unknown>; } catch {
-    throw new ConvLoraError('E_CHECKPOINT', `${path}: metadata "${META_KEY}" is not valid JSON`);
-  }
+  const meta = readConvloraMeta(metadata);
+  if (meta.kind === 'invalid') throw new ConvLoraError('E_CHECKPOINT', `${path}: metadata "${META_KEY}" is not valid JSON`);
+  return meta.value !== null && typeof meta.value === 'object' ? meta.value as Record<string, unknown> : {};
 }

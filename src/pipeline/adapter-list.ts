@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { listFolder } from '../data/scans.js';
-import { META_KEY } from '../nn/checkpoint.js';
+import { META_KEY, readConvloraMeta } from '../nn/checkpoint.js';
 import { readSafetensorsHeader } from '../nn/safetensors.js';
 import { AdapterRegistry, type AdapterConfig } from '../lora/adapter.js';
 import { loadUnet } from './models.js';
@@ -77,11 +77,11 @@ function summarize(config: AdapterConfig, tensors: Map<string, { shape: number[]
 
 /** Why a safetensors file with this metadata is not an adapter, or null when it is one. */
 function notAdapter(metadata: Record<string, string>): string | null {
-  let meta: unknown;
-  try { meta = JSON.parse(metadata[META_KEY] ?? 'null'); } catch { return `its "${META_KEY}" metadata is not valid JSON`; }
-  const m = meta as { format?: unknown; kind?: unknown } | null;
-  if (m !== null && typeof m === 'object' && m.format === 'convlora-adapter') return null;
-  if (m !== null && typeof m === 'object' && typeof m.kind === 'string') return `a convlora ${m.kind === 'unet2d' ? 'U-Net' : String(m.kind)} checkpoint, not an adapter`;
+  const meta = readConvloraMeta(metadata);
+  if (meta.kind === 'invalid') return `its "${META_KEY}" metadata is not valid JSON`;
+  if (meta.kind === 'adapter') return null;
+  const kind = meta.value !== null && typeof meta.value === 'object' ? (meta.value as { kind?: unknown }).kind : undefined;
+  if (typeof kind === 'string') return `a convlora ${kind === 'unet2d' ? 'U-Net' : kind} checkpoint, not an adapter`;
   return `no "${META_KEY}" adapter config in its metadata`;
 }
 
@@ -105,7 +105,7 @@ export async function listAdapters(dir: string, opts: { model?: string; device?:
       const h = await readSafetensorsHeader(path);
       const reason = notAdapter(h.metadata);
       if (reason !== null) { out.push({ file, bytes: st.size, adapter: null, problem: { code: 'E_CHECKPOINT', reason } }); continue; }
-      out.push({ file, bytes: st.size, adapter: summarize(JSON.parse(h.metadata[META_KEY]!) as AdapterConfig, h.tensors, modelHash), problem: null });
+      out.push({ file, bytes: st.size, adapter: summarize(readConvloraMeta(h.metadata).value as AdapterConfig, h.tensors, modelHash), problem: null });
     } catch (err) {
       if (!(err instanceof ConvLoraError)) throw err;
       out.push({ file, bytes: st.size, adapter: null, problem: { code: err.code, reason: err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message } });

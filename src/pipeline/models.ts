@@ -3,7 +3,7 @@ import { ConvLoraError } from '../errors.js';
 import type { HeadKind, ModelInfo } from './model-info.js';
 import type { Device } from '../engine/tensor.js';
 import { loadSafetensors } from '../nn/safetensors.js';
-import { saveModel, META_KEY } from '../nn/checkpoint.js';
+import { saveModel, META_KEY, readConvloraMeta } from '../nn/checkpoint.js';
 import { UNet2D } from '../models/unet.js';
 import { EarlySegHead, UdasHead } from '../models/esh.js';
 import type { Module } from '../nn/module.js';
@@ -12,13 +12,13 @@ export type { HeadKind, ModelInfo } from './model-info.js';
 
 async function read(path: string, device: Device): Promise<{ info: ModelInfo; load: (m: Module) => void; dispose: () => void }> {
   const { tensors, metadata } = await loadSafetensors(path, device);
-  let info: ModelInfo;
-  try { info = JSON.parse(metadata[META_KEY] ?? 'null') as ModelInfo; } catch { info = null as unknown as ModelInfo; }
+  const meta = readConvloraMeta(metadata);
   const dispose = (): void => { for (const t of tensors.values()) t.dispose(); };
-  if (info === null || typeof info.filters !== 'number') {
+  if (meta.kind !== 'network') {
     dispose();
     throw new ConvLoraError('E_CHECKPOINT', `${path} is not a convlora model checkpoint (no "${META_KEY}" metadata with "filters")`);
   }
+  const info = meta.value as unknown as ModelInfo;
   const load = (m: Module): void => {
     try { m.loadStateDict(tensors, { strict: true }); } catch (err) {
       throw new ConvLoraError('E_CHECKPOINT', `${path}: ${(err as Error).message}`);

@@ -23,7 +23,7 @@ import { checkDomainName } from '../data/names.js';
 import type { UNet2D } from '../models/unet.js';
 import type { Module } from '../nn/module.js';
 import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type AdapterTrainingData, type DomainAdapter } from '../lora/adapter.js';
-import { applyPlacement, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
+import { applyPlacement, checkBlocks, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { fingerprintScans } from '../lora/fingerprint.js';
@@ -35,6 +35,31 @@ import { silent, type Reporter } from './events.js';
 
 export type AdaptMethod = 'adabn' | 'self-training' | 'udas' | 'udas-convlora' | 'convlora';
 export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora'];
+
+/** The method's adaptation defaults (convlora-method.md §5): one place, read by the library and the CLI's usage. */
+export const ADAPT_DEFAULTS = { method: 'convlora' as AdaptMethod, blocks: 'all' as Blocks, adabn: 'none' as AdaBNMode, epochs: 5, lr: 1e-4, batchSize: 32, seed: 42, tolerance: 1 } as const;
+const ADABN_MODES: readonly AdaBNMode[] = ['none', 'implicit', 'explicit'];
+const LAYOUTS: readonly LoraConfig['layout'][] = ['loralib', 'peft'];
+
+/**
+ * Validate an adaptation's method, blocks, AdaBN mode and LoRA settings (E_INVALID_ARG naming the
+ * option and the accepted values): the library checks what it is given, whoever calls it.
+ */
+export function checkAdaptSettings(o: { method?: unknown; blocks?: unknown; adabn?: unknown; lora?: { rank?: unknown; alpha?: unknown; layout?: unknown } }): void {
+  const one = (name: string, v: unknown, choices: readonly string[]): void => {
+    if (typeof v !== 'string' || !choices.includes(v)) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${choices.join(', ')} for \`${name}\` but received ${JSON.stringify(v) ?? String(v)}`);
+    }
+  };
+  if (o.method !== undefined) one('method', o.method, ADAPT_METHODS);
+  if (o.blocks !== undefined) checkBlocks(o.blocks);
+  if (o.adabn !== undefined) one('adabn', o.adabn, ADABN_MODES);
+  if (o.lora !== undefined) {
+    checkInt('lora.rank', o.lora.rank as number, 1);
+    checkNumber('lora.alpha', o.lora.alpha as number, 0);
+    one('lora.layout', o.lora.layout, LAYOUTS);
+  }
+}
 
 /** Which early head a method trains against (null: none). */
 export function headFor(method: AdaptMethod): HeadKind | null {
@@ -85,13 +110,15 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   info: Pick<DatasetInfo, 'size'>, o: AdaptOptions): Promise<AdaptResult> {
   const unet = registry.model as UNet2D;
   const target = checkDomainName(o.target, 'target');
+  checkAdaptSettings({ method: o.method, ...(o.blocks === undefined ? {} : { blocks: o.blocks }), ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.lora === undefined ? {} : { lora: o.lora }) });
   const method = o.method;
-  const blocks = o.blocks ?? 'all';
-  const adabn: AdaBNMode = o.adabn ?? 'none';
-  const epochs = checkInt('epochs', o.epochs ?? 5, 0);
-  const lr = checkNumber('lr', o.lr ?? 1e-4, 0);
-  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
-  const seed = checkInt('seed', o.seed ?? 42, 0);
+  const D = ADAPT_DEFAULTS;
+  const blocks = o.blocks ?? D.blocks;
+  const adabn: AdaBNMode = o.adabn ?? D.adabn;
+  const epochs = checkInt('epochs', o.epochs ?? D.epochs, 0);
+  const lr = checkNumber('lr', o.lr ?? D.lr, 0);
+  const batchSize = checkInt('batchSize', o.batchSize ?? D.batchSize, 1);
+  const seed = checkInt('seed', o.seed ?? D.seed, 0);
   const lora = o.lora ?? PAPER_LORA;
   const device = o.device ?? 'cpu';
   const report = o.report ?? silent;

@@ -1,11 +1,12 @@
 import { dirname, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
-import { adaptDomain, ADAPT_METHODS, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
+import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
+import { PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
 import { checkData, loadScans, openDomain } from '../../pipeline/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
 import { orientationWarning } from '../../pipeline/source.js';
-import { AdapterRegistry, disposeAdapter, saveAdapter } from '../../lora/adapter.js';
-import { checkBlocks } from '../../lora/placement.js';
+import { AdapterRegistry, disposeAdapter, saveAdapter, type AdaBNMode } from '../../lora/adapter.js';
+import type { Blocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
 import { adaptScans, HOLD_OUT } from '../../pipeline/adapt-scans.js';
@@ -45,25 +46,31 @@ export const adaptCommand: Command = {
   async run(v0, _p, io) {
     const v = applyConfig('adapt', v0, this.options);
     const device = setupDevice(v);
-    const method = (stringOpt(v, 'method') ?? 'convlora') as AdaptMethod;
-    if (!ADAPT_METHODS.includes(method)) throw new ConvLoraError('E_USAGE', `Expected one of ${ADAPT_METHODS.join(', ')} for --method but received ${JSON.stringify(method)}`);
-    let blocks;
-    try { blocks = checkBlocks(stringOpt(v, 'blocks') ?? 'all'); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message); }
-    const mode = stringOpt(v, 'adabn-mode') ?? 'implicit';
-    if (mode !== 'implicit' && mode !== 'explicit') throw new ConvLoraError('E_USAGE', `Expected implicit or explicit for --adabn-mode but received ${JSON.stringify(mode)}`);
-    const layout = stringOpt(v, 'layout') ?? 'loralib';
-    if (layout !== 'loralib' && layout !== 'peft') throw new ConvLoraError('E_USAGE', `Expected loralib or peft for --layout but received ${JSON.stringify(layout)}`);
+    // The CLI parses; the library validates (checkAdaptSettings), and its error names the flag here.
+    const D = ADAPT_DEFAULTS;
+    const method = (stringOpt(v, 'method') ?? D.method) as AdaptMethod;
+    const blocks = (stringOpt(v, 'blocks') ?? D.blocks) as Blocks;
+    const mode = (stringOpt(v, 'adabn-mode') ?? 'implicit') as AdaBNMode;
+    if (mode === 'none') throw new ConvLoraError('E_USAGE', 'Expected implicit or explicit for --adabn-mode but received "none" (leave --adabn out instead)');
+    const layout = (stringOpt(v, 'layout') ?? PAPER_LORA.layout) as LoraConfig['layout'];
+    const checks: [string, string, () => void][] = [
+      ['--method', 'method', () => checkAdaptSettings({ method })], ['--blocks', 'blocks', () => checkAdaptSettings({ blocks })],
+      ['--adabn-mode', 'adabn', () => checkAdaptSettings({ adabn: mode })], ['--layout', 'lora.layout', () => checkAdaptSettings({ lora: { ...PAPER_LORA, layout } })],
+    ];
+    for (const [flag, key, check] of checks) {
+      try { check(); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace(`\`${key}\``, flag)); }
+    }
     const unetPath = stringOpt(v, 'unet', true);
     const kind = headFor(method);
     const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
     const outFor = (name: string): string => stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${name}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
-    const rank = numberOpt(v, 'rank', 2, { integer: true, min: 1 });
+    const rank = numberOpt(v, 'rank', PAPER_LORA.rank, { integer: true, min: 1 });
     const settings = {
       method, blocks, adabn: v.adabn === true ? mode : 'none', device,
-      epochs: numberOpt(v, 'epochs', 5, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', 1e-4, { min: 0 }),
-      batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
+      epochs: numberOpt(v, 'epochs', D.epochs, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', D.lr, { min: 0 }),
+      batchSize: numberOpt(v, 'batch-size', D.batchSize, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', D.seed, { integer: true, min: 0 }),
       lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
-      tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
+      tolerance: numberOpt(v, 'tolerance', D.tolerance, { min: 0 }),
       report: progressReporter(io, v.quiet === true),
     } as const;
     if (v.scans !== undefined || v.bids !== undefined) {

@@ -11,7 +11,7 @@ export { saveModel, loadModel, hashState } from './nn/checkpoint.js';
 export { UNet2D, ResBlock2d, PreActivation2d, ENCODER_BLOCKS } from './models/unet.js';
 export { EarlySegHead, UdasHead } from './models/esh.js';
 export { LoRAConv2d, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
-export { planPlacement, applyPlacement, targetsByPattern, loraLayers, paramSummary, formatSummary, type Method, type Blocks, type Placement } from './lora/placement.js';
+export { planPlacement, applyPlacement, injectAdapters, targetsByPattern, loraLayers, paramSummary, formatSummary, type InjectOptions, type Method, type Blocks, type Placement } from './lora/placement.js';
 export { reestimateBatchNorm, setImplicitAdaBN, selectBatchNorms } from './lora/adabn.js';
 export { AdapterRegistry, extractAdapter, saveAdapter, loadAdapter, disposeAdapter, type AdapterConfig, type AdapterTrainingData, type DomainAdapter, type AdaBNMode } from './lora/adapter.js';
 export * as data from './data/index.js';

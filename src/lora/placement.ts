@@ -7,7 +7,7 @@
  *   3,954 / 11,634 / 26,994 / 57,714 at rank 2. Never ConvTranspose or the 1x1 shortcuts.
  * - a name pattern (RegExp over module paths, or a list of names/suffixes like PEFT's target_modules).
  */
-import { ConvLoraError, describe } from '../errors.js';
+import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import { ENCODER_BLOCKS } from '../models/unet.js';
@@ -71,6 +71,54 @@ export function targetsByPattern(model: Module, pattern: RegExp | string[]): str
   const out = model.namedModules().filter(([p, m]) => p !== '' && isConvTarget(m) && match(p)).map(([p]) => p);
   if (out.length === 0) throw new ConvLoraError('E_INVALID_ARG', `No conv with kernel > 1 matches the target pattern ${describe(pattern instanceof RegExp ? String(pattern) : pattern)}`);
   return out;
+}
+
+export interface InjectOptions {
+  /**
+   * Which Conv2d layers get LoRA (PEFT's target_modules): a RegExp over module paths, or names matched
+   * exactly or as a dotted suffix. Any kernel size (1x1 included), stride, padding, dilation and groups
+   * ('peft' layout: groups 1).
+   */
+  targetModules: RegExp | string[];
+  /** LoRA rank (default 2, the paper's). */
+  rank?: number;
+  /** LoRA alpha (default: the rank, so alpha / rank = 1). */
+  alpha?: number;
+  layout?: LoraConfig['layout'];
+  /**
+   * BatchNorm layers whose gamma/beta train with the adapters (their statistics are the domain's too):
+   * true every BatchNorm2d, false none (default), or a pattern as `targetModules`.
+   */
+  trainBatchNorm?: boolean | RegExp | string[];
+  /** Adapter name (default 'default'). */
+  name?: string;
+}
+
+/**
+ * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d layers that
+ * `targetModules` selects in LoRAConv2d with a fresh adapter, and unfreeze the chosen BatchNorms' affine
+ * parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
+ * replays on a fresh copy of the model) and the LoRA config. E_INVALID_ARG when nothing matches.
+ */
+export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConv2d[] } {
+  const rank = checkInt('rank', o.rank ?? PAPER_LORA.rank, 1);
+  const lora: LoraConfig = { rank, alpha: checkNumber('alpha', o.alpha ?? rank, 0), layout: o.layout ?? PAPER_LORA.layout };
+  const matcher = (pattern: RegExp | string[]) => (p: string): boolean => (pattern instanceof RegExp ? pattern.test(p) : pattern.some((s) => p === s || p.endsWith(`.${s}`)));
+  const isTarget = matcher(o.targetModules);
+  const mods = model.namedModules();
+  const loraTargets = mods.filter(([p, m]) => p !== '' && (m instanceof Conv2d || m instanceof LoRAConv2d) && isTarget(p)).map(([p]) => p);
+  if (loraTargets.length === 0) {
+    throw new ConvLoraError('E_INVALID_ARG', `No Conv2d matches \`targetModules\` ${describe(o.targetModules instanceof RegExp ? String(o.targetModules) : o.targetModules)}`);
+  }
+  const tb = o.trainBatchNorm ?? false;
+  const isBn = typeof tb === 'boolean' ? (): boolean => tb : matcher(tb);
+  const trainableBatchNorms = mods.filter(([p, m]) => m instanceof BatchNorm2d && isBn(p)).map(([p]) => p);
+  if (tb !== false && tb !== true && trainableBatchNorms.length === 0) {
+    throw new ConvLoraError('E_INVALID_ARG', `No BatchNorm2d matches \`trainBatchNorm\` ${describe(tb instanceof RegExp ? String(tb) : tb)}`);
+  }
+  const placement: Placement = { loraTargets, trainableBatchNorms, fullyTrainable: [] };
+  const layers = applyPlacement(model, placement, o.name ?? 'default', lora);
+  return { placement, lora, layers };
 }
 
 /**

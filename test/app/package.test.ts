@@ -57,13 +57,13 @@ test('npm pack ships the built library, CLI, browser app, bundled model and addo
   assert.ok(!list.some((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/')), 'no tests in the package');
 });
 
-test('installed into a fresh project: the addon is built at install, and a phantom scan segments through libtorch and through ONNX', { timeout: 1_500_000 }, async () => {
+test('installed into a fresh project: the addon is built at install, and a phantom scan segments through libtorch and through ONNX (both with the bundled model\'s test-time AdaBN)', { timeout: 1_500_000 }, async () => {
   const p = consumer('with-libtorch');
   assert.ok(existsSync(join(p, 'node_modules', 'convlora', 'build', 'Release', 'convlora.node')), 'the addon was built by the install');
   const lib = spawnSync(process.execPath, ['--input-type=module', '-e', "import { UNet2D } from 'convlora'; const u = new UNet2D(); console.log(u.parameters().length); u.dispose();"], { cwd: p, env, encoding: 'utf8' });
   assert.equal(lib.status, 0, lib.stderr);
   assert.ok(Number(lib.stdout) > 0, 'new UNet2D() works in the consumer project');
-  const torch = cli(p, ['segment', '--in', scan, '--out', join(p, 'torch.nii.gz'), '--no-adabn', '--quiet']);
+  const torch = cli(p, ['segment', '--in', scan, '--out', join(p, 'torch.nii.gz'), '--quiet']);
   assert.equal(torch.code, 0, torch.err);
   const exp = cli(p, ['export', '--model', join(p, 'node_modules', 'convlora', 'models', 'convlora-t1-2mm.safetensors'), '--out', join(p, 'model.onnx'), '--quiet']);
   assert.equal(exp.code, 0, exp.err);

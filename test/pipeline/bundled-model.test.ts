@@ -22,13 +22,10 @@ test('the bundled model exists and `segment` without --model uses it', () => {
   assert.ok(existsSync(bundledModelPath()), `${bundledModelPath()} is part of the package`);
 });
 
-// Issue 12 is not met on the held-out ITK head: the bundled model of 2026-11-30 scored Dice 0.7530 on this
-// fixture (0.7788 at full resolution, bench/real-heads.ts), finding too little brain. The case runs and
-// reports, as a todo, until a model reaches the threshold; Colin27 (whose anatomy the simulator uses) must pass.
-const TODO: Record<string, string> = { 'itk-head': 'issue 12: the bundled model finds too little brain in the held-out ITK head (Dice 0.75 here)' };
-
+// Measured 2026-11-30 with the bundled model of commit c2b05ae's training (epoch 30): 0.9530 (Colin27) and
+// 0.9214 (ITK head) here; the previous model scored 0.7530 on the ITK head and was reported as a todo.
 for (const head of ['colin27', 'itk-head']) {
-  test(`segment --in ${head} (real T1, downsampled) --out mask: Dice >= ${THRESHOLD} with the bundled model`, { todo: TODO[head] ?? false }, async () => {
+  test(`segment --in ${head} (real T1, downsampled) --out mask: Dice >= ${THRESHOLD} with the bundled model`, async () => {
     const live = liveTensors();
     const dir = tempDir('convlora-bundled-');
     const out = join(dir, 'mask.nii.gz');

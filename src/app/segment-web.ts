@@ -12,7 +12,7 @@ import { niftiError } from '../data/nifti-header.js';
 import { runSlicesAsync } from '../pipeline/slices.js';
 import { brainVolumeWarning, spacingWarning } from '../pipeline/segment-checks.js';
 import type { OnnxModel } from '../pipeline/onnx-model.js';
-import { estimateStatistics, withInitializers } from '../pipeline/onnx-adabn.js';
+import { adaptToScan } from '../pipeline/onnx-adabn.js';
 
 async function collect(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const reader = stream.getReader();
@@ -118,8 +118,7 @@ export async function segmentBytes(bytes: Uint8Array, model: Pick<OnnxModel, 'ru
   let run: Pick<OnnxModel, 'run'> = model;
   let adapted: Pick<OnnxModel, 'run' | 'dispose'> | null = null;
   if (o.adabn !== undefined) {
-    const est = await estimateStatistics(o.adabn.stats, prep.images, prep.shape);
-    adapted = await o.adabn.open(withInitializers(o.adabn.bytes, est.values, what));
+    adapted = (await adaptToScan(o.adabn.stats, o.adabn.bytes, prep.images, prep.shape, o.adabn.open, { what })).model;
     run = adapted;
   }
   let logits: Float32Array;

@@ -77,3 +77,13 @@ export function withInitializers(bytes: Uint8Array, values: ReadonlyMap<string, 
   }
   return onnx.ModelProto.encode(m).finish();
 }
+
+/**
+ * The inference graph fitted to one scan: statistics re-estimated with `stats`, written into a copy of
+ * `bytes`, opened with `open` (onnxruntime-node or -web). The caller disposes the returned model.
+ */
+export async function adaptToScan<M>(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, bytes: Uint8Array, images: Float32Array, shape: readonly [number, number, number],
+  open: (bytes: Uint8Array) => Promise<M>, o: OnnxAdaBNOptions & { what?: string } = {}): Promise<{ model: M; slices: number; batches: number }> {
+  const est = await estimateStatistics(stats, images, shape, o);
+  return { model: await open(withInitializers(bytes, est.values, o.what)), slices: est.slices, batches: est.batches };
+}

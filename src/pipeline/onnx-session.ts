@@ -60,18 +60,7 @@ export function isOnnxPath(path: string): boolean { return path.toLowerCase().en
  * is refused.
  */
 export async function openOnnxModel(o: { model: string; adapter?: string; threads?: number }): Promise<OnnxSession> {
-  if (!isOnnxPath(o.model)) {
-    const { bytes } = await onnxBytes({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }) });
-    return OnnxSession.open(bytes, { what: o.model, ...(o.threads === undefined ? {} : { threads: o.threads }) });
-  }
-  if (o.adapter !== undefined) {
-    throw new ConvLoraError('E_INVALID_ARG', `Expected no \`adapter\` with an ONNX model (its adapter is merged at export) but received ${JSON.stringify(o.adapter)} with ${JSON.stringify(o.model)}`);
-  }
-  let bytes: Uint8Array;
-  try { bytes = await readFile(o.model); } catch (err) {
-    throw new ConvLoraError('E_IO', `Could not read ${o.model}: ${(err as Error).message}`, { cause: err });
-  }
-  return OnnxSession.open(bytes, { what: o.model, ...(o.threads === undefined ? {} : { threads: o.threads }) });
+  return (await openOnnxWithStatistics({ ...o, statistics: false })).session;
 }
 
 /** An ONNX model for `segment` with what test-time AdaBN needs: its bytes and its statistics graph (null without one). */
@@ -82,11 +71,12 @@ export interface OnnxWithStatistics { session: OnnxModel; bytes: Uint8Array; sta
  * .onnx file (written by `convlora export` for a model that predicts with test-time AdaBN), or exported
  * in memory with a checkpoint that records `inference: 'adabn'`.
  */
-export async function openOnnxWithStatistics(o: { model: string; adapter?: string; threads?: number }): Promise<OnnxWithStatistics> {
+export async function openOnnxWithStatistics(o: { model: string; adapter?: string; threads?: number; statistics?: boolean }): Promise<OnnxWithStatistics> {
+  const wanted = o.statistics !== false;
   const threads = o.threads === undefined ? {} : { threads: o.threads };
   let bytes: Uint8Array, statsBytes: Uint8Array | null = null;
   if (!isOnnxPath(o.model)) {
-    const r = await onnxBytes({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }) });
+    const r = await onnxBytes({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }), ...(wanted ? {} : { statistics: false }) });
     bytes = r.bytes;
     statsBytes = r.statistics;
   } else {
@@ -98,7 +88,7 @@ export async function openOnnxWithStatistics(o: { model: string; adapter?: strin
     };
     bytes = await read(o.model);
     const sp = statisticsPath(o.model);
-    if (existsSync(sp)) statsBytes = await read(sp);
+    if (wanted && existsSync(sp)) statsBytes = await read(sp);
   }
   const session = await OnnxSession.open(bytes, { what: o.model, ...threads });
   if (statsBytes === null) return { session, bytes, stats: null };

@@ -31,7 +31,7 @@ import type { UNet2D } from '../models/unet.js';
 import { loadUnet, modelGrid, type ModelInfo } from './models.js';
 import { probabilities, runSlices, runSlicesAsync } from './predict.js';
 import { OnnxSession, openOnnxWithStatistics, type Engine, type OnnxWithStatistics } from './onnx-session.js';
-import { estimateStatistics, withInitializers } from './onnx-adabn.js';
+import { adaptToScan } from './onnx-adabn.js';
 import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
 import { TEST_TIME_SEED, testTimeAdaBN, type TestTimeResult } from './test-time.js';
 import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
@@ -271,10 +271,10 @@ export class Segmenter {
     if (this.onnxAdaBN) {
       // Re-estimate on this scan with the statistics graph, then predict with a copy of the graph holding them.
       const m = this.onnxModel!;
-      const est = await estimateStatistics(m.stats!, prep.images, prep.shape, this.o.seed === undefined ? {} : { seed: this.o.seed });
-      const adapted = await OnnxSession.open(withInitializers(m.bytes, est.values, this.o.model), { what: this.o.model, ...(this.o.threads === undefined ? {} : { threads: this.o.threads }) });
-      try { logits = await this.logits(prep, adapted); } finally { await adapted.dispose(); }
-      adabn = { scans: 1, slices: est.slices, batches: est.batches, seed: this.o.seed ?? TEST_TIME_SEED };
+      const open = (b: Uint8Array): Promise<OnnxSession> => OnnxSession.open(b, { what: this.o.model, ...(this.o.threads === undefined ? {} : { threads: this.o.threads }) });
+      const fitted = await adaptToScan(m.stats!, m.bytes, prep.images, prep.shape, open, { what: this.o.model, ...(this.o.seed === undefined ? {} : { seed: this.o.seed }) });
+      try { logits = await this.logits(prep, fitted.model); } finally { await fitted.model.dispose(); }
+      adabn = { scans: 1, slices: fitted.slices, batches: fitted.batches, seed: this.o.seed ?? TEST_TIME_SEED };
     } else logits = await this.logits(prep);
     const inputMask = maskToInput(prep, logits);
     const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits)) : inputMask;

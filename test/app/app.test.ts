@@ -198,19 +198,28 @@ test('convlora app: serves the given .onnx on 127.0.0.1, prints its URL, stops c
   const { spawn } = await import('node:child_process');
   const main = join(root, 'dist', 'src', 'cli', 'main.js');
   const child = spawn(process.execPath, [main, 'app', '--model', onnxPath, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('\n')) resolve(out.split('\n')[0]!); });
-    child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${err}`)));
-  });
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  const list = JSON.parse((await get(url, '/models.json')).body.toString()) as { models: { id: string }[] };
-  assert.deepEqual(list.models.map((m) => m.id), ['bundled'], 'the model named on the command line, by its file name');
-  assert.match(err, /never sent here/);
-  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
-  assert.equal(code, 0);
+  // Whatever fails below, the server must not outlive the test: a live child keeps the test run from ending.
+  const exited = new Promise<number | null>((resolve) => { child.once('exit', resolve); });
+  try {
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('\n')) resolve(out.split('\n')[0]!); });
+      void exited.then((code) => reject(new Error(`app exited with ${code}: ${err}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const list = JSON.parse((await get(url, '/models.json')).body.toString()) as { models: { id: string }[] };
+    assert.deepEqual(list.models.map((m) => m.id), ['bundled'], 'the model named on the command line, by its file name');
+    // stdout and stderr are separate pipes: the notice may arrive after the URL.
+    const deadline = Date.now() + 10_000;
+    while (!/never sent here/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.match(err, /never sent here/);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
+  }
   const bad = await runCli(['app', '--model', onnxPath, '--adapters', dir, '--port', '0']);
   assert.equal(bad.code, 2, bad.err);
   assert.match(bad.err, /E_USAGE/);

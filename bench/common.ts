@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 
 export function median(xs: number[]): number {
@@ -13,7 +14,15 @@ export function median(xs: number[]): number {
 export function machine(): string {
   let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   try { cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpu; } catch { /* not Linux */ }
-  return `${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  return `${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, addon on ${libtorchBuild()}`;
+}
+
+/** Which libtorch the addon was built against (build/Release/convlora.json, written by scripts/build-native.mjs). */
+export function libtorchBuild(): string {
+  try {
+    const b = JSON.parse(readFileSync(fileURLToPath(new URL('../../build/Release/convlora.json', import.meta.url)), 'utf8')) as { libtorch: string; torchVersion: string | null };
+    return `libtorch ${b.torchVersion ?? '?'} (${b.libtorch === 'system' ? "Debian's libtorch-dev" : b.libtorch})`;
+  } catch { return 'libtorch (build info missing)'; }
 }
 
 /** Run the Python baseline (Debian's /usr/bin/python3 with python3-torch) and parse its JSON line. */

@@ -47,6 +47,7 @@ inline Napi::Value handle(Napi::Env env, at::Tensor t) { return Napi::Number::Ne
 void registerTensor(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerNN(Napi::Env env, Napi::Object exports);
+void registerProfiler(Napi::Env env, Napi::Object exports);
 
 }  // namespace cl
 

@@ -71,6 +71,15 @@ Napi::Value shape(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// strides(h): element strides per dimension (memory layout: NCHW vs channels_last).
+Napi::Value strides(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  at::Tensor& t = get(env, info[0]);
+  Napi::Array out = Napi::Array::New(env, t.dim());
+  for (int64_t i = 0; i < t.dim(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(t.stride(i))));
+  return out;
+}
+
 Napi::Value dtype(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), dtypeName(get(info.Env(), info[0]).scalar_type()));
 }
@@ -167,7 +176,7 @@ Napi::Value isGradEnabled(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled());
 }
 
-// derive(h, name): detach, clone or contiguous
+// derive(h, name): detach, clone, contiguous or channels_last (NHWC strides, same shape)
 Napi::Value derive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CL_BEGIN
@@ -176,6 +185,7 @@ Napi::Value derive(const Napi::CallbackInfo& info) {
   if (op == "detach") return handle(env, t.detach());
   if (op == "clone") return handle(env, t.clone());
   if (op == "contiguous") return handle(env, t.contiguous());
+  if (op == "channels_last") return handle(env, t.contiguous(at::MemoryFormat::ChannelsLast));
   unknownOp(env, "derive", op);
   CL_END(env)
 }
@@ -210,6 +220,9 @@ Napi::Value inplace(const Napi::CallbackInfo& info) {
   else if (op == "mul") dst.mul_(s);
   else if (op == "fill") dst.fill_(s);
   else if (op == "zero") dst.zero_();
+  // Same values, NHWC strides, same tensor (a parameter stays the optimizer's parameter): what
+  // module.to(memory_format=torch.channels_last) does to 4-D weights.
+  else if (op == "channelsLast") dst.set_data(dst.contiguous(at::MemoryFormat::ChannelsLast));
   else unknownOp(env, "in-place", op);
   return env.Undefined();
   CL_END(env)
@@ -277,6 +290,7 @@ void registerTensor(Napi::Env env, Napi::Object e) {
   e.Set("dispose", Napi::Function::New(env, dispose));
   e.Set("liveCount", Napi::Function::New(env, live));
   e.Set("shape", Napi::Function::New(env, shape));
+  e.Set("strides", Napi::Function::New(env, strides));
   e.Set("dtype", Napi::Function::New(env, dtype));
   e.Set("device", Napi::Function::New(env, device));
   e.Set("item", Napi::Function::New(env, item));

@@ -2,7 +2,9 @@
 // Builds the convlora native addon (native/*.cc) against libtorch, without node-gyp.
 //
 // Which libtorch:
-//   LIBTORCH unset   Debian's libtorch-dev (headers in /usr/include, libraries on the default path)
+//   LIBTORCH unset   the newest of Debian's libtorch-dev and the PyTorch installed for the user's Python
+//                    (CONVLORA_PYTHON, else python3 on PATH), which wins only when newer; the log says which
+//   LIBTORCH=system  Debian's libtorch-dev (headers in /usr/include, libraries on the default path)
 //   LIBTORCH=DIR     DIR/include and DIR/lib, e.g. the torch/ folder of a PyTorch install (CUDA build
 //                    when DIR/lib has libtorch_cuda.so); an rpath to DIR/lib is embedded.
 //   CONVLORA_CXX11_ABI=0|1 overrides the C++ ABI detected from the libraries.
@@ -16,7 +18,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { cxxStandard, torchVersion } from './native-config.mjs';
+import { chooseLibtorch, cxxStandard, torchVersion } from './native-config.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
@@ -40,12 +42,27 @@ function detectAbi(libDir) {
   }
 }
 
+/** The PyTorch of the user's Python: { exe, dir, version } or null (no Python, no torch, or it fails). */
+function pythonTorch() {
+  const exe = process.env.CONVLORA_PYTHON ?? 'python3';
+  try {
+    const out = execFileSync(exe, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__)); print(torch.__version__)'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).trim().split('\n');
+    const m = /^(\d+)\.(\d+)/.exec(out[1] ?? '');
+    return m === null || out[0] === undefined ? null : { exe, dir: out[0], version: [Number(m[1]), Number(m[2])] };
+  } catch {
+    return null;
+  }
+}
+
 function configure() {
   const nodeInclude = [process.env.NODE_INCLUDE, '/usr/include/node', join(dirname(process.execPath), '..', 'include', 'node')]
     .find((d) => d !== undefined && existsSync(join(d, 'node_api.h')));
   if (nodeInclude === undefined) fail('Node-API headers (node_api.h) not found; set NODE_INCLUDE to the folder that has them.');
   const addonApi = dirname(require.resolve('node-addon-api/package.json'));
-  const lt = process.env.LIBTORCH;
+  const choice = chooseLibtorch(process.env.LIBTORCH, existsSync('/usr/include/ATen/ATen.h') ? torchVersion('/usr/include') : null,
+    process.env.LIBTORCH === undefined ? pythonTorch() : null);
+  const lt = choice.dir ?? undefined;
   const includes = [nodeInclude, addonApi];
   const libs = [];
   let cuda = false;
@@ -77,7 +94,7 @@ function configure() {
   }
   const cxxflags = [`-std=${std}`, '-O2', '-fPIC', '-fexceptions', '-frtti', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter',
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', `-D_GLIBCXX_USE_CXX11_ABI=${abi}`, ...includes.map((d) => `-I${d}`)];
-  return { libtorch: lt ?? 'system', torchVersion: version === null ? null : version.join('.'), std, cuda, abi, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
+  return { libtorch: lt ?? 'system', why: choice.why, torchVersion: version === null ? null : version.join('.'), std, cuda, abi, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
 }
 
 function run(cmd, args) {
@@ -90,6 +107,7 @@ function run(cmd, args) {
 
 async function main() {
   const cfg = configure();
+  process.stderr.write(`build-native: libtorch from ${cfg.why}\n`);
   const tag = JSON.stringify(cfg);
   const objDir = join(root, 'build', 'obj');
   mkdirSync(objDir, { recursive: true });
@@ -126,7 +144,7 @@ async function main() {
   await run(cfg.cxx, ['-shared', '-o', tmp, ...objects, ...cfg.libs]);
   renameSync(tmp, target);
   writeFileSync(stampFile, tag);
-  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, torchVersion: cfg.torchVersion, std: cfg.std, cuda: cfg.cuda, abi: cfg.abi, built: new Date().toISOString() }, null, 2));
+  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, why: cfg.why, torchVersion: cfg.torchVersion, std: cfg.std, cuda: cfg.cuda, abi: cfg.abi, built: new Date().toISOString() }, null, 2));
   process.stderr.write(`build-native: wrote ${target}\n`);
 }
 

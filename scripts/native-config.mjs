@@ -26,3 +26,22 @@ export function cxxStandard(version, forced) {
   }
   return version !== null && (version[0] > 2 || (version[0] === 2 && version[1] >= 13)) ? 'c++20' : 'c++17';
 }
+
+/**
+ * Which libtorch to build against. `libtorchEnv` is LIBTORCH: a folder is used as given; "system" or ""
+ * means Debian's; unset means the newest of Debian's (`systemVersion`, null when libtorch-dev is missing)
+ * and the PyTorch of the user's Python (`python`: { dir: torch's package folder, version: [major, minor] }
+ * or null). A Python torch wins only when it is newer (a tie keeps Debian's, which CI tests). Returns
+ * { dir: null for Debian's, else the folder; why: one line for the build log }.
+ */
+export function chooseLibtorch(libtorchEnv, systemVersion, python) {
+  const v = (x) => (x === null ? 'version unknown' : x.join('.'));
+  if (libtorchEnv !== undefined && libtorchEnv !== '' && libtorchEnv !== 'system') return { dir: libtorchEnv, why: `LIBTORCH=${libtorchEnv}` };
+  if (libtorchEnv !== undefined) return { dir: null, why: `LIBTORCH=${libtorchEnv === '' ? '""' : libtorchEnv}: Debian's libtorch-dev ${v(systemVersion)}` };
+  const newer = (a, b) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+  if (python !== null && existsSync(join(python.dir, 'include', 'ATen', 'ATen.h')) && (systemVersion === null || newer(python.version, systemVersion))) {
+    return { dir: python.dir, why: `the PyTorch ${v(python.version)} of ${python.exe} (newer than Debian's ${v(systemVersion)}; LIBTORCH=system keeps Debian's)` };
+  }
+  const pyNote = python === null ? 'no PyTorch found for python3' : `${python.exe}'s PyTorch ${v(python.version)} is not newer`;
+  return { dir: null, why: `Debian's libtorch-dev ${v(systemVersion)} (${pyNote}; set LIBTORCH to choose another)` };
+}

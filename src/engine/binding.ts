@@ -22,8 +22,8 @@ export const NONE = -1;
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne' | 'maximum' | 'minimum' | 'pow' | 'logicalAnd' | 'logicalOr';
 export type UnaryOp = 'relu' | 'sigmoid' | 'neg' | 'exp' | 'log' | 'abs' | 'sqrt' | 'tanh' | 'floor' | 'round' | 'logicalNot' | 'sign' | 'isFinite' | 'square';
 export type ReduceOp = 'sum' | 'mean' | 'amax' | 'amin';
-export type DeriveOp = 'detach' | 'clone' | 'contiguous';
-export type InplaceOp = 'copy' | 'add' | 'addScalar' | 'mul' | 'fill' | 'zero';
+export type DeriveOp = 'detach' | 'clone' | 'contiguous' | 'channels_last';
+export type InplaceOp = 'copy' | 'add' | 'addScalar' | 'mul' | 'fill' | 'zero' | 'channelsLast';
 
 export interface NativeBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
@@ -32,6 +32,8 @@ export interface NativeBinding {
   dispose(h: Handle): void;
   liveCount(): number;
   shape(h: Handle): number[];
+  /** Element strides per dimension. */
+  strides(h: Handle): number[];
   dtype(h: Handle): DType;
   device(h: Handle): string;
   item(h: Handle): number;
@@ -39,6 +41,10 @@ export interface NativeBinding {
   /** kind 0: uniform [a, b); kind 1: normal(mean a, std b). */
   random(kind: 0 | 1, shape: number[], a: number, b: number, dtype: DType, device: string): Handle;
   manualSeed(seed: number | bigint): void;
+  /** libtorch's operator profiler on the calling thread (native/profile.cc). */
+  profilerStart(): void;
+  /** Rows [name, calls, total us, self us] per operator since profilerStart. */
+  profilerStop(): [string, number, number, number][];
   setRequiresGrad(h: Handle, on: boolean): void;
   requiresGrad(h: Handle): boolean;
   grad(h: Handle): Handle;

@@ -2,5 +2,6 @@ export { Tensor, tidy, dispose, liveTensors, type Device } from './tensor.js';
 export * from './create.js';
 export * as ops from './ops.js';
 export { Adam, type AdamOptions, type AdamState } from './optim.js';
-export { setThreads, getThreads, manualSeed, noGrad, enableGrad, isGradEnabled, cudaAvailable, cudaDeviceCount, resolveDevice, setCudnnTF32, synchronize } from './runtime.js';
+export { setThreads, getThreads, manualSeed, noGrad, enableGrad, isGradEnabled, cudaAvailable, cudaDeviceCount, resolveDevice, setCudnnTF32, synchronize, setConvLayout, getConvLayout, convChannelsLast, type ConvLayout } from './runtime.js';
+export { profileOps, type OpProfile } from './profile.js';
 export { native, buildInfo, addonCandidates, type DType } from './binding.js';

@@ -90,6 +90,8 @@ export const pixelUnshuffle = (a: Tensor, r: number): Tensor => new Tensor(nativ
 export const detach = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'detach'));
 export const clone = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'clone'));
 export const contiguous = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'contiguous'));
+/** The same values with NHWC strides (PyTorch's channels_last memory format); shape unchanged. */
+export const channelsLast = (a: Tensor): Tensor => new Tensor(native().derive(a.handle, 'channels_last'));
 /** Cast and/or move; differentiable. */
 export const to = (a: Tensor, opts: { dtype?: DType; device?: Device }): Tensor =>
   new Tensor(native().to(a.handle, opts.dtype ?? a.dtype, opts.device ?? a.device));
@@ -104,6 +106,8 @@ export const addScalarInPlace = (dst: Tensor, s: number): void => native().inpla
 export const mulInPlace = (dst: Tensor, s: number): void => native().inplace('mul', dst.handle, NONE, s);
 export const fill_ = (dst: Tensor, s: number): void => native().inplace('fill', dst.handle, NONE, s);
 export const zero_ = (dst: Tensor): void => native().inplace('zero', dst.handle, NONE, 0);
+/** Give `dst` NHWC strides in place (same tensor, same values), as module.to(memory_format=torch.channels_last) does to 4-D weights. */
+export const channelsLast_ = (dst: Tensor): void => native().inplace('channelsLast', dst.handle, NONE, 0);
 
 export type Pair = number | [number, number];
 const pair = (name: string, v: Pair, min: number): [number, number] => {

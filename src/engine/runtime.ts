@@ -67,5 +67,36 @@ export function setCudnnTF32(on: boolean): boolean {
   return native().setCudnnTF32(on);
 }
 
+/**
+ * Memory layout of convolution weights (and so of the activations they produce): 'channels_last' (NHWC
+ * strides, PyTorch's torch.channels_last), 'contiguous' (NCHW) or 'auto': channels_last on the CPU, where
+ * oneDNN's convolutions and their backward run faster in it (BENCHMARKS.md, issue 17: the U-Net training
+ * step 0.85x of NCHW on libtorch 1.13), NCHW on CUDA, where float32 cuDNN does not gain from it. Values
+ * are the same in either layout up to float32 summation order. Read when a convolution is built; the
+ * default comes from CONVLORA_CONV_LAYOUT, else 'auto'.
+ */
+export type ConvLayout = 'auto' | 'channels_last' | 'contiguous';
+const LAYOUTS: readonly ConvLayout[] = ['auto', 'channels_last', 'contiguous'];
+let convLayout: ConvLayout = checkLayout(process.env.CONVLORA_CONV_LAYOUT ?? 'auto', 'CONVLORA_CONV_LAYOUT');
+
+function checkLayout(l: unknown, what: string): ConvLayout {
+  if (!LAYOUTS.includes(l as ConvLayout)) throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${LAYOUTS.join(', ')} for \`${what}\` but received ${describe(l)}`);
+  return l as ConvLayout;
+}
+
+/** Set the layout of convolution weights built from now on; returns the previous setting. */
+export function setConvLayout(layout: ConvLayout): ConvLayout {
+  const prev = convLayout;
+  convLayout = checkLayout(layout, 'layout');
+  return prev;
+}
+
+export function getConvLayout(): ConvLayout { return convLayout; }
+
+/** Whether a convolution built now on `device` keeps its weight channels-last. */
+export function convChannelsLast(device: Device): boolean {
+  return convLayout === 'channels_last' || (convLayout === 'auto' && device === 'cpu');
+}
+
 /** Wait for queued device work (timing); no-op on CPU. */
 export function synchronize(device: Device): void { native().synchronize(device); }

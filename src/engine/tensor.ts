@@ -52,6 +52,9 @@ export class Tensor {
     return this.#shape.slice();
   }
 
+  /** Element strides per dimension: [C*H*W, H*W, W, 1] is NCHW, [H*W*C, 1, W*C, C] channels-last. */
+  get strides(): number[] { return native().strides(this.handle); }
+
   get rank(): number { return this.shape.length; }
   get size(): number { return this.shape.reduce((a, b) => a * b, 1); }
   get dtype(): DType { return native().dtype(this.handle); }

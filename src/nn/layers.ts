@@ -3,6 +3,7 @@ import { ConvLoraError, checkInt, checkNumber } from '../errors.js';
 import { fanIn, full, kaimingUniform, uniform, zeros, ones } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { tidy, type Tensor, type Device } from '../engine/tensor.js';
+import { convChannelsLast } from '../engine/runtime.js';
 import { Module } from './module.js';
 
 export interface ConvOptions {
@@ -18,6 +19,7 @@ export class Conv2d extends Module {
   readonly padding: number;
   readonly dilation: number;
   readonly groups: number;
+  readonly #channelsLast: boolean;
 
   constructor(inChannels: number, outChannels: number, kernelSize: number, o: ConvOptions = {}) {
     super();
@@ -33,7 +35,11 @@ export class Conv2d extends Module {
     }
     const shape = [outChannels, inChannels / this.groups, kernelSize, kernelSize];
     const dev = o.device === undefined ? {} : { device: o.device };
-    this.registerParameter('weight', kaimingUniform(shape, Math.sqrt(5), dev));
+    const weight = kaimingUniform(shape, Math.sqrt(5), dev);
+    // The layout travels with the weight (loading copies values into it, optimizers keep it).
+    this.#channelsLast = convChannelsLast(o.device ?? 'cpu');
+    if (this.#channelsLast) ops.channelsLast_(weight);
+    this.registerParameter('weight', weight);
     const bound = 1 / Math.sqrt(fanIn(shape));
     this.registerParameter('bias', o.bias === true ? uniform([outChannels], -bound, bound, dev) : null);
   }
@@ -43,7 +49,12 @@ export class Conv2d extends Module {
 
   /** Convolve with an explicit weight (used by LoRA layers to run W + delta with this geometry). */
   convolve(x: Tensor, weight: Tensor): Tensor {
-    return ops.conv2d(x, weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    const y = ops.conv2d(x, weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    // A weight with one input channel per group has the same strides in both layouts, so libtorch treats it
+    // (and a one-channel input) as NCHW and returns NCHW: the network's first layer. Its output is made
+    // channels-last here, or every later layer would mix layouts, and mixed-layout elementwise backward ops
+    // (ReLU, BatchNorm) run about 10x slower than same-layout ones (measured in libtorch 2.13).
+    return this.#channelsLast && weight.shape[1] === 1 ? ops.channelsLast(y) : y;
   }
 
   forward(x: Tensor): Tensor { return this.convolve(x, this.weight); }

@@ -14,6 +14,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 interface NativeConfig {
   torchVersion(inc: string): [number, number] | null;
   cxxStandard(version: [number, number] | null, forced?: string): string;
+  chooseLibtorch(env: string | undefined, system: [number, number] | null,
+    python: { exe: string; dir: string; version: [number, number] } | null): { dir: string | null; why: string };
 }
 
 // dist/test/engine -> repository root
@@ -57,4 +59,31 @@ describe('native build configuration', () => {
     assert.deepEqual(v, [1, 13]);
     assert.equal(cfg.cxxStandard(v), 'c++17');
   });
+});
+
+describe('which libtorch the build uses (issue 17: the newest it finds, and says which)', () => {
+  const torchDir = (name: string): string => {
+    const d = join(dir, name);
+    mkdirSync(join(d, 'include', 'ATen'), { recursive: true });
+    writeFileSync(join(d, 'include', 'ATen', 'ATen.h'), '#pragma once\n');
+    return d;
+  };
+  const py213 = { exe: '/venv/bin/python', dir: torchDir('py213'), version: [2, 13] as [number, number] };
+  const cases: [string, string | undefined, [number, number] | null, typeof py213 | null, string | null, RegExp][] = [
+    ['a newer Python PyTorch wins', undefined, [1, 13], py213, py213.dir, /PyTorch 2\.13 of \/venv\/bin\/python \(newer than Debian's 1\.13/],
+    ['the same version keeps Debian\'s', undefined, [2, 13], py213, null, /Debian's libtorch-dev 2\.13 .*PyTorch 2\.13 is not newer/],
+    ['no Python PyTorch: Debian\'s', undefined, [1, 13], null, null, /Debian's libtorch-dev 1\.13 \(no PyTorch found/],
+    ['only a Python PyTorch', undefined, null, py213, py213.dir, /PyTorch 2\.13/],
+    ['a Python torch without C++ headers is skipped', undefined, [1, 13], { ...py213, dir: join(dir, 'no-headers') }, null, /Debian's/],
+    ['LIBTORCH=system', 'system', [1, 13], py213, null, /^LIBTORCH=system: Debian's libtorch-dev 1\.13$/],
+    ['LIBTORCH empty', '', [1, 13], py213, null, /^LIBTORCH="": Debian's/],
+    ['LIBTORCH=DIR', '/opt/libtorch', [1, 13], py213, '/opt/libtorch', /^LIBTORCH=\/opt\/libtorch$/],
+  ];
+  for (const [name, env, system, python, want, why] of cases) {
+    test(name, () => {
+      const c = cfg.chooseLibtorch(env, system, python);
+      assert.equal(c.dir, want);
+      assert.match(c.why, why);
+    });
+  }
 });

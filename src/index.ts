@@ -23,7 +23,8 @@ export { adaptScans, HOLD_OUT, type AdaptScansOptions, type AdaptScansResult } f
 export { openScanSet, bidsScanners, prepareUserScan, type ScanSource, type ScanSet, type ScannerSummary } from './pipeline/scans.js';
 export { listAdapters, type AdapterListing, type AdapterSummary } from './pipeline/adapter-list.js';
 export { evaluateModel, evaluateScans, type EvaluateModelOptions, type EvaluateScansOptions, type ScansEvaluation } from './pipeline/evaluate.js';
-export { segmentFile, type SegmentOptions } from './pipeline/segment.js';
+export { segmentFile, segmentDirectory, type SegmentOptions } from './pipeline/segment.js';
+export { parseShard, shardFromEnv, shardItems, checkShard, type Shard } from './pipeline/shard.js';
 export { exportOnnx, mergeCheckpoint, onnxBytes, ONNX_META } from './pipeline/export.js';
 export { OnnxSession, openOnnxModel, loadOnnxRuntime, type Engine } from './pipeline/onnx-session.js';
 export { OnnxGraph, readOnnxSummary, ONNX_OPSET, type OnnxSummary } from './nn/onnx.js';

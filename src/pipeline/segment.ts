@@ -20,6 +20,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { checkShard, shardItems, type Shard } from './shard.js';
 import { ConvLoraError } from '../errors.js';
 import { snapshotBatchNorm, type BatchNormSnapshot } from '../lora/adabn.js';
 import type { Device } from '../engine/tensor.js';
@@ -356,8 +357,9 @@ function failure(input: string, err: unknown): SegmentFailure {
  * `adabn`, the folder is taken as one scanner: test-time AdaBN over all its scans, then each predicted.
  * A scan that fails is recorded with its error code and the others go on.
  */
-export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
-  Promise<{ results: SegmentResult[]; failures: SegmentFailure[] }> {
+export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; shard?: Shard; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
+  Promise<{ results: SegmentResult[]; failures: SegmentFailure[]; scans: number }> {
+  const shard = o.shard === undefined ? null : checkShard(o.shard);
   const names = (await readdir(o.inputDir).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the folder ${o.inputDir}: ${err.message}`, { cause: err }); }))
     .filter((n) => NIFTI_NAME.test(n)).sort();
   if (names.length === 0) throw new ConvLoraError('E_DATA', `No .nii or .nii.gz files in ${o.inputDir}`);
@@ -367,15 +369,19 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
     if (outs.has(out)) throw new ConvLoraError('E_DATA', `${outs.get(out)} and ${n} in ${o.inputDir} would both be written to ${out}`);
     outs.set(out, n);
   }
+  // This task's scans; the others' names still go into the folder statistics below, so every shard
+  // normalizes with the statistics an unsharded run would use and writes the masks it would write.
+  const mine = shard === null ? names : shardItems(names, shard);
+  if (mine.length === 0) return { results: [], failures: [], scans: 0 };
   const s = await Segmenter.open(o);
   const results: SegmentResult[] = [];
   const failures: SegmentFailure[] = [];
-  const report = (r: SegmentResult | SegmentFailure): void => o.onScan?.(results.length + failures.length, names.length, r);
+  const report = (r: SegmentResult | SegmentFailure): void => o.onScan?.(results.length + failures.length, mine.length, r);
   try {
-    let inputs = names.map((n) => join(o.inputDir, n));
+    let inputs = mine.map((n) => join(o.inputDir, n));
     if (o.adabn === true) {
-      const pre = await s.adaptToScans(inputs);
-      for (const f of pre.failures) { failures.push(f); report(f); }
+      const pre = await s.adaptToScans(names.map((n) => join(o.inputDir, n)));
+      for (const f of pre.failures) if (inputs.includes(f.input)) { failures.push(f); report(f); }
       inputs = inputs.filter((i) => !pre.failures.some((f) => f.input === i));
     }
     for (const input of inputs) {
@@ -392,7 +398,7 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
   } finally {
     s.dispose();
   }
-  return { results, failures };
+  return { results, failures, scans: mine.length };
 }
 
 /** True when `path` is an existing directory. */

@@ -1,5 +1,6 @@
 import { ConvLoraError } from '../../errors.js';
 import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/segment.js';
+import { parseShard, shardFromEnv } from '../../pipeline/shard.js';
 import { bundledModel } from '../../pipeline/bundled.js';
 import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
@@ -30,10 +31,10 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--prob] [--no-reorient] [--conform | --no-conform] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
-    engine: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
+    engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
@@ -63,14 +64,18 @@ export const segmentCommand: Command = {
       model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
       prob: v.prob === true, device, engine, ...(threads === undefined ? {} : { threads }), reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
     };
+    const shardSpec = stringOpt(v, 'shard');
     if (await isDirectory(input)) {
       for (const [flag, value] of [['out', output], ['brain', brain]] as const) {
         if (value !== undefined && /\.nii(\.gz)?$/.test(value)) throw new ConvLoraError('E_USAGE', `--in ${input} is a folder, so --${flag} must be a folder too, not ${value}`);
       }
+      const env = shardSpec === undefined ? shardFromEnv(io.env) : null;
+      const shard = shardSpec !== undefined ? parseShard(shardSpec) : env?.shard;
+      if (shard !== undefined && v.quiet !== true) io.stderr.write(`shard ${shard.index}/${shard.count}${env === null ? '' : ` (from ${env.from})`}: scans ${shard.index}, ${shard.index + shard.count}, ... of the folder's sorted names\n`);
       let bar: Progress | null = null;
       const started = Date.now();
-      const { results, failures } = await segmentDirectory({
-        ...common, inputDir: input, outputDir: output, ...(brain === undefined ? {} : { brainDir: brain }),
+      const { results, failures, scans } = await segmentDirectory({
+        ...common, inputDir: input, outputDir: output, ...(brain === undefined ? {} : { brainDir: brain }), ...(shard === undefined ? {} : { shard }),
         onScan: (done, total, r) => {
           bar ??= new Progress(io.stderr, 'segment', total, { enabled: v.quiet !== true });
           if ('code' in r) io.stderr.write(`\n${r.input}: error ${r.code}: ${r.message}\n`);
@@ -85,11 +90,13 @@ export const segmentCommand: Command = {
       if (v.json === true) io.stdout.write(`${JSON.stringify({ results, failures }, null, 2)}\n`);
       const turned = results.filter((r) => r.orientation.reoriented).length;
       if (v.quiet !== true) {
+        if (scans === 0) io.stderr.write(`shard ${shard!.index}/${shard!.count}: no scans for this task (the folder has fewer than ${shard!.count})\n`);
         io.stderr.write(`segmented ${results.length} of ${results.length + failures.length} scans into ${output}${turned > 0 ? ` (${turned} turned into the model's orientation ${results[0]!.orientation.model} and back)` : ''}\n`);
         if (failures.length > 0) io.stderr.write(`failed: ${failures.map((f) => `${f.input} (${f.code})`).join(', ')}\n`);
       }
       return failures.length > 0 ? 1 : 0;
     }
+    if (shardSpec !== undefined) throw new ConvLoraError('E_USAGE', `--shard splits a folder of scans over tasks, but --in ${input} is one file`);
     const r = await segmentFile({ ...common, input, output, ...(brain === undefined ? {} : { brain }) });
     if (v.json === true) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {

@@ -10,7 +10,7 @@ export { saveSafetensors, loadSafetensors, parseSafetensors, serializeSafetensor
 export { saveModel, loadModel, hashState } from './nn/checkpoint.js';
 export { UNet2D, ResBlock2d, PreActivation2d, ENCODER_BLOCKS } from './models/unet.js';
 export { EarlySegHead, UdasHead } from './models/esh.js';
-export { LoRAConv2d, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
+export { LoRAConv2d, LoRAConvTranspose2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
 export { planPlacement, applyPlacement, injectAdapters, targetsByPattern, loraLayers, paramSummary, formatSummary, type InjectOptions, type Method, type Blocks, type Placement } from './lora/placement.js';
 export { reestimateBatchNorm, setImplicitAdaBN, selectBatchNorms } from './lora/adabn.js';
 export { AdapterRegistry, extractAdapter, saveAdapter, loadAdapter, disposeAdapter, type AdapterConfig, type AdapterTrainingData, type DomainAdapter, type AdaBNMode } from './lora/adapter.js';

@@ -9,9 +9,9 @@
  */
 import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { BatchNorm2d, Conv2d } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../nn/layers.js';
 import { ENCODER_BLOCKS } from '../models/unet.js';
-import { LoRAConv2d, PAPER_LORA, type LoraConfig } from './convlora.js';
+import { LoRAConv2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig } from './convlora.js';
 
 export type Method = 'udas' | 'udas-convlora' | 'convlora';
 export const METHODS: readonly Method[] = ['udas', 'udas-convlora', 'convlora'];
@@ -48,6 +48,8 @@ export function encoderBlocks(blocks: Blocks): string[] {
 }
 
 const isConvTarget = (m: Module): boolean => (m instanceof Conv2d && m.kernelSize > 1) || m instanceof LoRAConv2d;
+/** A module injectAdapters can wrap: a Conv2d or ConvTranspose2d, or a LoRA layer already around one. */
+const isLoraable = (m: Module): boolean => m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof LoRAConvLayer;
 const within = (path: string, block: string): boolean => path === block || path.startsWith(`${block}.`);
 
 /** Placement of a method; `blocks` applies to 'convlora' ('udas-convlora' is blocks '1'). */
@@ -75,9 +77,9 @@ export function targetsByPattern(model: Module, pattern: RegExp | string[]): str
 
 export interface InjectOptions {
   /**
-   * Which Conv2d layers get LoRA (PEFT's target_modules): a RegExp over module paths, or names matched
-   * exactly or as a dotted suffix. Any kernel size (1x1 included), stride, padding, dilation and groups
-   * ('peft' layout: groups 1).
+   * Which Conv2d and ConvTranspose2d layers get LoRA (PEFT's target_modules): a RegExp over module paths,
+   * or names matched exactly or as a dotted suffix. Any kernel size (1x1 included), stride, padding,
+   * dilation and groups ('peft' layout: groups 1).
    */
   targetModules: RegExp | string[];
   /** LoRA rank (default 2, the paper's). */
@@ -95,20 +97,20 @@ export interface InjectOptions {
 }
 
 /**
- * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d layers that
- * `targetModules` selects in LoRAConv2d with a fresh adapter, and unfreeze the chosen BatchNorms' affine
+ * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d and
+ * ConvTranspose2d layers that `targetModules` selects in LoRA layers with a fresh adapter, and unfreeze the chosen BatchNorms' affine
  * parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
  * replays on a fresh copy of the model) and the LoRA config. E_INVALID_ARG when nothing matches.
  */
-export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConv2d[] } {
+export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConvLayer[] } {
   const rank = checkInt('rank', o.rank ?? PAPER_LORA.rank, 1);
   const lora: LoraConfig = { rank, alpha: checkNumber('alpha', o.alpha ?? rank, 0), layout: o.layout ?? PAPER_LORA.layout };
   const matcher = (pattern: RegExp | string[]) => (p: string): boolean => (pattern instanceof RegExp ? pattern.test(p) : pattern.some((s) => p === s || p.endsWith(`.${s}`)));
   const isTarget = matcher(o.targetModules);
   const mods = model.namedModules();
-  const loraTargets = mods.filter(([p, m]) => p !== '' && (m instanceof Conv2d || m instanceof LoRAConv2d) && isTarget(p)).map(([p]) => p);
+  const loraTargets = mods.filter(([p, m]) => p !== '' && isLoraable(m) && isTarget(p)).map(([p]) => p);
   if (loraTargets.length === 0) {
-    throw new ConvLoraError('E_INVALID_ARG', `No Conv2d matches \`targetModules\` ${describe(o.targetModules instanceof RegExp ? String(o.targetModules) : o.targetModules)}`);
+    throw new ConvLoraError('E_INVALID_ARG', `No Conv2d matches \`targetModules\` ${describe(o.targetModules instanceof RegExp ? String(o.targetModules) : o.targetModules)} (nor does any ConvTranspose2d)`);
   }
   const tb = o.trainBatchNorm ?? false;
   const isBn = typeof tb === 'boolean' ? (): boolean => tb : matcher(tb);
@@ -125,15 +127,15 @@ export function injectAdapters(model: Module, o: InjectOptions): { placement: Pl
  * Freeze the model, wrap each LoRA target (once) and add adapter `name`, and unfreeze what the
  * placement trains. Returns the LoRA layers.
  */
-export function applyPlacement(model: Module, placement: Placement, name = 'default', cfg: LoraConfig = PAPER_LORA): LoRAConv2d[] {
+export function applyPlacement(model: Module, placement: Placement, name = 'default', cfg: LoraConfig = PAPER_LORA): LoRAConvLayer[] {
   model.freeze();
-  const layers: LoRAConv2d[] = [];
+  const layers: LoRAConvLayer[] = [];
   for (const path of placement.loraTargets) {
     const m = model.getModule(path);
-    let layer: LoRAConv2d;
-    if (m instanceof LoRAConv2d) layer = m;
-    else if (m instanceof Conv2d) { layer = new LoRAConv2d(m); model.setModule(path, layer); }
-    else throw new ConvLoraError('E_INVALID_ARG', `Module at ${path} is not a Conv2d`);
+    let layer: LoRAConvLayer;
+    if (m instanceof LoRAConvLayer) layer = m;
+    else if (m instanceof Conv2d || m instanceof ConvTranspose2d) { layer = loraLayerFor(m); model.setModule(path, layer); }
+    else throw new ConvLoraError('E_INVALID_ARG', `Module at ${path} is not a Conv2d or ConvTranspose2d`);
     if (layer.adapterNames.includes(name)) layer.setActive(name);
     else layer.addAdapter(name, cfg);
     layers.push(layer);
@@ -146,8 +148,8 @@ export function applyPlacement(model: Module, placement: Placement, name = 'defa
 }
 
 /** LoRA layers of a model with their paths. */
-export function loraLayers(model: Module): [string, LoRAConv2d][] {
-  return model.namedModules().filter((e): e is [string, LoRAConv2d] => e[1] instanceof LoRAConv2d);
+export function loraLayers(model: Module): [string, LoRAConvLayer][] {
+  return model.namedModules().filter((e): e is [string, LoRAConvLayer] => e[1] instanceof LoRAConvLayer);
 }
 
 export interface ParamSummary { trainableParams: number; totalParams: number; trainablePercent: number }

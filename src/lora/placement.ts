@@ -1,16 +1,17 @@
 /**
- * Where adapters go and what trains (convlora-method.md §3 table):
- * - 'udas': no LoRA; all of init_path trains (14,160).
- * - 'convlora' with blocks '1' (= 'udas-convlora'), '1-2', '1-3', 'all': LoRA on every conv with a
- *   kernel > 1 (the 3x3 convs and the stride-2 2x2 convs) of the adapted encoder blocks, plus the
- *   gamma/beta of the BatchNorms inside those blocks' ResBlocks (not the leading BN of a down block):
- *   3,954 / 11,634 / 26,994 / 57,714 at rank 2. Never ConvTranspose or the 1x1 shortcuts.
- * - a name pattern (RegExp over module paths, or a list of names/suffixes like PEFT's target_modules).
+ * Where adapters go and what trains, for a zoo network (its spec, models/zoo.ts, names the blocks, convs
+ * and BatchNorms); for the paper's U-Net (convlora-method.md §3 table):
+ * - 'udas': no LoRA; all of the first encoder block (init_path) trains (14,160).
+ * - 'convlora' with blocks '1' (= 'udas-convlora'), '1-2', '1-3', 'all': LoRA on every conv the spec
+ *   targets in the adapted encoder blocks (U-Net: kernel > 1, the 3x3 convs and the stride-2 2x2 convs),
+ *   plus the gamma/beta of the BatchNorms the spec adapts there (U-Net: inside the ResBlocks, not the
+ *   leading BN of a down block): 3,954 / 11,634 / 26,994 / 57,714 at rank 2.
+ * - any other network: injectAdapters, by name pattern (PEFT's target_modules).
  */
 import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../nn/layers.js';
-import { ENCODER_BLOCKS } from '../models/unet.js';
+import { DEFAULT_ARCH, modelSpec, specOf, type ModelSpec } from '../models/zoo.js';
 import { LoRAConv2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig } from './convlora.js';
 
 export type Method = 'udas' | 'udas-convlora' | 'convlora';
@@ -41,10 +42,10 @@ export function checkBlocks(b: unknown): Blocks {
   return b as Blocks;
 }
 
-/** The encoder block names adapted for a blocks choice. */
-export function encoderBlocks(blocks: Blocks): string[] {
-  const n = { '1': 1, '1-2': 2, '1-3': 3, all: 4 }[blocks];
-  return ENCODER_BLOCKS.slice(0, n);
+/** The encoder block names adapted for a blocks choice ('all': every encoder block of the spec). */
+export function encoderBlocks(blocks: Blocks, spec: ModelSpec = modelSpec(DEFAULT_ARCH)): string[] {
+  const n = { '1': 1, '1-2': 2, '1-3': 3, all: spec.encoderBlocks.length }[blocks];
+  return spec.encoderBlocks.slice(0, n);
 }
 
 const isConvTarget = (m: Module): boolean => (m instanceof Conv2d && m.kernelSize > 1) || m instanceof LoRAConv2d;
@@ -52,14 +53,21 @@ const isConvTarget = (m: Module): boolean => (m instanceof Conv2d && m.kernelSiz
 const isLoraable = (m: Module): boolean => m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof LoRAConvLayer;
 const within = (path: string, block: string): boolean => path === block || path.startsWith(`${block}.`);
 
-/** Placement of a method; `blocks` applies to 'convlora' ('udas-convlora' is blocks '1'). */
+/**
+ * Placement of a method on a zoo network (its spec from specOf; E_INVALID_ARG for other networks);
+ * `blocks` applies to 'convlora' ('udas-convlora' is blocks '1').
+ */
 export function planPlacement(model: Module, method: Method, blocks: Blocks = 'all'): Placement {
-  if (method === 'udas') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: ['init_path'] };
-  const adapted = encoderBlocks(method === 'udas-convlora' ? '1' : blocks);
+  const spec = specOf(model);
+  checkMethod(method);
+  if (method === 'udas') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [spec.udasBlock] };
+  const adapted = encoderBlocks(method === 'udas-convlora' ? '1' : checkBlocks(blocks), spec);
+  const inside = (p: string): boolean => adapted.some((b) => within(p, b));
   const mods = model.namedModules();
   return {
-    loraTargets: mods.filter(([p, m]) => isConvTarget(m) && adapted.some((b) => within(p, b))).map(([p]) => p),
-    trainableBatchNorms: mods.filter(([p, m]) => m instanceof BatchNorm2d && p.includes('.conv_path.') && adapted.some((b) => within(p, b))).map(([p]) => p),
+    // A conv already wrapped (an earlier adapter) is judged by its base conv.
+    loraTargets: mods.filter(([p, m]) => inside(p) && spec.loraTarget(p, m instanceof LoRAConvLayer ? m.base : m)).map(([p]) => p),
+    trainableBatchNorms: mods.filter(([p, m]) => m instanceof BatchNorm2d && inside(p) && spec.adaptedBatchNorm(p)).map(([p]) => p),
     fullyTrainable: [],
   };
 }

@@ -200,3 +200,52 @@ export class Sequential extends Module {
     return y;
   }
 }
+
+/** LeakyReLU: x for x >= 0, slope * x below (PyTorch's default slope 0.01; MONAI's BasicUNet uses 0.1). */
+export class LeakyReLU extends Module {
+  readonly slope: number;
+  constructor(slope = 0.01) {
+    super();
+    this.slope = checkNumber('slope', slope, 0, 1);
+  }
+  // max(x, slope * x) is leaky ReLU for 0 <= slope <= 1.
+  forward(x: Tensor): Tensor { return ops.maximum(x, ops.mul(x, this.slope)); }
+}
+
+/**
+ * Max pooling with a k x k window and stride k (the U-Nets' down-sampling): [B, C, H, W] -> [B, C, H/k, W/k].
+ * H and W must be multiples of k (E_SHAPE otherwise).
+ */
+export class MaxPool2d extends Module {
+  readonly kernelSize: number;
+  constructor(kernelSize = 2) {
+    super();
+    this.kernelSize = checkInt('kernelSize', kernelSize, 1);
+  }
+  forward(x: Tensor): Tensor {
+    const k = this.kernelSize;
+    const [b, c, h, w] = x.shape as [number, number, number, number];
+    if (x.rank !== 4 || h % k !== 0 || w % k !== 0) throw new ConvLoraError('E_SHAPE', `Expected [B, C, H, W] with H and W multiples of ${k} for max pooling but received [${x.shape.join(', ')}]`);
+    // [B, C, H, W] -> [B, C, H/k, k, W/k, k] -> max over the two window axes
+    return ops.amax(ops.reshape(x, [b, c, h / k, k, w / k, k]), [3, 5]);
+  }
+}
+
+/** Children with names, applied in order (PyTorch's Sequential over an OrderedDict): readable paths such as `down_1.convs.conv_0.conv`. */
+export class NamedSequential extends Module {
+  constructor(layers: readonly (readonly [string, Module])[]) {
+    super();
+    for (const [name, m] of layers) this.registerModule(name, m);
+  }
+
+  /** As Sequential.forward: each child in its own tidy scope, children looked up at call time (a LoRA wrapper may replace one). */
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const [, m] of this.children()) {
+      const prev = y;
+      y = tidy(() => m.forward(prev));
+      if (prev !== x && prev !== y && !prev.isKept) prev.dispose();
+    }
+    return y;
+  }
+}

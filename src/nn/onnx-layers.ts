@@ -8,7 +8,7 @@
 import { ConvLoraError } from '../errors.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Module } from './module.js';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, ReLU, Sequential } from './layers.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, LeakyReLU, MaxPool2d, NamedSequential, ReLU, Sequential } from './layers.js';
 import { OnnxGraph } from './onnx.js';
 
 // Emitters are registered per class and only ever called with an instance of that class.
@@ -136,4 +136,11 @@ const LAYER_EMITTERS: EmitterEntry[] = [
     for (const [name] of m.children()) y = ex.emitChild(m, name, y, path);
     return y;
   }),
+  emitter(NamedSequential, (m, x, path, ex) => {
+    let y = x;
+    for (const [name] of m.children()) y = ex.emitChild(m, name, y, path);
+    return y;
+  }),
+  emitter(LeakyReLU, (m, x, path, ex) => ex.graph.node('LeakyRelu', [x], { alpha: { float: m.slope } }, `${path}.leaky_relu`)),
+  emitter(MaxPool2d, (m, x, path, ex) => ex.graph.node('MaxPool', [x], { kernel_shape: [m.kernelSize, m.kernelSize], strides: [m.kernelSize, m.kernelSize] }, `${path}.max_pool`)),
 ];

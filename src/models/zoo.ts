@@ -13,6 +13,8 @@ import { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import { ENCODER_BLOCKS, STATISTICS_BLOCKS, UNet2D } from './unet.js';
 import { UNET_DIVISOR, UNET_EMITTERS } from './unet-onnx.js';
 import { networkToOnnx, type OnnxExportOptions } from './onnx-net.js';
+import { PLAIN_UNET } from './plain-unet.js';
+import { BASIC_UNET } from './basic-unet.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Features, ModelSpec, SegmentationNet, TapKind } from './spec.js';
 
@@ -42,7 +44,7 @@ const DART_UNET: ModelSpec = {
   outChannels: (m) => (m.getModule('out_path.2') as BatchNorm2d).numFeatures,
 };
 
-const ZOO = new Map<string, ModelSpec>([[DART_UNET.arch, DART_UNET]]);
+const ZOO = new Map<string, ModelSpec>([DART_UNET, PLAIN_UNET, BASIC_UNET].map((s) => [s.arch, s]));
 
 /** Add an architecture to the zoo (the built-in ones register themselves below). */
 export function registerModelSpec(spec: ModelSpec): void {

@@ -4,12 +4,17 @@
 // The PyTorch twin (test/models/zoo-parity.test.ts) checks the same layer against torch's conv_transpose2d.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConvTranspose2d } from '../../src/nn/layers.js';
+import { join } from 'node:path';
+import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../../src/nn/layers.js';
+import { AdapterRegistry, disposeAdapter, extractAdapter, saveAdapter, type AdapterConfig } from '../../src/lora/adapter.js';
+import { Adam } from '../../src/engine/optim.js';
+import { Rng } from '../../src/data/rng.js';
+import { tempDir } from '../helpers/tmp.js';
 import { LoRAConvTranspose2d } from '../../src/lora/convlora.js';
-import { injectAdapters, loraLayers } from '../../src/lora/placement.js';
+import { injectAdapters, loraLayers, paramSummary } from '../../src/lora/placement.js';
 import { Module } from '../../src/nn/module.js';
 import { manualSeed, noGrad } from '../../src/engine/runtime.js';
-import { randn } from '../../src/engine/create.js';
+import { randn, tensor } from '../../src/engine/create.js';
 import * as ops from '../../src/engine/ops.js';
 import { tidy, liveTensors, type Tensor } from '../../src/engine/tensor.js';
 import { assertClose } from '../helpers/compare.js';
@@ -102,21 +107,74 @@ test('LoRA on ConvTranspose2d: A and B gradients follow the chain rule from the 
   assert.equal(liveTensors(), before);
 });
 
-/** Encoder conv then a transposed up-sampling conv, defined only here. */
+/** A strided conv down, BatchNorm, and a transposed conv back up (a one-level encoder-decoder), defined only here. */
 class UpNet extends Module {
-  readonly down = this.registerModule('down', new ConvTranspose2d(2, 2, 1));
-  readonly up = this.registerModule('up', new ConvTranspose2d(2, 3, 2, { stride: 2 }));
-  forward(x: Tensor): Tensor { return this.up.forward(ops.relu(this.down.forward(x))); }
+  readonly down = this.registerModule('down', new Conv2d(1, 4, 2, { stride: 2 }));
+  readonly bn = this.registerModule('bn', new BatchNorm2d(4));
+  readonly up = this.registerModule('up', new ConvTranspose2d(4, 1, 2, { stride: 2, bias: true }));
+  forward(x: Tensor): Tensor { return this.up.forward(ops.relu(this.bn.forward(this.down.forward(x)))); }
 }
 
-test('injectAdapters wraps ConvTranspose2d targets and counts their adapters exactly', () => {
-  const before = liveTensors();
+function batch(seed: number): { x: Float32Array; y: Float32Array } {
+  const rng = new Rng(seed);
+  const x = Float32Array.from({ length: 4 * 8 * 8 }, () => rng.next());
+  // Target: the brighter of each pixel's horizontal pair, a full-resolution map the frozen net does not compute.
+  const y = x.map((v, i) => (v > x[i ^ 1]! ? 1 : 0));
+  return { x, y };
+}
+
+test('injectAdapters on a network with a ConvTranspose2d (defined in the test): exact counts, training, save, reload, switch and merge', async () => {
+  const live = liveTensors();
+  const dir = tempDir('convlora-inject-transpose-');
+  manualSeed(12);
   const net = new UpNet();
-  const { layers } = injectAdapters(net, { targetModules: ['up'], rank: 2 });
-  assert.ok(layers[0] instanceof LoRAConvTranspose2d);
-  assert.deepEqual(loraLayers(net).map(([p]) => p), ['up']);
-  // loralib at k = 2: A [r*k, in*k] = [4, 4], B [(out/groups)*k, r*k] = [6, 4]: 16 + 24 trainable.
-  assert.equal(net.countParameters(true), 40);
-  net.dispose();
-  assert.equal(liveTensors(), before);
+  const registry = new AdapterRegistry(net);
+  const { placement, lora, layers } = injectAdapters(net, { targetModules: ['down', 'up'], trainBatchNorm: ['bn'], rank: 2 });
+  assert.ok(layers[1] instanceof LoRAConvTranspose2d);
+  // down (Conv2d k = 2): A [r*k, in*k] = [4, 2], B [out*k, r*k] = [8, 4]: 8 + 32; up (ConvTranspose2d k = 2,
+  // weight [4, 1, 2, 2]): A [4, 8], B [2, 4]: 32 + 8; BN gamma + beta: 8.
+  assert.equal(paramSummary(net).trainableParams, 40 + 40 + 8);
+  const opt = new Adam(net.parameters().filter((t) => t.requiresGrad), { lr: 5e-2 });
+  net.train();
+  const losses: number[] = [];
+  for (let step = 0; step < 40; step++) {
+    const { x, y } = batch(step % 3);
+    losses.push(tidy(() => {
+      opt.zeroGrad();
+      const l = ops.bceWithLogits(net.forward(tensor(x, [4, 1, 8, 8])), tensor(y, [4, 1, 8, 8]));
+      l.backward();
+      opt.step();
+      return l.item();
+    }));
+  }
+  opt.dispose();
+  assert.ok(losses.at(-1)! < losses[0]! - 0.02, `the adapters learn: loss ${losses[0]!.toFixed(3)} -> ${losses.at(-1)!.toFixed(3)}`);
+  net.eval();
+  const probe = batch(99).x;
+  const out = (m: Module): Float32Array => noGrad(() => tidy(() => m.forward(tensor(probe, [4, 1, 8, 8])).toFloat32()));
+  const trained = out(net);
+  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: 'MyScanner', method: 'convlora', blocks: null, lora, placement, adabn: 'implicit', baseHash: registry.baseHash };
+  const adapter = extractAdapter(net, config);
+  const file = join(dir, 'up.safetensors');
+  try { await saveAdapter(file, adapter); } finally { disposeAdapter(adapter); }
+
+  manualSeed(12);
+  const fresh = new UpNet();
+  const reg2 = new AdapterRegistry(fresh);
+  fresh.eval();
+  const base = out(fresh);
+  await reg2.load('MyScanner', file);
+  reg2.activate('MyScanner');
+  fresh.eval();
+  assertClose(out(fresh), trained, 1e-5, 'reloaded adapter');
+  assert.ok(loraLayers(fresh).some(([p, l]) => p === 'up' && l instanceof LoRAConvTranspose2d), 'the registry wrapped the transposed conv again');
+  assert.ok(trained.some((v, i) => Math.abs(v - base[i]!) > 1e-3), 'the adapter changes the output');
+  reg2.activate('MyScanner', { merge: true });
+  fresh.eval();
+  assertClose(out(fresh), trained, 1e-4, 'merged');
+  reg2.activate(null);
+  fresh.eval();
+  assert.ok(out(fresh).every((v, i) => v === base[i]), 'switching back to the base restores it bit for bit');
+  registry.dispose(); reg2.dispose(); net.dispose(); fresh.dispose();
+  assert.equal(liveTensors(), live, 'no native tensor leaked');
 });

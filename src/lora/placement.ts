@@ -106,8 +106,8 @@ export interface InjectOptions {
 
 /**
  * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d and
- * ConvTranspose2d layers that `targetModules` selects in LoRA layers with a fresh adapter, and unfreeze the chosen BatchNorms' affine
- * parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
+ * ConvTranspose2d layers that `targetModules` selects in LoRA layers with a fresh adapter, and unfreeze
+ * the chosen BatchNorms' affine parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
  * replays on a fresh copy of the model) and the LoRA config. E_INVALID_ARG when nothing matches.
  */
 export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConvLayer[] } {

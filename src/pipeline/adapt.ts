@@ -4,8 +4,8 @@
  * Methods: 'adabn' (BN statistics only), 'self-training' (whole network on its own thresholded
  * predictions), 'udas' (first encoder block + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS
  * head), 'convlora' (LoRA in encoder blocks 1..n + ESH on the encoder output). Blocks, LoRA targets and
- * head taps are the network's spec's (models/zoo.ts), for any zoo architecture. AdaBN: 'none' (source statistics,
- * U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
+ * head taps are the network's spec's (models/zoo.ts), for any zoo architecture.
+ * AdaBN: 'none' (source statistics, U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
  * target batches), 'explicit' (cumulative re-estimation over the target training slices before training and
  * after every epoch, training with the U-Net in eval mode).
  * Loss: BCE(head logits, sigmoid(final logits)) with soft targets, not detached (as the authors). Model

@@ -34,6 +34,7 @@ for (const arch of ['unet', 'basic-unet']) {
     const unet = src.out.trim();
     const { model, info } = await loadUnet(unet);
     assert.equal(info.arch, arch, 'the checkpoint records its architecture');
+    assert.ok(info.fingerprint !== undefined, 'the source model\'s BN-input fingerprint, from the spec\'s statistics blocks');
     const placements: Record<string, string[]> = { convlora: planPlacement(model, 'convlora', 'all').loraTargets, 'udas-convlora': planPlacement(model, 'udas-convlora').loraTargets };
     model.dispose();
     lap('train-source');

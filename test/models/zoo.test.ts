@@ -14,6 +14,7 @@ import { planPlacement } from '../../src/lora/placement.js';
 import { selectBatchNorms } from '../../src/lora/adabn.js';
 import { statisticsLayers } from '../../src/lora/fingerprint.js';
 import { loadUnet, saveNetwork } from '../../src/pipeline/models.js';
+import { trainSource } from '../../src/pipeline/source.js';
 import { uniform } from '../../src/engine/create.js';
 import { noGrad } from '../../src/engine/runtime.js';
 import { liveTensors, tidy, type Tensor } from '../../src/engine/tensor.js';
@@ -103,4 +104,9 @@ test('checkpoints: `arch` picks the network; none means the paper\'s U-Net; an u
   await assert.rejects(loadUnet(files.bad), coded('E_CHECKPOINT', new RegExp(`${files.bad.replace(/[.]/g, '\\.')}: Expected one of .* for \`arch\` but received "resnet"`)));
   for (const m of [net, old, a.model, b.model]) m.dispose();
   assert.equal(liveTensors(), live);
+});
+
+test('trainSource validates `arch` before it reads any data', async () => {
+  const dir = tempDir('convlora-zoo-arch-');
+  await assert.rejects(trainSource({ data: join(dir, 'missing'), out: dir, arch: 'resnet' }), coded('E_INVALID_ARG', /for `arch` but received "resnet"/));
 });

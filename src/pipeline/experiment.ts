@@ -117,7 +117,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const { model, info: unetInfo } = await loadUnet(unetPath, device);
   const registry = new AdapterRegistry(model);
   const loadedHeads = new Map<HeadKind, Module>();
-  for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device)).head);
+  for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device, unetInfo)).head);
   const rows: ResultRow[] = [];
   const examples: ExperimentResult['examples'] = [];
   let sourceTest = NaN;

@@ -51,10 +51,18 @@ export function createHead(kind: HeadKind, filters: number, device: Device = 'cp
   return kind === 'esh' ? new EarlySegHead(tap.channels(filters), { upscale: tap.stride, device }) : new UdasHead(tap.channels(filters), { device });
 }
 
-export async function loadHead(path: string, device: Device = 'cpu'): Promise<{ head: EarlySegHead | UdasHead; info: ModelInfo }> {
+/**
+ * An early head checkpoint. `forModel`: the description of the network it will read from; a head made
+ * for another architecture or filter count (its input channels differ) is E_CHECKPOINT naming both.
+ */
+export async function loadHead(path: string, device: Device = 'cpu', forModel?: Pick<ModelInfo, 'arch' | 'filters'>): Promise<{ head: EarlySegHead | UdasHead; info: ModelInfo }> {
   const r = await read(path, device);
   try {
     if (r.info.kind !== 'head' || (r.info.head !== 'esh' && r.info.head !== 'udas')) throw new ConvLoraError('E_CHECKPOINT', `${path} is not an early-segmentation-head checkpoint`);
+    if (forModel !== undefined) {
+      const want = `${forModel.arch ?? DEFAULT_ARCH} with ${forModel.filters} filters`, have = `${r.info.arch ?? DEFAULT_ARCH} with ${r.info.filters} filters`;
+      if (want !== have) throw new ConvLoraError('E_CHECKPOINT', `${path} is a head for a ${have}, but the model is a ${want}`);
+    }
     const head = createHead(r.info.head, r.info.filters, device, specOfInfo(r.info, path).arch);
     try { r.load(head); } catch (err) { head.dispose(); throw err; }
     return { head, info: r.info };

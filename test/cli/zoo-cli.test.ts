@@ -94,6 +94,16 @@ for (const arch of ['unet', 'basic-unet']) {
   });
 }
 
+test('adapt with a head made for another architecture is E_CHECKPOINT naming both, before any training', async () => {
+  const unet = join(root, 'unet', 'unet.safetensors');
+  const other = join(root, 'basic-unet', 'esh.safetensors');
+  assert.ok(existsSync(unet) && existsSync(other), 'the end-to-end tests above ran');
+  const r = await runCli(['adapt', '--data', data, '--unet', unet, '--head', other, '--target', 'Philips_3', '--out', join(root, 'mismatch.safetensors'), ...TINY]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /E_CHECKPOINT.*esh\.safetensors is a head for a basic-unet with 4 filters, but the model is a unet with 4 filters/);
+  assert.ok(!existsSync(join(root, 'mismatch.safetensors')), 'no adapter written');
+});
+
 test('train-source and summary with an unknown --arch are usage errors naming the flag and the value', async () => {
   for (const args of [['train-source', '--arch', 'resnet', '--data', data, '--out', root], ['summary', '--arch', 'resnet']]) {
     const r = await runCli(args);

@@ -5,12 +5,15 @@
 export { ConvLoraError, type ErrorCode } from './errors.js';
 export * from './engine/index.js';
 export { Module } from './nn/module.js';
-export { Conv2d, ConvTranspose2d, BatchNorm2d, ReLU, Identity, Sequential } from './nn/layers.js';
+export { Conv2d, ConvTranspose2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Identity, Sequential, NamedSequential } from './nn/layers.js';
 export { saveSafetensors, loadSafetensors, parseSafetensors, serializeSafetensors } from './nn/safetensors.js';
 export { saveModel, loadModel, hashState } from './nn/checkpoint.js';
 export { UNet2D, ResBlock2d, PreActivation2d, ENCODER_BLOCKS } from './models/unet.js';
 export { EarlySegHead, UdasHead } from './models/esh.js';
-export { LoRAConv2d, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
+export { PlainUNet } from './models/plain-unet.js';
+export { BasicUNet } from './models/basic-unet.js';
+export { modelSpec, specOf, architectures, registerModelSpec, modelToOnnx, headInput, DEFAULT_ARCH, type ModelSpec, type SegmentationNet, type Features } from './models/zoo.js';
+export { LoRAConv2d, LoRAConvTranspose2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig, type LoraLayout } from './lora/convlora.js';
 export { planPlacement, applyPlacement, injectAdapters, targetsByPattern, loraLayers, paramSummary, formatSummary, type InjectOptions, type Method, type Blocks, type Placement } from './lora/placement.js';
 export { reestimateBatchNorm, setImplicitAdaBN, selectBatchNorms } from './lora/adabn.js';
 export { AdapterRegistry, extractAdapter, saveAdapter, loadAdapter, disposeAdapter, type AdapterConfig, type AdapterTrainingData, type DomainAdapter, type AdaBNMode } from './lora/adapter.js';

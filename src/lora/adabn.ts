@@ -12,15 +12,18 @@ import { clone, copy_ } from '../engine/ops.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/layers.js';
-import { ENCODER_BLOCKS } from '../models/unet.js';
+import { specOf } from '../models/zoo.js';
 
 export type BatchNormSelection = 'all' | 'encoder' | ((path: string) => boolean);
 
-/** BN layers of a model selected by 'all', 'encoder' (init_path, down1-3) or a path predicate. */
+/** BN layers of a model selected by 'all', 'encoder' (a zoo network's encoder blocks, from its spec) or a path predicate. */
 export function selectBatchNorms(model: Module, which: BatchNormSelection = 'all'): [string, BatchNorm2d][] {
   let pred: (p: string) => boolean;
   if (which === 'all') pred = () => true;
-  else if (which === 'encoder') pred = (p) => ENCODER_BLOCKS.some((b) => p === b || p.startsWith(`${b}.`));
+  else if (which === 'encoder') {
+    const blocks = specOf(model).encoderBlocks;
+    pred = (p) => blocks.some((b) => p === b || p.startsWith(`${b}.`));
+  }
   else if (typeof which === 'function') pred = which;
   else throw new ConvLoraError('E_INVALID_ARG', `Expected 'all', 'encoder' or a function for \`layers\` but received ${describe(which)}`);
   return model.namedModules().filter((e): e is [string, BatchNorm2d] => e[1] instanceof BatchNorm2d && pred(e[0]));

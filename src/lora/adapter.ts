@@ -15,7 +15,7 @@ import type { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/layers.js';
 import { hashState, META_KEY, readConvloraMeta } from '../nn/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
-import { LoRAConv2d, type LoraConfig } from './convlora.js';
+import { LoRAConv2d, LoRAConvTranspose2d, type LoraConfig } from './convlora.js';
 import { applyPlacement, loraLayers, type Blocks, type Method, type Placement } from './placement.js';
 import type { Fingerprint } from './fingerprint.js';
 
@@ -173,4 +173,4 @@ export class AdapterRegistry {
   }
 }
 
-export { LoRAConv2d };
+export { LoRAConv2d, LoRAConvTranspose2d };

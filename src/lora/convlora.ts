@@ -1,12 +1,17 @@
 /**
- * ConvLoRA (convlora-method.md §3): a LoRA layer that wraps a Conv2d and adds a low-rank update
- * delta to its weight: conv(x, W + delta) with the base conv's stride, padding, dilation, groups, bias.
+ * ConvLoRA (convlora-method.md §3): a LoRA layer that wraps a Conv2d (LoRAConv2d) or a ConvTranspose2d
+ * (LoRAConvTranspose2d) and adds a low-rank update delta to its weight: conv(x, W + delta) with the base
+ * conv's stride, padding, dilation, groups, bias.
  *
  * Layouts:
  * - 'loralib' (the authors'): A [r*k, in*k], B [out/groups*k, r*k]; delta = (B @ A) viewed row-major
  *   as [out, in/groups, k, k] (a plain memory view of the product, not a block reshape), times alpha/r.
  * - 'peft': A [r, in/groups, k, k] (a k x k conv in->r), B [out, r, 1, 1] (a 1x1 conv r->out);
  *   delta = (B[:, :, 0, 0] @ A.flatten(1)) viewed as [out, in/groups, k, k], times alpha/r. groups = 1 only.
+ * A transposed conv's weight is [in, out/groups, k, k]: 'loralib' keeps its A and B shapes (the product has
+ * the same in*out/groups*k*k values) and views the product as that kernel, as loralib's ConvLoRA does for
+ * any conv module; 'peft' is then A [in, r, k, k] (a k x k transposed conv in->r), B [r, out, 1, 1] (a 1x1
+ * transposed conv r->out), delta[i, o] = sum_r A[i, r] * B[r, o], times alpha/r. groups = 1 only.
  * Init: A Kaiming-uniform (a = sqrt 5), B zeros, so a fresh adapter is an exact identity.
  *
  * Base weight and bias keep their names (`weight`, `bias`), so a model's base checkpoint keys do not
@@ -20,7 +25,7 @@ import * as ops from '../engine/ops.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { noGrad } from '../engine/runtime.js';
 import { Module } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, ConvTranspose2d } from '../nn/layers.js';
 
 export type LoraLayout = 'loralib' | 'peft';
 export interface LoraConfig { rank: number; alpha: number; layout: LoraLayout }
@@ -28,14 +33,19 @@ export const PAPER_LORA: LoraConfig = { rank: 2, alpha: 2, layout: 'loralib' };
 
 interface Adapter { a: Tensor; b: Tensor; config: LoraConfig }
 
-export class LoRAConv2d extends Module {
-  readonly base: Conv2d;
+/**
+ * What both LoRA layers share: adapters by name, switching, merge/unmerge. Subclasses say the 'peft'
+ * layout's shapes and product for their weight layout. Code that handles "any LoRA layer" (placement,
+ * adapter files, the registry) uses this class.
+ */
+export abstract class LoRAConvLayer<B extends Conv2d | ConvTranspose2d = Conv2d | ConvTranspose2d> extends Module {
+  readonly base: B;
   readonly #adapters = new Map<string, Adapter>();
   #active: string | null = null;
   #original: Tensor | null = null;
   #mergedName: string | null = null;
 
-  constructor(base: Conv2d) {
+  constructor(base: B) {
     super();
     this.base = base;
     this.registerParameter('weight', base.weight, base.weight.requiresGrad);
@@ -54,7 +64,7 @@ export class LoRAConv2d extends Module {
     if (cfg.layout === 'loralib') return { a: [r * k, cin * k], b: [(cout / g) * k, r * k] };
     if (cfg.layout === 'peft') {
       if (g !== 1) throw new ConvLoraError('E_INVALID_ARG', `The 'peft' layout supports groups = 1 only but the conv has groups ${g}`);
-      return { a: [r, cin, k, k], b: [cout, r, 1, 1] };
+      return this.peftShapes(r);
     }
     throw new ConvLoraError('E_INVALID_ARG', `Expected 'loralib' or 'peft' for \`layout\` but received ${describe(cfg.layout)}`);
   }
@@ -95,20 +105,25 @@ export class LoRAConv2d extends Module {
     this.#adapters.delete(name);
   }
 
-  /** delta [out, in/groups, k, k] of an adapter (differentiable w.r.t. A and B). */
+  /** The 'peft' layout's A and B shapes at rank r (groups 1). */
+  protected abstract peftShapes(r: number): { a: number[]; b: number[] };
+  /** The 'peft' layout's product, laid out as the base weight (unscaled). */
+  protected abstract peftProduct(a: Tensor, b: Tensor, r: number): Tensor;
+
+  /** delta of an adapter, shaped as the base weight (differentiable w.r.t. A and B). */
   delta(name = this.#active): Tensor {
     if (name === null) throw new ConvLoraError('E_INVALID_ARG', 'No active adapter');
     const { a, b, config } = this.adapter(name);
     const scale = config.alpha / config.rank;
-    const w = this.base.weight.shape;
     const prod = config.layout === 'loralib'
-      ? ops.matmul(b, a) // [out*k, in*k]
-      : ops.matmul(ops.reshape(b, [w[0]!, config.rank]), ops.reshape(a, [config.rank, -1])); // [out, in*k*k]
-    return ops.mul(ops.view(prod, w), scale); // row-major view as the kernel shape
+      ? ops.view(ops.matmul(b, a), this.base.weight.shape) // [out/g*k, r*k] @ [r*k, in*k] viewed row-major as the kernel
+      : this.peftProduct(a, b, config.rank);
+    return ops.mul(prod, scale);
   }
 
   forward(x: Tensor): Tensor {
     if (this.#active === null || this.merged) return this.base.forward(x);
+    // Both bases convolve with an explicit weight in their own geometry.
     return this.base.convolve(x, ops.add(this.base.weight, this.delta()));
   }
 
@@ -144,4 +159,39 @@ export class LoRAConv2d extends Module {
     for (const n of [...this.#adapters.keys()]) this.removeAdapter(n);
     super.disposeOwn();
   }
+}
+
+/** LoRA on a Conv2d (weight [out, in/groups, k, k]). */
+export class LoRAConv2d extends LoRAConvLayer<Conv2d> {
+  protected peftShapes(r: number): { a: number[]; b: number[] } {
+    const { inChannels: cin, outChannels: cout, kernelSize: k } = this.base;
+    return { a: [r, cin, k, k], b: [cout, r, 1, 1] };
+  }
+
+  protected peftProduct(a: Tensor, b: Tensor, r: number): Tensor {
+    const w = this.base.weight.shape;
+    // [out, r] @ [r, in*k*k] -> [out, in*k*k], viewed as [out, in, k, k]
+    return ops.view(ops.matmul(ops.reshape(b, [w[0]!, r]), ops.reshape(a, [r, -1])), w);
+  }
+}
+
+/** LoRA on a ConvTranspose2d (weight [in, out/groups, k, k]); the U-Net decoders' up-sampling convs. */
+export class LoRAConvTranspose2d extends LoRAConvLayer<ConvTranspose2d> {
+  protected peftShapes(r: number): { a: number[]; b: number[] } {
+    const { inChannels: cin, outChannels: cout, kernelSize: k } = this.base;
+    return { a: [cin, r, k, k], b: [r, cout, 1, 1] };
+  }
+
+  protected peftProduct(a: Tensor, b: Tensor, r: number): Tensor {
+    const [cin, cout, k] = this.base.weight.shape as [number, number, number, number];
+    // A [in, r, k, k] -> [in, k, k, r] -> [in*k*k, r]; @ B [r, out] -> [in*k*k, out] -> [in, k, k, out] -> [in, out, k, k]
+    const ak = ops.reshape(ops.permute(a, [0, 2, 3, 1]), [cin * k * k, r]);
+    const prod = ops.matmul(ak, ops.reshape(b, [r, cout]));
+    return ops.permute(ops.reshape(prod, [cin, k, k, cout]), [0, 3, 1, 2]);
+  }
+}
+
+/** Wrap a conv in the LoRA layer for its kind. */
+export function loraLayerFor(m: Conv2d | ConvTranspose2d): LoRAConvLayer {
+  return m instanceof ConvTranspose2d ? new LoRAConvTranspose2d(m) : new LoRAConv2d(m);
 }

@@ -1,6 +1,6 @@
 /**
  * What a scanner looks like to a network: the per-channel mean and variance of the inputs of the
- * BatchNorm layers in the early encoder (`STATISTICS_BLOCKS`), and the per-channel means over a
+ * BatchNorm layers in the early encoder (the model spec's `statisticsBlocks`), and the per-channel means over a
  * STATISTICS_GRID x STATISTICS_GRID grid of cells of the slice (where in the slice the channel fires:
  * a receive coil's bias pattern, the field of view, the head's position), measured with the network in
  * eval mode on a few slices of a scan. A *fingerprint* is that measurement under the source model, one
@@ -14,7 +14,7 @@ import * as ops from '../engine/ops.js';
 import { noGrad } from '../engine/runtime.js';
 import { tidy, type Device, type Tensor } from '../engine/tensor.js';
 import { BatchNorm2d } from '../nn/layers.js';
-import { STATISTICS_BLOCKS, type UNet2D } from '../models/unet.js';
+import { specOf, type SegmentationNet } from '../models/zoo.js';
 
 /**
  * Slices per scan the statistics are measured on: one batch. The mean of 8 evenly spaced slices of a
@@ -75,10 +75,11 @@ export function gridFeatures(stats: readonly LayerStatistics[]): number[] {
   return stats.flatMap((l) => l.grid);
 }
 
-/** The BatchNorm layers whose inputs are measured: those inside STATISTICS_BLOCKS, in forward order. */
-export function statisticsLayers(model: UNet2D): [string, BatchNorm2d][] {
+/** The BatchNorm layers whose inputs are measured: those inside the spec's statisticsBlocks, in forward order. */
+export function statisticsLayers(model: SegmentationNet): [string, BatchNorm2d][] {
+  const blocks = specOf(model).statisticsBlocks;
   return model.namedModules().filter((e): e is [string, BatchNorm2d] =>
-    e[1] instanceof BatchNorm2d && STATISTICS_BLOCKS.some((b) => e[0].startsWith(`${b}.`)));
+    e[1] instanceof BatchNorm2d && blocks.some((b) => e[0].startsWith(`${b}.`)));
 }
 
 export { headSpan } from '../data/head-span.js';
@@ -98,9 +99,9 @@ export function statisticSlices(images: Float32Array, shape: readonly [number, n
 /**
  * Per-channel mean and (population) variance of every statistics layer's input, over the given slices
  * of slices [S, H, W] (default: statisticSlices), with `model` in eval mode and only its first
- * STATISTICS_BLOCKS run. The model's train/eval modes are restored afterwards.
+ * statisticsBlocks (spec) run. The model's train/eval modes are restored afterwards.
  */
-export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: readonly [number, number, number],
+export function bnInputStatistics(model: SegmentationNet, images: Float32Array, shape: readonly [number, number, number],
   opts: { slices?: readonly number[]; device?: Device; batchSize?: number } = {}): ScanStatistics {
   const [S, H, W] = shape;
   const plane = H * W;
@@ -109,6 +110,7 @@ export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: re
   for (const s of slices) if (!Number.isInteger(s) || s < 0 || s >= S) throw new ConvLoraError('E_INVALID_ARG', `Expected slice indices in [0, ${S - 1}] for \`slices\` but received ${s}`);
   if (slices.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one slice for `slices` but received none');
   const layers = statisticsLayers(model);
+  const nBlocks = specOf(model).statisticsBlocks.length;
   // Running sums per layer: count, sum of batch means x n, and the pooled second moment (Chan et al.).
   const G = STATISTICS_GRID;
   const acc = layers.map(() => ({ n: 0, mean: [] as number[], m2: [] as number[], grid: [] as number[] }));
@@ -141,7 +143,7 @@ export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: re
       const chunk = slices.slice(at, at + batchSize);
       const x = new Float32Array(chunk.length * plane);
       chunk.forEach((s, b) => x.set(images.subarray(s * plane, (s + 1) * plane), b * plane));
-      noGrad(() => tidy(() => { model.encode(tensor(x, [chunk.length, 1, H, W], { device: opts.device ?? 'cpu' }), STATISTICS_BLOCKS.length); }));
+      noGrad(() => tidy(() => { model.encode(tensor(x, [chunk.length, 1, H, W], { device: opts.device ?? 'cpu' }), nBlocks); }));
     }
   } finally {
     for (const [, bn] of layers) bn.inputTap = null;
@@ -151,7 +153,7 @@ export function bnInputStatistics(model: UNet2D, images: Float32Array, shape: re
 }
 
 /** The running statistics (mean, variance) of the statistics layers, as the model holds them now. */
-export function runningStatistics(model: UNet2D): { layers: string[]; stats: ChannelMoments[] } {
+export function runningStatistics(model: SegmentationNet): { layers: string[]; stats: ChannelMoments[] } {
   const layers = statisticsLayers(model);
   return {
     layers: layers.map(([p]) => p),
@@ -167,7 +169,7 @@ const round = (xs: number[]): number[] => xs.map((x) => Number(x.toPrecision(5))
  * model, in eval mode), or null when there are no volumes. Beyond FINGERPRINT_VOLUMES volumes, evenly
  * spaced ones are measured.
  */
-export function fingerprintScans(model: UNet2D, scans: readonly { images: Float32Array; shape: [number, number, number] }[], opts: { device?: Device } = {}): Fingerprint | null {
+export function fingerprintScans(model: SegmentationNet, scans: readonly { images: Float32Array; shape: [number, number, number] }[], opts: { device?: Device } = {}): Fingerprint | null {
   if (scans.length === 0) return null;
   const n = Math.min(scans.length, FINGERPRINT_VOLUMES);
   const picked = Array.from({ length: n }, (_, i) => scans[Math.floor((i * scans.length) / n)]!);

@@ -1,17 +1,18 @@
 /**
- * Where adapters go and what trains (convlora-method.md §3 table):
- * - 'udas': no LoRA; all of init_path trains (14,160).
- * - 'convlora' with blocks '1' (= 'udas-convlora'), '1-2', '1-3', 'all': LoRA on every conv with a
- *   kernel > 1 (the 3x3 convs and the stride-2 2x2 convs) of the adapted encoder blocks, plus the
- *   gamma/beta of the BatchNorms inside those blocks' ResBlocks (not the leading BN of a down block):
- *   3,954 / 11,634 / 26,994 / 57,714 at rank 2. Never ConvTranspose or the 1x1 shortcuts.
- * - a name pattern (RegExp over module paths, or a list of names/suffixes like PEFT's target_modules).
+ * Where adapters go and what trains, for a zoo network (its spec, models/zoo.ts, names the blocks, convs
+ * and BatchNorms); for the paper's U-Net (convlora-method.md §3 table):
+ * - 'udas': no LoRA; all of the first encoder block (init_path) trains (14,160).
+ * - 'convlora' with blocks '1' (= 'udas-convlora'), '1-2', '1-3', 'all': LoRA on every conv the spec
+ *   targets in the adapted encoder blocks (U-Net: kernel > 1, the 3x3 convs and the stride-2 2x2 convs),
+ *   plus the gamma/beta of the BatchNorms the spec adapts there (U-Net: inside the ResBlocks, not the
+ *   leading BN of a down block): 3,954 / 11,634 / 26,994 / 57,714 at rank 2.
+ * - any other network: injectAdapters, by name pattern (PEFT's target_modules).
  */
 import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { BatchNorm2d, Conv2d } from '../nn/layers.js';
-import { ENCODER_BLOCKS } from '../models/unet.js';
-import { LoRAConv2d, PAPER_LORA, type LoraConfig } from './convlora.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../nn/layers.js';
+import { DEFAULT_ARCH, modelSpec, specOf, type ModelSpec } from '../models/zoo.js';
+import { LoRAConv2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig } from './convlora.js';
 
 export type Method = 'udas' | 'udas-convlora' | 'convlora';
 export const METHODS: readonly Method[] = ['udas', 'udas-convlora', 'convlora'];
@@ -41,23 +42,32 @@ export function checkBlocks(b: unknown): Blocks {
   return b as Blocks;
 }
 
-/** The encoder block names adapted for a blocks choice. */
-export function encoderBlocks(blocks: Blocks): string[] {
-  const n = { '1': 1, '1-2': 2, '1-3': 3, all: 4 }[blocks];
-  return ENCODER_BLOCKS.slice(0, n);
+/** The encoder block names adapted for a blocks choice ('all': every encoder block of the spec). */
+export function encoderBlocks(blocks: Blocks, spec: ModelSpec = modelSpec(DEFAULT_ARCH)): string[] {
+  const n = { '1': 1, '1-2': 2, '1-3': 3, all: spec.encoderBlocks.length }[blocks];
+  return spec.encoderBlocks.slice(0, n);
 }
 
 const isConvTarget = (m: Module): boolean => (m instanceof Conv2d && m.kernelSize > 1) || m instanceof LoRAConv2d;
+/** A module injectAdapters can wrap: a Conv2d or ConvTranspose2d, or a LoRA layer already around one. */
+const isLoraable = (m: Module): boolean => m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof LoRAConvLayer;
 const within = (path: string, block: string): boolean => path === block || path.startsWith(`${block}.`);
 
-/** Placement of a method; `blocks` applies to 'convlora' ('udas-convlora' is blocks '1'). */
+/**
+ * Placement of a method on a zoo network (its spec from specOf; E_INVALID_ARG for other networks);
+ * `blocks` applies to 'convlora' ('udas-convlora' is blocks '1').
+ */
 export function planPlacement(model: Module, method: Method, blocks: Blocks = 'all'): Placement {
-  if (method === 'udas') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: ['init_path'] };
-  const adapted = encoderBlocks(method === 'udas-convlora' ? '1' : blocks);
+  const spec = specOf(model);
+  checkMethod(method);
+  if (method === 'udas') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [spec.udasBlock] };
+  const adapted = encoderBlocks(method === 'udas-convlora' ? '1' : checkBlocks(blocks), spec);
+  const inside = (p: string): boolean => adapted.some((b) => within(p, b));
   const mods = model.namedModules();
   return {
-    loraTargets: mods.filter(([p, m]) => isConvTarget(m) && adapted.some((b) => within(p, b))).map(([p]) => p),
-    trainableBatchNorms: mods.filter(([p, m]) => m instanceof BatchNorm2d && p.includes('.conv_path.') && adapted.some((b) => within(p, b))).map(([p]) => p),
+    // A conv already wrapped (an earlier adapter) is judged by its base conv.
+    loraTargets: mods.filter(([p, m]) => inside(p) && spec.loraTarget(p, m instanceof LoRAConvLayer ? m.base : m)).map(([p]) => p),
+    trainableBatchNorms: mods.filter(([p, m]) => m instanceof BatchNorm2d && inside(p) && spec.adaptedBatchNorm(p)).map(([p]) => p),
     fullyTrainable: [],
   };
 }
@@ -75,9 +85,9 @@ export function targetsByPattern(model: Module, pattern: RegExp | string[]): str
 
 export interface InjectOptions {
   /**
-   * Which Conv2d layers get LoRA (PEFT's target_modules): a RegExp over module paths, or names matched
-   * exactly or as a dotted suffix. Any kernel size (1x1 included), stride, padding, dilation and groups
-   * ('peft' layout: groups 1).
+   * Which Conv2d and ConvTranspose2d layers get LoRA (PEFT's target_modules): a RegExp over module paths,
+   * or names matched exactly or as a dotted suffix. Any kernel size (1x1 included), stride, padding,
+   * dilation and groups ('peft' layout: groups 1).
    */
   targetModules: RegExp | string[];
   /** LoRA rank (default 2, the paper's). */
@@ -95,20 +105,20 @@ export interface InjectOptions {
 }
 
 /**
- * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d layers that
- * `targetModules` selects in LoRAConv2d with a fresh adapter, and unfreeze the chosen BatchNorms' affine
- * parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
+ * ConvLoRA for any network (PEFT's inject_adapter_in_model): freeze `model`, wrap the Conv2d and
+ * ConvTranspose2d layers that `targetModules` selects in LoRA layers with a fresh adapter, and unfreeze
+ * the chosen BatchNorms' affine parameters. Returns the placement (what extractAdapter / AdapterConfig record, and what the registry
  * replays on a fresh copy of the model) and the LoRA config. E_INVALID_ARG when nothing matches.
  */
-export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConv2d[] } {
+export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConvLayer[] } {
   const rank = checkInt('rank', o.rank ?? PAPER_LORA.rank, 1);
   const lora: LoraConfig = { rank, alpha: checkNumber('alpha', o.alpha ?? rank, 0), layout: o.layout ?? PAPER_LORA.layout };
   const matcher = (pattern: RegExp | string[]) => (p: string): boolean => (pattern instanceof RegExp ? pattern.test(p) : pattern.some((s) => p === s || p.endsWith(`.${s}`)));
   const isTarget = matcher(o.targetModules);
   const mods = model.namedModules();
-  const loraTargets = mods.filter(([p, m]) => p !== '' && (m instanceof Conv2d || m instanceof LoRAConv2d) && isTarget(p)).map(([p]) => p);
+  const loraTargets = mods.filter(([p, m]) => p !== '' && isLoraable(m) && isTarget(p)).map(([p]) => p);
   if (loraTargets.length === 0) {
-    throw new ConvLoraError('E_INVALID_ARG', `No Conv2d matches \`targetModules\` ${describe(o.targetModules instanceof RegExp ? String(o.targetModules) : o.targetModules)}`);
+    throw new ConvLoraError('E_INVALID_ARG', `No Conv2d matches \`targetModules\` ${describe(o.targetModules instanceof RegExp ? String(o.targetModules) : o.targetModules)} (nor does any ConvTranspose2d)`);
   }
   const tb = o.trainBatchNorm ?? false;
   const isBn = typeof tb === 'boolean' ? (): boolean => tb : matcher(tb);
@@ -125,15 +135,15 @@ export function injectAdapters(model: Module, o: InjectOptions): { placement: Pl
  * Freeze the model, wrap each LoRA target (once) and add adapter `name`, and unfreeze what the
  * placement trains. Returns the LoRA layers.
  */
-export function applyPlacement(model: Module, placement: Placement, name = 'default', cfg: LoraConfig = PAPER_LORA): LoRAConv2d[] {
+export function applyPlacement(model: Module, placement: Placement, name = 'default', cfg: LoraConfig = PAPER_LORA): LoRAConvLayer[] {
   model.freeze();
-  const layers: LoRAConv2d[] = [];
+  const layers: LoRAConvLayer[] = [];
   for (const path of placement.loraTargets) {
     const m = model.getModule(path);
-    let layer: LoRAConv2d;
-    if (m instanceof LoRAConv2d) layer = m;
-    else if (m instanceof Conv2d) { layer = new LoRAConv2d(m); model.setModule(path, layer); }
-    else throw new ConvLoraError('E_INVALID_ARG', `Module at ${path} is not a Conv2d`);
+    let layer: LoRAConvLayer;
+    if (m instanceof LoRAConvLayer) layer = m;
+    else if (m instanceof Conv2d || m instanceof ConvTranspose2d) { layer = loraLayerFor(m); model.setModule(path, layer); }
+    else throw new ConvLoraError('E_INVALID_ARG', `Module at ${path} is not a Conv2d or ConvTranspose2d`);
     if (layer.adapterNames.includes(name)) layer.setActive(name);
     else layer.addAdapter(name, cfg);
     layers.push(layer);
@@ -146,8 +156,8 @@ export function applyPlacement(model: Module, placement: Placement, name = 'defa
 }
 
 /** LoRA layers of a model with their paths. */
-export function loraLayers(model: Module): [string, LoRAConv2d][] {
-  return model.namedModules().filter((e): e is [string, LoRAConv2d] => e[1] instanceof LoRAConv2d);
+export function loraLayers(model: Module): [string, LoRAConvLayer][] {
+  return model.namedModules().filter((e): e is [string, LoRAConvLayer] => e[1] instanceof LoRAConvLayer);
 }
 
 export interface ParamSummary { trainableParams: number; totalParams: number; trainablePercent: number }

@@ -9,8 +9,10 @@
  * width are symbolic: any batch, and any height and width divisible by UNET_DIVISOR.
  */
 import { ConvLoraError } from '../errors.js';
-import { OnnxExporter, emitter, type EmitterEntry } from '../nn/onnx-layers.js';
-import { ADABN_LAYERS_KEY, type OnnxValueInfo } from '../nn/onnx.js';
+import { emitter, type EmitterEntry } from '../nn/onnx-layers.js';
+import type { SegmentationNet } from './spec.js';
+import { ADABN_LAYERS_KEY } from '../nn/onnx.js';
+import { networkToOnnx, type OnnxExportOptions } from './onnx-net.js';
 export { ADABN_LAYERS_KEY };
 import { PreActivation2d, ResBlock2d, UNet2D } from './unet.js';
 
@@ -18,7 +20,7 @@ import { PreActivation2d, ResBlock2d, UNet2D } from './unet.js';
 /** Three 2x2 stride-2 downsamplings: height and width must be multiples of 8. */
 export const UNET_DIVISOR = 8;
 
-const UNET_EMITTERS: EmitterEntry[] = [
+export const UNET_EMITTERS: EmitterEntry[] = [
   emitter(PreActivation2d, (m, x, path, ex) => {
     const bn = ex.emitChild(m, 'bn', x, path);
     const act = ex.emitChild(m, 'activation', bn, path);
@@ -41,24 +43,11 @@ const UNET_EMITTERS: EmitterEntry[] = [
 ];
 
 /**
- * Encode `model` (in eval mode) as an ONNX model with `metadata` as its metadata_props. `extra` maps
- * further module classes (a LoRA wrapper) to nodes. Throws E_INVALID_ARG for a module without a mapping
- * or a BatchNorm layer in training mode.
+ * Encode the paper's U-Net (in eval mode) as ONNX: networkToOnnx with the U-Net's emitters. Other zoo
+ * networks: modelToOnnx (models/zoo.ts), which takes the emitters from the model's spec.
  */
-export function unetToOnnx(model: UNet2D, o: { metadata: Record<string, string>; extra?: readonly EmitterEntry[]; version: string; statistics?: boolean }): Uint8Array {
-  if (model.training) throw new ConvLoraError('E_INVALID_ARG', 'Expected a U-Net in eval mode for ONNX export but received one in training mode; call model.eval() first');
-  const ex = new OnnxExporter([...UNET_EMITTERS, ...(o.extra ?? [])], { batchStats: o.statistics === true });
-  const input: OnnxValueInfo = { name: ex.graph.name('image'), dims: ['batch', 1, 'height', 'width'] };
-  const logits = ex.emit(model, input.name, '');
-  // Name the graph output `logits`: an Identity keeps every internal name as the exporter chose it.
-  const output = ex.graph.node('Identity', [logits], {}, 'logits');
-  const outC = (model.getModule('out_path.2') as { numFeatures?: number }).numFeatures ?? 1;
-  const stats = ex.batchStats ?? [];
-  const metadata = stats.length === 0 ? o.metadata : { ...o.metadata, [ADABN_LAYERS_KEY]: JSON.stringify(stats.map((s) => ({ ...s, runningMean: `${s.path}.running_mean`, runningVar: `${s.path}.running_var` }))) };
-  return ex.graph.encode({
-    input, output: { name: output, dims: ['batch', outC, 'height', 'width'] },
-    extraOutputs: stats.flatMap((s) => [{ name: s.mean, dims: [1, s.channels, 1, 1] }, { name: s.var, dims: [1, s.channels, 1, 1] }]),
-    graphName: `convlora UNet2D (${model.filters} filters)${stats.length === 0 ? '' : ', batch statistics'}`, producer: 'convlora', version: o.version, metadata,
-    doc: `Residual U-Net (DART20) logits; height and width must be multiples of ${UNET_DIVISOR}; mask = logits > 0.`,
-  });
+export function unetToOnnx(model: SegmentationNet, o: OnnxExportOptions): Uint8Array {
+  if (!(model instanceof UNet2D)) throw new ConvLoraError('E_INVALID_ARG', `Expected the paper's UNet2D for \`model\` but received a ${model.constructor.name}; export other zoo networks with modelToOnnx`);
+  const outChannels = (model.getModule('out_path.2') as { numFeatures?: number }).numFeatures ?? 1;
+  return networkToOnnx(model, { emitters: UNET_EMITTERS, outChannels, filters: model.filters, title: 'Residual U-Net (DART20)', divisor: UNET_DIVISOR }, o);
 }

@@ -9,6 +9,7 @@ import * as ops from '../engine/ops.js';
 import { tidy, type Device, type Tensor } from '../engine/tensor.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, ReLU, Sequential } from '../nn/layers.js';
+import type { SegmentationNet } from './spec.js';
 
 /** BN(in) -> ReLU -> Conv k x k (padding k // 2). Children: bn, activation, layer. */
 export class PreActivation2d extends Module {
@@ -55,9 +56,10 @@ export type EncoderBlock = (typeof ENCODER_BLOCKS)[number];
  */
 export const STATISTICS_BLOCKS: readonly EncoderBlock[] = ['init_path', 'down1'];
 
-export interface UNetFeatures { logits: Tensor; x0: Tensor; x3: Tensor }
+/** A type alias, not an interface, so that it is a `Features` (spec.ts) with taps x0 and x3. */
+export type UNetFeatures = { logits: Tensor; x0: Tensor; x3: Tensor };
 
-export class UNet2D extends Module {
+export class UNet2D extends Module implements SegmentationNet {
   readonly filters: number;
 
   constructor(o: UNetOptions = {}) {

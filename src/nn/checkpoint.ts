@@ -5,6 +5,9 @@ import type { Device, Tensor } from '../engine/tensor.js';
 import type { Module } from './module.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 
+/** The architecture (models/zoo.ts) of a network checkpoint without an `arch` entry: the paper's residual U-Net. */
+export const DEFAULT_NETWORK_ARCH = 'dart-unet';
+
 /** Metadata key under which convlora stores its JSON description. */
 export const META_KEY = 'convlora';
 
@@ -12,12 +15,14 @@ export const META_KEY = 'convlora';
  * What a safetensors file's convlora metadata is: the one parser of that JSON for models, heads and
  * adapters (loadModel, pipeline/models.ts, lora/adapter.ts, pipeline/adapter-list.ts).
  *   'adapter'  an adapter config (format "convlora-adapter")
- *   'network'  a model or head description (a string `kind` and a numeric `filters`)
+ *   'network'  a model or head description (a string `kind` and a numeric `filters`); its `arch` (the
+ *              model zoo's architecture name) is filled in as DEFAULT_NETWORK_ARCH when the file has none
+ *              (checkpoints from before the zoo hold the paper's U-Net), and must be a string when present
  *   'other'    valid JSON of neither shape; 'missing' no such key; 'invalid' not JSON
  */
 export type ConvloraMeta =
   | { kind: 'adapter'; value: Record<string, unknown> }
-  | { kind: 'network'; value: Record<string, unknown> & { kind: string; filters: number } }
+  | { kind: 'network'; value: Record<string, unknown> & { kind: string; filters: number; arch: string } }
   | { kind: 'other'; value: unknown }
   | { kind: 'missing' | 'invalid'; value: null };
 
@@ -29,7 +34,9 @@ export function readConvloraMeta(metadata: Record<string, string>): ConvloraMeta
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     if (o.format === 'convlora-adapter') return { kind: 'adapter', value: o };
-    if (typeof o.kind === 'string' && typeof o.filters === 'number') return { kind: 'network', value: o as Record<string, unknown> & { kind: string; filters: number } };
+    if (typeof o.kind === 'string' && typeof o.filters === 'number' && (o.arch === undefined || typeof o.arch === 'string')) {
+      return { kind: 'network', value: { ...o, kind: o.kind, filters: o.filters, arch: typeof o.arch === 'string' ? o.arch : DEFAULT_NETWORK_ARCH } };
+    }
   }
   return { kind: 'other', value: v };
 }

@@ -62,30 +62,42 @@ export class Conv2d extends Module {
 
 /** ConvTranspose2d: weight [in, out/groups, k, k]. PyTorch computes fan_in from dim 1 for init. */
 export class ConvTranspose2d extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
   readonly kernelSize: number;
   readonly stride: number;
   readonly padding: number;
   readonly outputPadding: number;
+  readonly dilation: number;
+  readonly groups: number;
 
   constructor(inChannels: number, outChannels: number, kernelSize: number, o: ConvOptions & { outputPadding?: number } = {}) {
     super();
-    checkInt('inChannels', inChannels, 1);
-    checkInt('outChannels', outChannels, 1);
+    this.inChannels = checkInt('inChannels', inChannels, 1);
+    this.outChannels = checkInt('outChannels', outChannels, 1);
     this.kernelSize = checkInt('kernelSize', kernelSize, 1);
     this.stride = checkInt('stride', o.stride ?? 1, 1);
     this.padding = checkInt('padding', o.padding ?? 0, 0);
     this.outputPadding = checkInt('outputPadding', o.outputPadding ?? 0, 0);
-    const shape = [inChannels, outChannels, kernelSize, kernelSize];
+    this.dilation = checkInt('dilation', o.dilation ?? 1, 1);
+    this.groups = checkInt('groups', o.groups ?? 1, 1);
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected \`groups\` to divide in (${inChannels}) and out (${outChannels}) channels but received ${this.groups}`);
+    }
+    const shape = [inChannels, outChannels / this.groups, kernelSize, kernelSize];
     const dev = o.device === undefined ? {} : { device: o.device };
     this.registerParameter('weight', kaimingUniform(shape, Math.sqrt(5), dev));
     const bound = 1 / Math.sqrt(fanIn(shape));
     this.registerParameter('bias', o.bias === true ? uniform([outChannels], -bound, bound, dev) : null);
   }
 
-  forward(x: Tensor): Tensor {
-    const w = this.getParameter('weight')!;
-    const bias = this.getParameter('bias');
-    if (this.kernelSize === this.stride && this.padding === 0 && this.outputPadding === 0) {
+  get weight(): Tensor { return this.getParameter('weight')!; }
+  get bias(): Tensor | null { return this.getParameter('bias'); }
+
+  /** Transposed convolution with an explicit weight [in, out/groups, k, k] (LoRA layers run W + delta with this geometry). */
+  convolve(x: Tensor, w: Tensor): Tensor {
+    const bias = this.bias;
+    if (this.kernelSize === this.stride && this.padding === 0 && this.outputPadding === 0 && this.groups === 1 && this.dilation === 1) {
       // Non-overlapping k x k stride-k transposed conv = 1x1 conv to out*k*k channels, then depth-to-space.
       // libtorch's CPU kernel for this case is 1.6-2.8x slower (measured at the U-Net's shapes); results agree
       // within float32 rounding. W [in, out, k, k] -> [out*k*k, in, 1, 1] with channel o*k*k + i*k + j, which
@@ -95,8 +107,10 @@ export class ConvTranspose2d extends Module {
       const y = ops.pixelShuffle(ops.conv2d(x, w1), k);
       return bias === null ? y : ops.add(y, ops.reshape(bias, [1, cout, 1, 1]));
     }
-    return ops.convTranspose2d(x, w, bias, { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding });
+    return ops.convTranspose2d(x, w, bias, { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, groups: this.groups });
   }
+
+  forward(x: Tensor): Tensor { return this.convolve(x, this.weight); }
 }
 
 export interface BatchNormOptions { eps?: number; momentum?: number | null; affine?: boolean; device?: Device }
@@ -187,6 +201,55 @@ export class Sequential extends Module {
    * memory follows PyTorch's: a forward intermediate lives only while something needs it (the autograd
    * graph keeps its own references to what backward needs).
    */
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const [, m] of this.children()) {
+      const prev = y;
+      y = tidy(() => m.forward(prev));
+      if (prev !== x && prev !== y && !prev.isKept) prev.dispose();
+    }
+    return y;
+  }
+}
+
+/** LeakyReLU: x for x >= 0, slope * x below (PyTorch's default slope 0.01; MONAI's BasicUNet uses 0.1). */
+export class LeakyReLU extends Module {
+  readonly slope: number;
+  constructor(slope = 0.01) {
+    super();
+    this.slope = checkNumber('slope', slope, 0, 1);
+  }
+  // max(x, slope * x) is leaky ReLU for 0 <= slope <= 1.
+  forward(x: Tensor): Tensor { return ops.maximum(x, ops.mul(x, this.slope)); }
+}
+
+/**
+ * Max pooling with a k x k window and stride k (the U-Nets' down-sampling): [B, C, H, W] -> [B, C, H/k, W/k].
+ * H and W must be multiples of k (E_SHAPE otherwise).
+ */
+export class MaxPool2d extends Module {
+  readonly kernelSize: number;
+  constructor(kernelSize = 2) {
+    super();
+    this.kernelSize = checkInt('kernelSize', kernelSize, 1);
+  }
+  forward(x: Tensor): Tensor {
+    const k = this.kernelSize;
+    const [b, c, h, w] = x.shape as [number, number, number, number];
+    if (x.rank !== 4 || h % k !== 0 || w % k !== 0) throw new ConvLoraError('E_SHAPE', `Expected [B, C, H, W] with H and W multiples of ${k} for max pooling but received [${x.shape.join(', ')}]`);
+    // [B, C, H, W] -> [B, C, H/k, k, W/k, k] -> max over the two window axes
+    return ops.amax(ops.reshape(x, [b, c, h / k, k, w / k, k]), [3, 5]);
+  }
+}
+
+/** Children with names, applied in order (PyTorch's Sequential over an OrderedDict): readable paths such as `down_1.convs.conv_0.conv`. */
+export class NamedSequential extends Module {
+  constructor(layers: readonly (readonly [string, Module])[]) {
+    super();
+    for (const [name, m] of layers) this.registerModule(name, m);
+  }
+
+  /** As Sequential.forward: each child in its own tidy scope, children looked up at call time (a LoRA wrapper may replace one). */
   forward(x: Tensor): Tensor {
     let y = x;
     for (const [, m] of this.children()) {

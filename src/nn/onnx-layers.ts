@@ -8,7 +8,7 @@
 import { ConvLoraError } from '../errors.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Module } from './module.js';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, ReLU, Sequential } from './layers.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Identity, LeakyReLU, MaxPool2d, NamedSequential, ReLU, Sequential } from './layers.js';
 import { OnnxGraph } from './onnx.js';
 
 // Emitters are registered per class and only ever called with an instance of that class.
@@ -75,6 +75,18 @@ export function emitConv(ex: OnnxExporter, conv: Conv2d, x: string, path: string
   }, path);
 }
 
+/** ConvTranspose with the geometry of `conv` and an explicit weight value; ONNX's weight layout [in, out/groups, k, k] is PyTorch's. */
+export function emitConvTranspose(ex: OnnxExporter, conv: ConvTranspose2d, x: string, path: string, weight: string): string {
+  const k = conv.kernelSize, p = conv.padding;
+  const inputs = [x, weight];
+  if (conv.bias !== null) inputs.push(ex.weight(conv.bias, `${path}.bias`));
+  return ex.graph.node('ConvTranspose', inputs, {
+    kernel_shape: [k, k], strides: [conv.stride, conv.stride], pads: [p, p, p, p], output_padding: [conv.outputPadding, conv.outputPadding],
+    // Written only when not ONNX's defaults, so the U-Net's graphs stay as they were.
+    ...(conv.dilation === 1 ? {} : { dilations: [conv.dilation, conv.dilation] }), ...(conv.groups === 1 ? {} : { group: conv.groups }),
+  }, path);
+}
+
 /**
  * BatchNorm with the batch's own statistics (PyTorch's training-mode forward): y = (x - mean) /
  * sqrt(var + eps) * weight + bias with mean and biased var over (batch, height, width); also outputs the
@@ -103,15 +115,7 @@ function emitBatchStatsNorm(ex: OnnxExporter, m: BatchNorm2d, x: string, path: s
 
 const LAYER_EMITTERS: EmitterEntry[] = [
   emitter(Conv2d, (m, x, path, ex) => emitConv(ex, m, x, path, ex.weight(m.weight, `${path}.weight`))),
-  emitter(ConvTranspose2d, (m, x, path, ex) => {
-    // ONNX's ConvTranspose weight layout [in, out/groups, k, k] is PyTorch's; groups is always 1 here.
-    const w = ex.weight(m.getParameter('weight')!, `${path}.weight`);
-    const bias = m.getParameter('bias');
-    const p = m.padding;
-    return ex.graph.node('ConvTranspose', bias === null ? [x, w] : [x, w, ex.weight(bias, `${path}.bias`)], {
-      kernel_shape: [m.kernelSize, m.kernelSize], strides: [m.stride, m.stride], pads: [p, p, p, p], output_padding: [m.outputPadding, m.outputPadding],
-    }, path);
-  }),
+  emitter(ConvTranspose2d, (m, x, path, ex) => emitConvTranspose(ex, m, x, path, ex.weight(m.weight, `${path}.weight`))),
   emitter(BatchNorm2d, (m, x, path, ex) => {
     if (ex.batchStats !== null) return emitBatchStatsNorm(ex, m, x, path, ex.batchStats);
     if (m.training || !m.useRunningStats) {
@@ -132,4 +136,11 @@ const LAYER_EMITTERS: EmitterEntry[] = [
     for (const [name] of m.children()) y = ex.emitChild(m, name, y, path);
     return y;
   }),
+  emitter(NamedSequential, (m, x, path, ex) => {
+    let y = x;
+    for (const [name] of m.children()) y = ex.emitChild(m, name, y, path);
+    return y;
+  }),
+  emitter(LeakyReLU, (m, x, path, ex) => ex.graph.node('LeakyRelu', [x], { alpha: { float: m.slope } }, `${path}.leaky_relu`)),
+  emitter(MaxPool2d, (m, x, path, ex) => ex.graph.node('MaxPool', [x], { kernel_shape: [m.kernelSize, m.kernelSize], strides: [m.kernelSize, m.kernelSize] }, `${path}.max_pool`)),
 ];

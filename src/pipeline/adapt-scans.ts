@@ -80,7 +80,7 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
   const registry = new AdapterRegistry(model);
   let head: Awaited<ReturnType<typeof loadHead>>['head'] | null = null;
   try {
-    if (o.head !== undefined) head = (await loadHead(o.head, device)).head;
+    if (o.head !== undefined) head = (await loadHead(o.head, device, info)).head;
     const grid = modelGrid(info);
     const train: AdaptScan[] = [], val: AdaptScan[] = [];
     const records: AdapterTrainingData['scans'] = [];

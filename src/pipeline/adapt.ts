@@ -2,9 +2,10 @@
  * Stage 3: adapt the source U-Net to one unlabelled target domain (convlora-method.md §3-5).
  *
  * Methods: 'adabn' (BN statistics only), 'self-training' (whole network on its own thresholded
- * predictions), 'udas' (init_path + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS head),
- * 'convlora' (LoRA in encoder blocks 1..n + ESH on the encoder output). AdaBN: 'none' (source statistics,
- * U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
+ * predictions), 'udas' (first encoder block + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS
+ * head), 'convlora' (LoRA in encoder blocks 1..n + ESH on the encoder output). Blocks, LoRA targets and
+ * head taps are the network's spec's (models/zoo.ts), for any zoo architecture.
+ * AdaBN: 'none' (source statistics, U-Net in eval mode), 'implicit' (the authors' code: U-Net in train mode, BN momentum 0.1 updates from
  * target batches), 'explicit' (cumulative re-estimation over the target training slices before training and
  * after every epoch, training with the U-Net in eval mode).
  * Loss: BCE(head logits, sigmoid(final logits)) with soft targets, not detached (as the authors). Model
@@ -20,7 +21,7 @@ import type { Device, Tensor } from '../engine/tensor.js';
 import type { ScanData } from '../data/cc359.js';
 import type { DatasetInfo } from '../data/cc359.js';
 import { checkDomainName } from '../data/names.js';
-import type { UNet2D } from '../models/unet.js';
+import { asSegmentationNet, headInput, specOf, type SegmentationNet } from '../models/zoo.js';
 import type { Module } from '../nn/module.js';
 import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type AdapterTrainingData, type DomainAdapter } from '../lora/adapter.js';
 import { applyPlacement, checkBlocks, loraLayers, planPlacement, type Blocks, type Placement } from '../lora/placement.js';
@@ -96,7 +97,7 @@ export interface AdaptEpoch { epoch: number; loss: number; agreement: number; be
 
 export interface AdaptResult { adapter: DomainAdapter; history: AdaptEpoch[]; bestEpoch: number }
 
-function placementFor(unet: UNet2D, method: AdaptMethod, blocks: Blocks): Placement {
+function placementFor(unet: SegmentationNet, method: AdaptMethod, blocks: Blocks): Placement {
   if (method === 'adabn') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] };
   if (method === 'self-training') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [''] };
   return planPlacement(unet, method, blocks);
@@ -108,9 +109,10 @@ function placementFor(unet: UNet2D, method: AdaptMethod, blocks: Blocks): Placem
  */
 export async function adaptDomain(registry: AdapterRegistry, head: Module | null, train: readonly AdaptScan[], val: readonly AdaptScan[],
   info: Pick<DatasetInfo, 'size'>, o: AdaptOptions): Promise<AdaptResult> {
-  const unet = registry.model as UNet2D;
   const target = checkDomainName(o.target, 'target');
   checkAdaptSettings({ method: o.method, ...(o.blocks === undefined ? {} : { blocks: o.blocks }), ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.lora === undefined ? {} : { lora: o.lora }) });
+  const unet = asSegmentationNet(registry.model);
+  const spec = specOf(unet);
   const method = o.method;
   const D = ADAPT_DEFAULTS;
   const blocks = o.blocks ?? D.blocks;
@@ -172,7 +174,7 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
           return ops.bceWithLogits(logits, ops.to(ops.gt(ops.detach(logits), 0), { dtype: 'float32' }));
         }
         const f = unet.forwardFeatures(x);
-        const h = head!.forward(kind === 'udas' ? f.x0 : f.x3);
+        const h = head!.forward(headInput(spec, kind, f));
         return ops.bceWithLogits(h, ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits));
       });
       // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.

@@ -38,7 +38,7 @@
  */
 import { ConvLoraError } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
-import type { UNet2D } from '../models/unet.js';
+import { asSegmentationNet, type SegmentationNet } from '../models/zoo.js';
 import type { AdapterRegistry } from '../lora/adapter.js';
 import { STATISTICS_GRID, bnInputStatistics, gridFeatures, runningStatistics, statisticSlices, type ChannelMoments, type Fingerprint, type LayerStatistics, type ScanStatistics } from '../lora/fingerprint.js';
 
@@ -138,7 +138,7 @@ export function fitsModel(fp: Fingerprint | null | undefined, layers: { layers: 
 export function chooseAdapter(registry: AdapterRegistry, candidates: readonly Candidate[], images: Float32Array, shape: readonly [number, number, number],
   opts: { device?: Device; sourceStats?: ScanStatistics } = {}): AdapterChoice {
   if (candidates.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one candidate but received none');
-  const model = registry.model as UNet2D;
+  const model = asSegmentationNet(registry.model);
   const slices = statisticSlices(images, shape);
   const dev = opts.device === undefined ? {} : { device: opts.device };
   registry.activate(null);
@@ -170,7 +170,7 @@ export function chooseAdapter(registry: AdapterRegistry, candidates: readonly Ca
  * How far a scan's statistics under the source model lie from the source's training scans, against
  * the largest leave-one-out distance of those scans (null when the checkpoint has no usable fingerprint).
  */
-export function sourceDistance(model: UNet2D, stats: ScanStatistics, fingerprint: unknown): { distance: number; threshold: number } | null {
+export function sourceDistance(model: SegmentationNet, stats: ScanStatistics, fingerprint: unknown): { distance: number; threshold: number } | null {
   const layout = runningStatistics(model);
   if (!fitsModel(fingerprint as Fingerprint | null, layout)) return null;
   const space = scannerSpace([fingerprint as Fingerprint]);

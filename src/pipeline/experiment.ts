@@ -19,7 +19,7 @@ import { trainHead } from './heads.js';
 import { loadHead, loadUnet, type HeadKind } from './models.js';
 import { scoreScans, TOLERANCE_MM } from './score.js';
 import { runSlices, maskOfLogits } from './predict.js';
-import type { UNet2D } from '../models/unet.js';
+import type { SegmentationNet } from '../models/zoo.js';
 import { silent, type Reporter } from './events.js';
 import type { Module } from '../nn/module.js';
 
@@ -117,7 +117,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const { model, info: unetInfo } = await loadUnet(unetPath, device);
   const registry = new AdapterRegistry(model);
   const loadedHeads = new Map<HeadKind, Module>();
-  for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device)).head);
+  for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device, unetInfo)).head);
   const rows: ResultRow[] = [];
   const examples: ExperimentResult['examples'] = [];
   let sourceTest = NaN;
@@ -179,7 +179,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
 }
 
 /** The final mask of the middle test slice (for the overlay figure). */
-function predictMask(model: UNet2D, scan: ScanData, device: Device, batchSize: number): Uint8Array {
+function predictMask(model: SegmentationNet, scan: ScanData, device: Device, batchSize: number): Uint8Array {
   const [S, H, W] = scan.shape;
   const mid = Math.floor(S / 2);
   const one = { ...scan, images: scan.images.subarray(mid * H * W, (mid + 1) * H * W), shape: [1, H, W] as [number, number, number] };

@@ -10,8 +10,7 @@ import { ConvLoraError } from '../errors.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { saveSafetensors } from '../nn/safetensors.js';
 import { META_KEY } from '../nn/checkpoint.js';
-import { UNET_DIVISOR, unetToOnnx } from '../models/unet-onnx.js';
-import type { UNet2D } from '../models/unet.js';
+import { modelToOnnx, specOf, type SegmentationNet } from '../models/zoo.js';
 import { AdapterRegistry, disposeAdapter, loadAdapter, type AdapterConfig } from '../lora/adapter.js';
 import { LORA_EMITTERS } from '../lora/onnx.js';
 import { CONFORM_TOLERANCE, DEFAULT_CONFORM, type ModelGrid } from '../data/conform.js';
@@ -29,7 +28,7 @@ export interface MergeSource {
 
 /** A base model with its adapter active and merged, in eval mode. dispose() frees both. */
 export interface MergedModel {
-  model: UNet2D;
+  model: SegmentationNet;
   /** The base checkpoint's description and the adapter's config (null: none). */
   info: ModelInfo;
   adapter: AdapterConfig | null;
@@ -89,7 +88,7 @@ import { ONNX_META, ONNX_FORMAT } from './onnx-model.js';
 export { ONNX_META, ONNX_FORMAT };
 
 /** How `segment` prepares a scan and reads the logits (data/conform.ts, data/preprocess.ts), for other runtimes. */
-function preprocessing(grid: ModelGrid): Record<string, unknown> {
+function preprocessing(grid: ModelGrid, divisor: number): Record<string, unknown> {
   return {
     orient: grid.orientation === null ? 'none: the model does not record its training orientation' : `permute/flip the voxel axes (no interpolation) into ${grid.orientation}, from the NIfTI affine`,
     conform: grid.spacing === null ? 'none: the model does not record its training voxel size'
@@ -98,7 +97,7 @@ function preprocessing(grid: ModelGrid): Record<string, unknown> {
     intensity: 'min-max over the whole volume to [0, 1] (float32)',
     rotate: 'numpy rot90(k=1, axes=(1, 2)): slice row a, column b = volume[s, b, nz - 1 - a]',
     pad: `edge-pad the shorter side to a square (before = floor(diff / 2)), then edge-pad or centre-crop to ${grid.size} x ${grid.size}`,
-    input: `image [batch, 1, ${grid.size}, ${grid.size}] float32; any height and width divisible by ${UNET_DIVISOR} run`,
+    input: `image [batch, 1, ${grid.size}, ${grid.size}] float32; any height and width divisible by ${divisor} run`,
     inverse: 'undo crop/pad and rotation, resample probabilities back (trilinear, threshold 0.5) when conformed, undo the axis turn',
   };
 }
@@ -119,6 +118,7 @@ export function statisticsPath(onnxPath: string): string {
 /** The ONNX model of `m` (already merged), with its metadata, and its statistics graph when asked for (pipeline/onnx-adabn.ts). */
 export function onnxOfMerged(m: MergedModel, adapterPath?: string, o: { statistics?: boolean } = {}): { bytes: Uint8Array; metadata: Record<string, string>; statistics: Uint8Array | null } {
   const a = m.adapter;
+  const divisor = specOf(m.model).divisor;
   const metadata: Record<string, string> = {
     [ONNX_META.format]: ONNX_FORMAT,
     [ONNX_META.modelInfo]: JSON.stringify(mergedInfo(m, adapterPath)),
@@ -128,12 +128,12 @@ export function onnxOfMerged(m: MergedModel, adapterPath?: string, o: { statisti
     [ONNX_META.voxelSize]: m.grid.spacing === null ? 'unknown' : JSON.stringify(m.grid.spacing),
     [ONNX_META.orientation]: m.grid.orientation ?? 'unknown',
     [ONNX_META.sliceSize]: String(m.grid.size),
-    [ONNX_META.divisor]: String(UNET_DIVISOR),
-    [ONNX_META.preprocessing]: JSON.stringify(preprocessing(m.grid)),
+    [ONNX_META.divisor]: String(divisor),
+    [ONNX_META.preprocessing]: JSON.stringify(preprocessing(m.grid, divisor)),
     [ONNX_META.output]: 'logits [batch, 1, height, width]; mask = logits > 0 (sigmoid > 0.5)',
   };
-  const bytes = unetToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION });
-  const statistics = (o.statistics ?? wantsStatistics(m)) ? unetToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION, statistics: true }) : null;
+  const bytes = modelToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION });
+  const statistics = (o.statistics ?? wantsStatistics(m)) ? modelToOnnx(m.model, { metadata, extra: LORA_EMITTERS, version: VERSION, statistics: true }) : null;
   return { bytes, metadata, statistics };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Stage 2: train an early segmentation head on the frozen source U-Net (eval mode), BCE against the
  * ground truth; keep the epoch with the best source-validation Surface Dice (convlora-method.md §5).
- * kind 'esh' reads the encoder output (the paper's method); 'udas' reads init_path (UDAS baseline).
+ * kind 'esh' reads the encoder output (the paper's method); 'udas' reads the first encoder block (UDAS
+ * baseline); which feature that is, its channels and stride, is the network's spec's (models/zoo.ts).
  */
 import { join } from 'node:path';
 import { checkInt, checkNumber } from '../errors.js';
@@ -13,6 +14,7 @@ import type { Device } from '../engine/tensor.js';
 import type { Domain } from '../data/cc359.js';
 import { Batches, loadScans, openDomain } from './dataset.js';
 import { createHead, loadUnet, saveNetwork, type HeadKind } from './models.js';
+import { headInput, specOf } from '../models/zoo.js';
 import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
 import { headSurfaceDice, TOLERANCE_MM } from './score.js';
@@ -54,7 +56,8 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   const train = await loadScans(d.split.train, d.info);
   const val = await loadScans(d.split.val, d.info);
   manualSeed(seed);
-  const head = createHead(kind, info.filters, device);
+  const spec = specOf(unet);
+  const head = createHead(kind, info.filters, device, spec.arch);
   const opt = new Adam(head.parameters(), { lr });
   const checkpoint = join(o.out, `${kind}.safetensors`);
   const fingerprint = { data: o.data, unet: o.unet, kind, batchSize, lr, seed };
@@ -68,13 +71,13 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
       head.train();
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x, b) => {
         const f = noGrad(() => unet.forwardFeatures(x)); // the U-Net is frozen: no graph through it
-        return ops.bceWithLogits(head.forward(kind === 'udas' ? f.x0 : f.x3), tensor(b.y, b.shape, { device }));
+        return ops.bceWithLogits(head.forward(headInput(spec, kind, f)), tensor(b.y, b.shape, { device }));
       });
       const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM);
       const isBest = sds > best;
       if (isBest) {
         best = sds;
-        await saveNetwork(checkpoint, head, { kind: 'head', head: kind, filters: info.filters, size: d.info.size, source, epoch: epoch + 1, valSurfaceDice: sds });
+        await saveNetwork(checkpoint, head, { kind: 'head', head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source, epoch: epoch + 1, valSurfaceDice: sds });
       }
       history.push({ epoch: epoch + 1, loss, valSurfaceDice: sds, best: isBest });
       await writeRunState(runDir, { stage, fingerprint, epochsDone: epoch + 1, history }, head, opt);
@@ -82,7 +85,7 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
     }
     if (!history.some((h) => h.best)) {
       // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.
-      await saveNetwork(checkpoint, head, { kind: 'head', head: kind, filters: info.filters, size: d.info.size, source, epoch: epochs, valSurfaceDice: NaN });
+      await saveNetwork(checkpoint, head, { kind: 'head', head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source, epoch: epochs, valSurfaceDice: NaN });
     }
     const bestEpoch = history.reduce((b, h) => (h.best ? h.epoch : b), 0);
     return { checkpoint, history, bestEpoch };

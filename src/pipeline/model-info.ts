@@ -4,6 +4,8 @@ export type HeadKind = 'esh' | 'udas';
 export interface ModelInfo {
   kind: 'unet2d' | 'head';
   filters: number;
+  /** Model zoo architecture (models/zoo.ts); absent in checkpoints from before the zoo: the paper's U-Net ('dart-unet'). */
+  arch?: string;
   head?: HeadKind;
   /** Slice size the network was trained at, and the dataset root/domain it came from. */
   size?: number;

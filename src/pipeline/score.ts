@@ -3,7 +3,7 @@ import type { ScanData } from '../data/cc359.js';
 import { evaluateMasks, surfaceDice } from '../metrics/index.js';
 import type { CaseMetrics } from '../metrics/aggregate.js';
 import type { Device, Tensor } from '../engine/tensor.js';
-import type { UNet2D } from '../models/unet.js';
+import { headInput, specOf, type SegmentationNet } from '../models/zoo.js';
 import type { Module } from '../nn/module.js';
 import { snapshotBatchNorm } from '../lora/adabn.js';
 import { maskOfLogits, runSlices } from './predict.js';
@@ -12,15 +12,15 @@ import { testTimeAdaBN } from './test-time.js';
 
 export const TOLERANCE_MM = 1;
 
-/** Final and (optionally) early-head logits of a U-Net, for one batch. */
-export function forwardHeads(unet: UNet2D, head: Module | null, kind: HeadKind | null, x: Tensor): Tensor[] {
+/** Final and (optionally) early-head logits of a network, for one batch; the head reads the spec's tap for its kind. */
+export function forwardHeads(unet: SegmentationNet, head: Module | null, kind: HeadKind | null, x: Tensor): Tensor[] {
   const f = unet.forwardFeatures(x);
-  if (head === null) return [f.logits];
-  return [f.logits, head.forward(kind === 'udas' ? f.x0 : f.x3)];
+  if (head === null || kind === null) return [f.logits];
+  return [f.logits, head.forward(headInput(specOf(unet), kind, f))];
 }
 
 /** Per-volume metrics of the U-Net's final mask against each scan's ground truth (3D, header spacing). */
-export function scoreScans(unet: UNet2D, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
+export function scoreScans(unet: SegmentationNet, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
   unet.eval();
   return scans.map((s) => {
     const [logits] = runSlices(s.images, s.shape, batchSize, device, (x) => [unet.forward(x)]);
@@ -35,7 +35,7 @@ export function scoreScans(unet: UNet2D, scans: readonly ScanData[], device: Dev
  * statistics restored. For a model trained on randomized contrasts, whose running statistics average
  * over contrasts that no one scan has.
  */
-export function scoreScansTestTime(unet: UNet2D, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
+export function scoreScansTestTime(unet: SegmentationNet, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): CaseMetrics[] {
   const saved = snapshotBatchNorm(unet);
   try {
     return scans.map((s) => {
@@ -52,7 +52,7 @@ export function scoreScansTestTime(unet: UNet2D, scans: readonly ScanData[], dev
 }
 
 /** Mean Surface Dice of a head's mask against ground truth (ESH model selection on source validation). */
-export function headSurfaceDice(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
+export function headSurfaceDice(unet: SegmentationNet, head: Module, kind: HeadKind, scans: readonly ScanData[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
   unet.eval();
   head.eval();
   return meanDefined(scans.map((s) => {
@@ -65,7 +65,7 @@ export function headSurfaceDice(unet: UNet2D, head: Module, kind: HeadKind, scan
  * Label-free model selection (convlora-method.md §5): mean over volumes of the Surface Dice between the
  * early head's mask and the final mask (both sigmoid > 0.5), everything in eval mode.
  */
-export function agreement(unet: UNet2D, head: Module, kind: HeadKind, scans: readonly Pick<ScanData, 'images' | 'shape' | 'spacing'>[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
+export function agreement(unet: SegmentationNet, head: Module, kind: HeadKind, scans: readonly Pick<ScanData, 'images' | 'shape' | 'spacing'>[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {
   unet.eval();
   head.eval();
   return meanDefined(scans.map((s) => {

@@ -28,7 +28,7 @@ import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../dat
 import { DEFAULT_CONFORM, maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
 import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js';
 import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
-import type { UNet2D } from '../models/unet.js';
+import { asSegmentationNet, type SegmentationNet } from '../models/zoo.js';
 import { loadUnet, modelGrid, type ModelInfo } from './models.js';
 import { probabilities, runSlices, runSlicesAsync } from './predict.js';
 import { OnnxSession, openOnnxWithStatistics, type Engine, type OnnxWithStatistics } from './onnx-session.js';
@@ -164,9 +164,9 @@ export class Segmenter {
     return new Segmenter(o, null, m, session.grid, session.info, o.adapter === undefined ? null : 'target', [], files);
   }
 
-  private get model(): UNet2D {
+  private get model(): SegmentationNet {
     if (this.registry === null) throw new ConvLoraError('E_INVALID_ARG', "Expected engine 'torch' for this step but received engine 'onnx'");
-    return this.registry.model as UNet2D;
+    return asSegmentationNet(this.registry.model);
   }
 
   /** Logits [S, H, W] of the prepared slices: the one step the engines do differently. */

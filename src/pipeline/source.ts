@@ -10,7 +10,7 @@ import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
-import { UNet2D } from '../models/unet.js';
+import { DEFAULT_ARCH, modelSpec, type SegmentationNet } from '../models/zoo.js';
 import { CC359_SLICE_RANGES, type DatasetInfo, type Domain, type ScanData } from '../data/cc359.js';
 import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
@@ -37,6 +37,9 @@ export interface TrainSourceOptions {
   batchSize?: number;
   lr?: number;
   seed?: number;
+  /** Model zoo architecture (models/zoo.ts); default 'dart-unet', the paper's residual U-Net. */
+  arch?: string;
+  /** Initial filters; default the architecture's (16 for the paper's U-Net). */
   filters?: number;
   device?: Device;
   resume?: boolean;
@@ -72,7 +75,8 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
   const lr = checkNumber('lr', o.lr ?? 1e-3, 0);
   const seed = checkInt('seed', o.seed ?? 42, 0);
-  const filters = checkInt('filters', o.filters ?? 16, 1);
+  const spec = modelSpec(o.arch ?? DEFAULT_ARCH);
+  const filters = checkInt('filters', o.filters ?? spec.defaultFilters, 1);
   const device = o.device ?? 'cpu';
   const report = o.report ?? silent;
   const runDir = join(o.out, 'source-run');
@@ -83,16 +87,21 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const grids = r === undefined ? [...train, ...val] : [...r.train, ...r.val].map((v) => ({ source: v }));
   const orientation = trainingOrientation(grids);
   const spacing = trainingSpacing(grids);
+  if (info.size % spec.divisor !== 0) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected slices whose size is a multiple of ${spec.divisor} for the ${spec.arch} network but received ${info.size} x ${info.size}`);
+  }
   if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
 
   manualSeed(seed);
-  const model = new UNet2D({ filters, device });
+  const model = spec.create({ filters, device });
   const opt = new Adam(model.parameters(), { lr });
-  const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size }
-    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null, ...(r.batches === undefined || r.batches === 'mixed' ? {} : { batches: r.batches }) }, batchSize, lr, seed, filters, size: info.size };
+  // The architecture joins the resume fingerprint only when it is not the default, so earlier runs still resume.
+  const archKey = spec.arch === DEFAULT_ARCH ? {} : { arch: spec.arch };
+  const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size, ...archKey }
+    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null, ...(r.batches === undefined || r.batches === 'mixed' ? {} : { batches: r.batches }) }, batchSize, lr, seed, filters, size: info.size, ...archKey };
   const bestPath = join(runDir, 'best.safetensors');
   const sourceName = r === undefined ? source : r.name ?? 'randomized';
-  const meta = { kind: 'unet2d' as const, filters, size: info.size, source: sourceName, orientation, spacing, seed };
+  const meta = { kind: 'unet2d' as const, arch: spec.arch, filters, size: info.size, source: sourceName, orientation, spacing, seed };
   try {
     const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
       (message) => report({ type: 'stage', stage: 'train-source', message }));
@@ -124,7 +133,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     const checkpoint = join(o.out, 'unet.safetensors');
     // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
     // Randomized training draws its images per epoch, so its validation images stand in for them.
-    const fingerprintOf = (m: UNet2D): { fingerprint?: Fingerprint } => {
+    const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
       const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
       return fp === null ? {} : { fingerprint: fp };
     };

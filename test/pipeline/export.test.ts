@@ -13,7 +13,7 @@ import { readOnnxSummary } from '../../src/nn/onnx.js';
 import { manualSeed, noGrad } from '../../src/engine/runtime.js';
 import { uniform } from '../../src/engine/create.js';
 import { liveTensors, tidy } from '../../src/engine/tensor.js';
-import type { UNet2D } from '../../src/models/unet.js';
+import type { SegmentationNet } from '../../src/models/zoo.js';
 import { DOMAIN, smallModelWithAdapter } from '../helpers/onnx.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -22,7 +22,7 @@ const files = await smallModelWithAdapter(dir, { filters: 4, seed: 7 });
 const other = await smallModelWithAdapter(tempDir('convlora-export-other-'), { filters: 4, seed: 8 });
 
 /** Torch logits of `model` for random inputs [b, 1, h, w] (seeded), with the inputs. */
-function torchLogits(model: UNet2D, b: number, h: number, w: number, seed: number): { x: Float32Array; y: Float32Array } {
+function torchLogits(model: SegmentationNet, b: number, h: number, w: number, seed: number): { x: Float32Array; y: Float32Array } {
   manualSeed(seed);
   return noGrad(() => tidy(() => {
     const x = uniform([b, 1, h, w]);

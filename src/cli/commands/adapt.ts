@@ -94,7 +94,7 @@ export const adaptCommand: Command = {
     const warning = orientationWarning(info.orientation, [...train, ...val], target);
     if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
     const registry = new AdapterRegistry(model);
-    const head = headPath === undefined ? null : (await loadHead(headPath, device)).head;
+    const head = headPath === undefined ? null : (await loadHead(headPath, device, info)).head;
     try {
       const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
       await saveAdapter(out, r.adapter);

@@ -4,6 +4,7 @@ import { trainHead } from '../../pipeline/heads.js';
 import { simulatedSet, type RandomizedBatching } from '../../pipeline/randomized.js';
 import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulated-subjects.js';
 import { Progress } from '../progress.js';
+import { architectures, DEFAULT_ARCH, modelSpec } from '../../models/zoo.js';
 
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
@@ -16,13 +17,17 @@ const TRAIN_OPTIONS = {
 export const trainSourceCommand: Command = {
   name: 'train-source',
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
-  usage: 'convlora train-source --data DIR --out DIR [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
+  usage: 'convlora train-source --data DIR --out DIR [--arch ' + architectures().join('|') + '] [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
     + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--batches per-image|mixed] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)',
-  options: { ...TRAIN_OPTIONS, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' } },
+  options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-source', v0, this.options);
     const device = setupDevice(v);
     const seed = numberOpt(v, 'seed', 42, { integer: true, min: 0 });
+    // The CLI parses; the library's zoo lookup validates, and its error names the flag here.
+    const arch = stringOpt(v, 'arch') ?? DEFAULT_ARCH;
+    let spec;
+    try { spec = modelSpec(arch); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace('`arch`', '--arch')); }
     let randomized;
     if (v.randomize === true) {
       if (stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--randomize trains on simulated subjects: leave out --data');
@@ -41,7 +46,7 @@ export const trainSourceCommand: Command = {
       ...(randomized === undefined ? { data: stringOpt(v, 'data', true) } : { randomized }), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
       epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed,
-      filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
+      arch, filters: numberOpt(v, 'filters', spec.defaultFilters, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
     });
     io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
     return 0;

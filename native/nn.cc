@@ -35,6 +35,15 @@ Napi::Value batchNorm(const Napi::CallbackInfo& info) {
   CL_END(env)
 }
 
+// maxPool2d(x, kernel, stride): square window, no padding, no dilation (libtorch keeps the input's layout).
+Napi::Value maxPool2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CL_BEGIN
+  const int64_t k = info[1].As<Napi::Number>().Int64Value(), st = info[2].As<Napi::Number>().Int64Value();
+  return handle(env, at::max_pool2d(get(env, info[0]), {k, k}, {st, st}));
+  CL_END(env)
+}
+
 // upsampleBilinear(x, outH, outW, alignCorners)
 Napi::Value upsampleBilinear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -99,6 +108,7 @@ void registerNN(Napi::Env env, Napi::Object e) {
   e.Set("convTranspose2d", Napi::Function::New(env, convTranspose2d));
   e.Set("batchNorm", Napi::Function::New(env, batchNorm));
   e.Set("upsampleBilinear", Napi::Function::New(env, upsampleBilinear));
+  e.Set("maxPool2d", Napi::Function::New(env, maxPool2d));
   e.Set("bceWithLogits", Napi::Function::New(env, bceWithLogits));
   e.Set("adamStep", Napi::Function::New(env, adamStep));
 }

@@ -85,6 +85,7 @@ export interface NativeBinding {
   convTranspose2d(x: Handle, w: Handle, b: Handle, stride: number[], padding: number[], outputPadding: number[], groups: number, dilation: number[]): Handle;
   batchNorm(x: Handle, w: Handle, b: Handle, rm: Handle, rv: Handle, training: boolean, momentum: number, eps: number): Handle;
   upsampleBilinear(x: Handle, outH: number, outW: number, alignCorners: boolean): Handle;
+  maxPool2d(x: Handle, kernel: number, stride: number): Handle;
   bceWithLogits(logits: Handle, target: Handle, weight: Handle, reduction: 0 | 1 | 2): Handle;
   adamStep(params: Handle[], expAvg: Handle[], expAvgSq: Handle[], steps: Float64Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
 }

@@ -149,6 +149,11 @@ export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
   return new Tensor(native().batchNorm(x.handle, h(o.weight), h(o.bias), h(o.runningMean), h(o.runningVar), o.training, o.momentum, o.eps));
 }
 
+/** Max over k x k windows with stride `stride` (default k), no padding: [B, C, H, W] -> [B, C, H', W'] (PyTorch's max_pool2d). */
+export function maxPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
+  return new Tensor(native().maxPool2d(x.handle, checkInt('kernel', kernel, 1), checkInt('stride', stride, 1)));
+}
+
 /** Bilinear resize of [B, C, H, W] to [B, C, outH, outW] (align_corners false unless asked). */
 export function interpolateBilinear(x: Tensor, size: [number, number], alignCorners = false): Tensor {
   return new Tensor(native().upsampleBilinear(x.handle, checkInt('size[0]', size[0], 1), checkInt('size[1]', size[1], 1), alignCorners));

@@ -235,10 +235,11 @@ export class MaxPool2d extends Module {
   }
   forward(x: Tensor): Tensor {
     const k = this.kernelSize;
-    const [b, c, h, w] = x.shape as [number, number, number, number];
+    const [, , h, w] = x.shape as [number, number, number, number];
     if (x.rank !== 4 || h % k !== 0 || w % k !== 0) throw new ConvLoraError('E_SHAPE', `Expected [B, C, H, W] with H and W multiples of ${k} for max pooling but received [${x.shape.join(', ')}]`);
-    // [B, C, H, W] -> [B, C, H/k, k, W/k, k] -> max over the two window axes
-    return ops.amax(ops.reshape(x, [b, c, h / k, k, w / k, k]), [3, 5]);
+    // libtorch's max_pool2d: keeps a channels-last input channels-last (a reshape-and-amax copied it to NCHW,
+    // and every layer after it mixed layouts) and breaks ties as PyTorch does.
+    return ops.maxPool2d(x, k);
   }
 }
 

@@ -13,6 +13,7 @@ import {
 import { Conv2d } from '../../src/nn/layers.js';
 import { UNet2D } from '../../src/models/unet.js';
 import { EarlySegHead } from '../../src/models/esh.js';
+import { architectures, modelSpec } from '../../src/models/zoo.js';
 
 type Layout = 'NCHW' | 'channels_last' | 'one channel';
 
@@ -44,7 +45,7 @@ test('conv weights: channels-last on the CPU under auto, NCHW under contiguous; 
   assert.equal(getConvLayout(), 'auto', 'a refused setting changes nothing');
 });
 
-test('every U-Net and ESH activation stays channels-last, the first layer included', () => {
+test('every U-Net, ESH and zoo-network activation stays channels-last, the first layer included', () => {
   const before = liveTensors();
   manualSeed(1);
   const unet = new UNet2D({ filters: 4 });
@@ -68,6 +69,22 @@ test('every U-Net and ESH activation stays channels-last, the first layer includ
   assert.deepEqual(seen, [], 'modules that returned NCHW');
   unet.dispose();
   esh.dispose();
+  // The zoo's other networks too (max pooling, transposed convs, concatenation skips).
+  const zooSeen: string[] = [];
+  for (const arch of architectures()) {
+    const net = modelSpec(arch).create({ filters: 4 });
+    for (const [name, mod] of net.namedModules()) {
+      const f = mod.forward.bind(mod);
+      mod.forward = (x: Tensor): Tensor => {
+        const y = f(x);
+        if (y.rank === 4 && layoutOf(y) === 'NCHW') zooSeen.push(`${arch}: ${name} (${mod.constructor.name})`);
+        return y;
+      };
+    }
+    tidy(() => { net.forward(uniform([2, 1, 32, 32], 0, 1)); });
+    net.dispose();
+  }
+  assert.deepEqual(zooSeen, [], 'zoo modules that returned NCHW');
   assert.equal(liveTensors(), before);
 });
 

@@ -81,11 +81,16 @@ export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Mo
   } finally { for (const t of o.tensors.values()) t.dispose(); }
 }
 
-/** Compare the stored fingerprint with this run's; a resumed run must use the same settings. */
+/**
+ * Compare the stored fingerprint with this run's; a resumed run must use the same settings. Keys of
+ * either side count, so an option that is only there when used (a weight EMA, an initial model) can be
+ * neither added nor dropped on resume.
+ */
 export function checkFingerprint(dir: string, stored: Record<string, unknown>, current: Record<string, unknown>): void {
-  for (const k of Object.keys(current)) {
+  const show = (v: unknown): string => (v === undefined ? 'not set' : JSON.stringify(v));
+  for (const k of new Set([...Object.keys(current), ...Object.keys(stored)])) {
     if (JSON.stringify(stored[k]) !== JSON.stringify(current[k])) {
-      throw new ConvLoraError('E_USAGE', `Cannot resume ${dir}: ${k} was ${JSON.stringify(stored[k])}, now ${JSON.stringify(current[k])}. Use the original settings, or a new --out without --resume.`);
+      throw new ConvLoraError('E_USAGE', `Cannot resume ${dir}: ${k} was ${show(stored[k])}, now ${show(current[k])}. Use the original settings, or a new --out without --resume.`);
     }
   }
 }

@@ -11,9 +11,10 @@ import type { Reporter } from './events.js';
  * Run epoch `epoch` (0-based) of `batches`: for each batch, `loss(x, batch)` with x [B, 1, H, W] on
  * `device` gives a scalar loss tensor that is back-propagated before an optimizer step. Reports
  * epoch-start and per-step events; returns the mean loss. A non-finite loss stops training (E_NATIVE).
+ * `afterStep` runs after every optimizer step (a weight EMA's update).
  */
 export async function trainEpoch(batches: BatchSource, epoch: number, epochs: number, opt: Adam, device: Device, stage: string,
-  report: Reporter, loss: (x: Tensor, batch: Batch) => Tensor): Promise<number> {
+  report: Reporter, loss: (x: Tensor, batch: Batch) => Tensor, afterStep?: () => void): Promise<number> {
   report({ type: 'epoch-start', stage, epoch: epoch + 1, epochs, steps: batches.steps });
   let sum = 0;
   let n = 0;
@@ -26,6 +27,7 @@ export async function trainEpoch(batches: BatchSource, epoch: number, epochs: nu
       const l = tidy(() => loss(tensor(b.x, b.shape, { device }), b));
       l.backward();
       opt.step();
+      afterStep?.();
       return l.item();
     });
     if (!Number.isFinite(value)) throw new ConvLoraError('E_NATIVE', `Training diverged in ${stage}: loss ${value} at epoch ${epoch + 1}`);

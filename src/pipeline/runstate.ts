@@ -1,7 +1,8 @@
 /**
  * Resumable training state. After each epoch a stage writes, in order and each atomically:
- * `epoch-NNNN.safetensors` (model), `epoch-NNNN-optim.safetensors` (Adam moments), then `state.json`
- * naming them. A kill at any point leaves the previous consistent state; `--resume` continues from it.
+ * `epoch-NNNN.safetensors` (model), `epoch-NNNN-optim.safetensors` (Adam moments), with a weight EMA
+ * `epoch-NNNN-ema.safetensors` (the shadow model), then `state.json` naming them. A kill at any point
+ * leaves the previous consistent state; `--resume` continues from it.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -32,9 +33,10 @@ export async function readRunState<H>(dir: string): Promise<RunState<H> | null> 
 }
 
 /** Save the model/optimizer of a finished epoch, then the state that points at them; prune older epochs. */
-export async function writeRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null): Promise<void> {
+export async function writeRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null, ema: Module | null = null): Promise<void> {
   const e = st.epochsDone;
   await saveSafetensors(join(dir, `epoch-${pad(e)}.safetensors`), model.stateDict());
+  if (ema !== null) await saveSafetensors(join(dir, `epoch-${pad(e)}-ema.safetensors`), ema.stateDict());
   if (opt !== null) {
     const s = opt.state();
     const m = new Map<string, Tensor>();
@@ -44,16 +46,24 @@ export async function writeRunState<H>(dir: string, st: RunState<H>, model: Modu
   }
   await writeFileAtomic(join(dir, 'state.json'), `${JSON.stringify(st, null, 2)}\n`);
   for (const f of await fsp.readdir(dir)) {
-    const m = /^epoch-(\d{4})(-optim)?\.safetensors$/.exec(f);
+    const m = /^epoch-(\d{4})(-optim|-ema)?\.safetensors$/.exec(f);
     if (m !== null && Number(m[1]) < e) await fsp.unlink(join(dir, f)).catch(() => undefined);
   }
 }
 
-/** Load the model (and optimizer) of the last finished epoch into the given objects. */
-export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null): Promise<void> {
+/** Load the model (optimizer, EMA shadow) of the last finished epoch into the given objects. */
+export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Module, opt: Adam | null, ema: Module | null = null): Promise<void> {
   const e = st.epochsDone;
   const w = await loadSafetensors(join(dir, `epoch-${pad(e)}.safetensors`), model.parameters()[0]?.device ?? 'cpu');
   try { model.loadStateDict(w.tensors, { strict: true }); } finally { for (const t of w.tensors.values()) t.dispose(); }
+  if (ema !== null) {
+    const path = join(dir, `epoch-${pad(e)}-ema.safetensors`);
+    let s: Awaited<ReturnType<typeof loadSafetensors>>;
+    try { s = await loadSafetensors(path, model.parameters()[0]?.device ?? 'cpu'); } catch (err) {
+      throw new ConvLoraError('E_CHECKPOINT', `Cannot resume ${dir}: the weight EMA of epoch ${e} (${path}) is unreadable: ${(err as Error).message}`);
+    }
+    try { ema.loadStateDict(s.tensors, { strict: true }); } finally { for (const t of s.tensors.values()) t.dispose(); }
+  }
   if (opt === null) return;
   const o = await loadSafetensors(join(dir, `epoch-${pad(e)}-optim.safetensors`), model.parameters()[0]?.device ?? 'cpu');
   try {
@@ -71,21 +81,26 @@ export async function restoreRunState<H>(dir: string, st: RunState<H>, model: Mo
   } finally { for (const t of o.tensors.values()) t.dispose(); }
 }
 
-/** Compare the stored fingerprint with this run's; a resumed run must use the same settings. */
+/**
+ * Compare the stored fingerprint with this run's; a resumed run must use the same settings. Keys of
+ * either side count, so an option that is only there when used (a weight EMA, an initial model) can be
+ * neither added nor dropped on resume.
+ */
 export function checkFingerprint(dir: string, stored: Record<string, unknown>, current: Record<string, unknown>): void {
-  for (const k of Object.keys(current)) {
+  const show = (v: unknown): string => (v === undefined ? 'not set' : JSON.stringify(v));
+  for (const k of new Set([...Object.keys(current), ...Object.keys(stored)])) {
     if (JSON.stringify(stored[k]) !== JSON.stringify(current[k])) {
-      throw new ConvLoraError('E_USAGE', `Cannot resume ${dir}: ${k} was ${JSON.stringify(stored[k])}, now ${JSON.stringify(current[k])}. Use the original settings, or a new --out without --resume.`);
+      throw new ConvLoraError('E_USAGE', `Cannot resume ${dir}: ${k} was ${show(stored[k])}, now ${show(current[k])}. Use the original settings, or a new --out without --resume.`);
     }
   }
 }
 
 /**
  * With `resume`, restore the last finished epoch of the run in `dir` (same settings required) into the
- * model and optimizer; returns its history and the epoch to start from (0 when there is nothing to resume).
+ * model, optimizer and EMA shadow; returns its history and the epoch to start from (0 when there is nothing to resume).
  */
 export async function resumeRun<H>(dir: string, resume: boolean, fingerprint: Record<string, unknown>, model: Module, opt: Adam | null,
-  say: (message: string) => void): Promise<{ history: H[]; start: number }> {
+  say: (message: string) => void, ema: Module | null = null): Promise<{ history: H[]; start: number }> {
   if (!resume) return { history: [], start: 0 };
   const prev = await readRunState<H>(dir);
   if (prev === null) {
@@ -93,7 +108,7 @@ export async function resumeRun<H>(dir: string, resume: boolean, fingerprint: Re
     return { history: [], start: 0 };
   }
   checkFingerprint(dir, prev.fingerprint, fingerprint);
-  await restoreRunState(dir, prev, model, opt);
+  await restoreRunState(dir, prev, model, opt, ema);
   say(`resuming after epoch ${prev.epochsDone}`);
   return { history: prev.history, start: prev.epochsDone };
 }

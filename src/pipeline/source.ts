@@ -3,6 +3,8 @@
  * convlora-method.md §5: Adam lr 1e-3, batch 32, BCE with logits, 100 epochs, no augmentation.
  * A checkpoint is written after every epoch; `resume` continues an interrupted run.
  */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { checkInt, checkNumber, ConvLoraError } from '../errors.js';
 import { tensor } from '../engine/create.js';
@@ -11,6 +13,7 @@ import { Adam } from '../engine/optim.js';
 import { manualSeed } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
 import { DEFAULT_ARCH, modelSpec, type SegmentationNet } from '../models/zoo.js';
+import { checkEmaDecay, ModelEma } from '../nn/ema.js';
 import { CC359_SLICE_RANGES, type DatasetInfo, type Domain, type ScanData } from '../data/cc359.js';
 import { axisCodes } from '../data/orientation.js';
 import { aggregate } from '../metrics/aggregate.js';
@@ -45,6 +48,13 @@ export interface TrainSourceOptions {
   resume?: boolean;
   /** Surface Dice tolerance (mm) of the validation score; default 1. */
   tolerance?: number;
+  /**
+   * Keep an exponential moving average of the weights with this decay (0 < decay < 1), updated after every
+   * optimizer step (nn/ema.ts): validation scores the averaged weights, and the checkpoints hold them.
+   */
+  ema?: number;
+  /** A U-Net checkpoint (same filters) to start from instead of a random initialization: fine-tuning. */
+  init?: string;
   report?: Reporter;
 }
 
@@ -52,6 +62,8 @@ export interface EpochRecord {
   epoch: number; loss: number; valSurfaceDice: number; valDice: number; seconds: number;
   /** Randomized training: validation Surface Dice and Dice with test-time AdaBN on each scan (scoreScansTestTime). */
   valSurfaceDiceAdaBN?: number; valDiceAdaBN?: number;
+  /** With a weight EMA the scores above are the averaged weights'; these are the live (last-step) weights'. */
+  live?: { valSurfaceDice: number; valDice: number; valSurfaceDiceAdaBN?: number; valDiceAdaBN?: number };
 }
 
 /**
@@ -78,78 +90,128 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const spec = modelSpec(o.arch ?? DEFAULT_ARCH);
   const filters = checkInt('filters', o.filters ?? spec.defaultFilters, 1);
   const device = o.device ?? 'cpu';
+  const emaDecay = o.ema === undefined ? null : checkEmaDecay(o.ema);
   const report = o.report ?? silent;
   const runDir = join(o.out, 'source-run');
-
-  const r = o.randomized;
-  const { info, train, val, what } = r === undefined ? await storedSource(o.data, source, report) : randomizedSource(r, seed);
-  report({ type: 'stage', stage: 'train-source', message: `${r?.train.length ?? train.length} train / ${val.length} val volumes of ${what}, ${info.size} x ${info.size} slices` });
-  const grids = r === undefined ? [...train, ...val] : [...r.train, ...r.val].map((v) => ({ source: v }));
-  const orientation = trainingOrientation(grids);
-  const spacing = trainingSpacing(grids);
-  if (info.size % spec.divisor !== 0) {
-    throw new ConvLoraError('E_INVALID_ARG', `Expected slices whose size is a multiple of ${spec.divisor} for the ${spec.arch} network but received ${info.size} x ${info.size}`);
-  }
-  if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
-
-  manualSeed(seed);
-  const model = spec.create({ filters, device });
-  const opt = new Adam(model.parameters(), { lr });
-  // The architecture joins the resume fingerprint only when it is not the default, so earlier runs still resume.
-  const archKey = spec.arch === DEFAULT_ARCH ? {} : { arch: spec.arch };
-  const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size, ...archKey }
-    : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null, ...(r.batches === undefined || r.batches === 'mixed' ? {} : { batches: r.batches }) }, batchSize, lr, seed, filters, size: info.size, ...archKey };
-  const bestPath = join(runDir, 'best.safetensors');
-  const sourceName = r === undefined ? source : r.name ?? 'randomized';
-  const meta = { kind: 'unet2d' as const, arch: spec.arch, filters, size: info.size, source: sourceName, orientation, spacing, seed };
+  const init = o.init === undefined ? null : await readInit(o.init, spec.arch, filters, device);
   try {
-    const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
-      (message) => report({ type: 'stage', stage: 'train-source', message }));
-    const stored = r === undefined ? new Batches(train, info, { batchSize, seed, dropLast: false }) : null;
-    let best = history.reduce((m, h) => Math.max(m, bestMode(h).score), -Infinity);
-    for (let epoch = start; epoch < epochs; epoch++) {
-      const t0 = Date.now();
-      const batches = stored ?? ((r!.batches ?? 'per-image') === 'per-image'
-        ? new ScanBatches(randomizedEpoch(r!, seed, epoch), { batchSize, seed })
-        : new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false }));
-      model.train();
-      const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
-        (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })));
-      const v = aggregate(scoreScans(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
+    return await train();
+  } finally { init?.model.dispose(); }
+
+  async function train(): Promise<TrainSourceResult> {
+
+    const r = o.randomized;
+    const { info, train, val, what } = r === undefined ? await storedSource(o.data, source, report) : randomizedSource(r, seed);
+    report({ type: 'stage', stage: 'train-source', message: `${r?.train.length ?? train.length} train / ${val.length} val volumes of ${what}, ${info.size} x ${info.size} slices` });
+    const grids = r === undefined ? [...train, ...val] : [...r.train, ...r.val].map((v) => ({ source: v }));
+    const orientation = trainingOrientation(grids);
+    const spacing = trainingSpacing(grids);
+    if (info.size % spec.divisor !== 0) {
+      throw new ConvLoraError('E_INVALID_ARG', `Expected slices whose size is a multiple of ${spec.divisor} for the ${spec.arch} network but received ${info.size} x ${info.size}`);
+    }
+    if (orientation === null) report({ type: 'stage', stage: 'train-source', message: `${source} volumes differ in voxel orientation: \`segment\` will not reorient inputs for this model` });
+
+    manualSeed(seed);
+    const model = spec.create({ filters, device });
+    // Fine-tuning starts from the given weights (and BatchNorm statistics); Adam's moments start at zero.
+    if (init !== null) {
+      model.loadStateDict(init.model.stateDict(), { strict: true });
+      init.model.dispose();
+    }
+    const opt = new Adam(model.parameters(), { lr });
+    // The shadow is built after the live model, so the live model's random initialization is the same with and without EMA.
+    const ema = emaDecay === null ? null : new ModelEma(model, spec.create({ filters, device }), emaDecay);
+    // The architecture joins the resume fingerprint only when it is not the default, so earlier runs still resume.
+    const extraFingerprint = { ...(spec.arch === DEFAULT_ARCH ? {} : { arch: spec.arch }), ...(emaDecay === null ? {} : { ema: emaDecay }), ...(init === null ? {} : { init: init.sha256 }) };
+    const fingerprint = r === undefined ? { data: o.data, source, batchSize, lr, seed, filters, size: info.size, ...extraFingerprint }
+      : { randomized: { train: r.train.length, val: r.val.length, options: r.options ?? {}, slices: r.slicesPerSubject ?? null, ...(r.batches === undefined || r.batches === 'mixed' ? {} : { batches: r.batches }) }, batchSize, lr, seed, filters, size: info.size, ...extraFingerprint };
+    const bestPath = join(runDir, 'best.safetensors');
+    const sourceName = r === undefined ? source : r.name ?? 'randomized';
+    const meta = { kind: 'unet2d' as const, arch: spec.arch, filters, size: info.size, source: sourceName, orientation, spacing, seed,
+      ...(emaDecay === null ? {} : { ema: emaDecay }), ...(init === null ? {} : { init: { path: init.path, sha256: init.sha256, epoch: init.epoch } }) };
+    // What validation scores and the checkpoints hold: the averaged weights when there is an EMA.
+    const kept = ema?.shadow ?? model;
+    const tolerance = o.tolerance ?? TOLERANCE_MM;
+    const validate = (m: SegmentationNet): { valSurfaceDice: number; valDice: number; valSurfaceDiceAdaBN?: number; valDiceAdaBN?: number } => {
+      const v = aggregate(scoreScans(m, val, device, batchSize, tolerance)).overall;
       // Randomized: also with test-time AdaBN per scan, and keep the better mode with the epoch.
-      const t = r === undefined ? null : aggregate(scoreScansTestTime(model, val, device, batchSize, o.tolerance ?? TOLERANCE_MM)).overall;
-      const rec: EpochRecord = { epoch: epoch + 1, loss, valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, seconds: (Date.now() - t0) / 1000,
-        ...(t === null ? {} : { valSurfaceDiceAdaBN: t.surfaceDice.mean, valDiceAdaBN: t.dice.mean }) };
-      history.push(rec);
-      const { score, mode } = bestMode(rec);
-      if (r !== undefined && score > best) {
-        best = score;
-        await saveNetwork(bestPath, model, { ...meta, epoch: epoch + 1, inference: mode });
-      }
-      await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt);
-      report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: 'val SDS', seconds: rec.seconds });
-      if (t !== null) report({ type: 'stage', stage: 'train-source', message: `epoch ${epoch + 1}: val SDS with test-time AdaBN per scan ${t.surfaceDice.mean.toFixed(4)}` });
-    }
-    const checkpoint = join(o.out, 'unet.safetensors');
-    // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
-    // Randomized training draws its images per epoch, so its validation images stand in for them.
-    const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
-      const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
-      return fp === null ? {} : { fingerprint: fp };
+      const t = r === undefined ? null : aggregate(scoreScansTestTime(m, val, device, batchSize, tolerance)).overall;
+      return { valSurfaceDice: v.surfaceDice.mean, valDice: v.dice.mean, ...(t === null ? {} : { valSurfaceDiceAdaBN: t.surfaceDice.mean, valDiceAdaBN: t.dice.mean }) };
     };
-    if (r === undefined) await saveNetwork(checkpoint, model, { ...meta, epoch: epochs, history, ...fingerprintOf(model) });
-    else {
-      // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
-      const { model: kept, info: keptInfo } = await loadUnet(bestPath, device);
-      try {
-        await saveNetwork(checkpoint, kept, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(kept) });
-      } finally { kept.dispose(); }
+    const describe = (s: ReturnType<typeof validate>): string => `val SDS ${s.valSurfaceDice.toFixed(4)} (Dice ${s.valDice.toFixed(4)})`
+      + (s.valSurfaceDiceAdaBN === undefined ? '' : `, with test-time AdaBN per scan ${s.valSurfaceDiceAdaBN.toFixed(4)} (Dice ${s.valDiceAdaBN!.toFixed(4)})`);
+    try {
+      const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
+        (message) => report({ type: 'stage', stage: 'train-source', message }), ema?.shadow ?? null);
+      if (init !== null && start === 0) {
+        // The starting point on the same validation scans: what fine-tuning has to beat.
+        report({ type: 'stage', stage: 'train-source', message: `initial weights (${init.path}): ${describe(validate(model))}` });
+      }
+      const stored = r === undefined ? new Batches(train, info, { batchSize, seed, dropLast: false }) : null;
+      let best = history.reduce((m, h) => Math.max(m, bestMode(h).score), -Infinity);
+      for (let epoch = start; epoch < epochs; epoch++) {
+        const t0 = Date.now();
+        const batches = stored ?? ((r!.batches ?? 'per-image') === 'per-image'
+          ? new ScanBatches(randomizedEpoch(r!, seed, epoch), { batchSize, seed })
+          : new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false }));
+        model.train();
+        const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
+          (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })), ema === null ? undefined : () => ema.update());
+        const scores = validate(kept);
+        // With EMA, the live weights too (reported, never selected on): what the average changes.
+        const live = ema === null ? null : validate(model);
+        const rec: EpochRecord = { epoch: epoch + 1, loss, ...scores, seconds: (Date.now() - t0) / 1000, ...(live === null ? {} : { live }) };
+        history.push(rec);
+        const { score, mode } = bestMode(rec);
+        if (r !== undefined && score > best) {
+          best = score;
+          await saveNetwork(bestPath, kept, { ...meta, epoch: epoch + 1, inference: mode });
+        }
+        await writeRunState(runDir, { stage: 'train-source', fingerprint, epochsDone: epoch + 1, history }, model, opt, ema?.shadow ?? null);
+        report({ type: 'epoch-end', stage: 'train-source', epoch: epoch + 1, epochs, loss: rec.loss, metric: rec.valSurfaceDice, metricName: ema === null ? 'val SDS' : 'val SDS (EMA)', seconds: rec.seconds });
+        if (scores.valSurfaceDiceAdaBN !== undefined || live !== null) {
+          report({ type: 'stage', stage: 'train-source', message: `epoch ${epoch + 1}: ${ema === null ? '' : 'EMA weights: '}${describe(scores)}${live === null ? '' : `; live weights: ${describe(live)}`}` });
+        }
+      }
+      const checkpoint = join(o.out, 'unet.safetensors');
+      // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
+      // Randomized training draws its images per epoch, so its validation images stand in for them.
+      const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
+        const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
+        return fp === null ? {} : { fingerprint: fp };
+      };
+      if (r === undefined) await saveNetwork(checkpoint, kept, { ...meta, epoch: epochs, history, ...fingerprintOf(kept) });
+      else {
+        // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
+        const { model: bestModel, info: keptInfo } = await loadUnet(bestPath, device);
+        try {
+          await saveNetwork(checkpoint, bestModel, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(bestModel) });
+        } finally { bestModel.dispose(); }
+      }
+      return { checkpoint, history };
+    } finally {
+      ema?.dispose();
+      model.dispose();
+      opt.dispose();
     }
-    return { checkpoint, history };
-  } finally {
-    model.dispose();
-    opt.dispose();
   }
+}
+
+/** An initial network for fine-tuning: read, checked against the architecture and `filters`, identified by its file's sha256. */
+async function readInit(path: string, arch: string, filters: number, device: Device): Promise<{ model: SegmentationNet; path: string; sha256: string; epoch: number | null }> {
+  if (typeof path !== 'string' || path === '') throw new ConvLoraError('E_INVALID_ARG', `Expected a U-Net checkpoint path for \`init\` but received ${JSON.stringify(path)}`);
+  const { model, info } = await loadUnet(path, device);
+  const initArch = info.arch ?? DEFAULT_ARCH;
+  if (initArch !== arch) {
+    model.dispose();
+    throw new ConvLoraError('E_INVALID_ARG', `Expected a ${arch} network for \`init\` but ${path} holds a ${initArch}; pass --arch ${initArch} or another checkpoint`);
+  }
+  if (info.filters !== filters) {
+    model.dispose();
+    throw new ConvLoraError('E_INVALID_ARG', `Expected a U-Net with ${filters} filters for \`init\` but ${path} has ${info.filters}; pass --filters ${info.filters} or another checkpoint`);
+  }
+  const sha256 = createHash('sha256').update(await fsp.readFile(path)).digest('hex');
+  return { model, path, sha256, epoch: typeof info.epoch === 'number' ? info.epoch : null };
 }
 
 async function storedSource(data: string | undefined, source: Domain, report: Reporter): Promise<{ info: DatasetInfo; train: ScanData[]; val: ScanData[]; what: string }> {

@@ -18,8 +18,9 @@ export const trainSourceCommand: Command = {
   name: 'train-source',
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
   usage: 'convlora train-source --data DIR --out DIR [--arch ' + architectures().join('|') + '] [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
-    + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--batches per-image|mixed] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)',
-  options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' } },
+    + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--batches per-image|mixed] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)\n'
+    + '       either form: [--ema DECAY] (validate and keep an exponential moving average of the weights, e.g. 0.995) [--init unet.safetensors] (fine-tune from these weights)',
+  options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' }, ema: { type: 'string' }, init: { type: 'string' } },
   async run(v0, _p, io) {
     const v = applyConfig('train-source', v0, this.options);
     const device = setupDevice(v);
@@ -47,6 +48,9 @@ export const trainSourceCommand: Command = {
       epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
       lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed,
       arch, filters: numberOpt(v, 'filters', spec.defaultFilters, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
+      // The decay's range (0 < decay < 1) is checked by the library, which names the value.
+      ...(stringOpt(v, 'ema') === undefined ? {} : { ema: numberOpt(v, 'ema', 0) }),
+      ...(stringOpt(v, 'init') === undefined ? {} : { init: stringOpt(v, 'init', true) }),
     });
     io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
     return 0;

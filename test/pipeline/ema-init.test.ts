@@ -76,7 +76,7 @@ test('a bad EMA decay is E_INVALID_ARG naming the value, before any training (li
   assert.match(r.err, /0 < decay < 1.*1\.5/);
 });
 
-test('--init starts from the given weights (lr 0 keeps them exactly), records them, and refuses another filter count', async () => {
+test('--init starts from the given weights (lr 0 keeps them exactly), records them, and refuses another filter count or architecture', async () => {
   const live = liveTensors();
   const base = await trainSource({ ...small, epochs: 1, out: join(root, 'base') });
   const sha = createHash('sha256').update(readFileSync(base.checkpoint)).digest('hex');
@@ -95,6 +95,8 @@ test('--init starts from the given weights (lr 0 keeps them exactly), records th
 
   await assert.rejects(trainSource({ ...small, filters: 8, init: base.checkpoint, out: join(root, 'bad-init') }),
     (e: Coded) => e.code === 'E_INVALID_ARG' && /8 filters/.test(e.message) && /has 4/.test(e.message));
+  await assert.rejects(trainSource({ ...small, arch: 'unet', init: base.checkpoint, out: join(root, 'bad-init') }),
+    (e: Coded) => e.code === 'E_INVALID_ARG' && /Expected a unet network/.test(e.message) && /holds a dart-unet/.test(e.message));
   await assert.rejects(trainSource({ ...small, init: join(root, 'missing.safetensors'), out: join(root, 'bad-init') }), (e: Coded) => typeof e.code === 'string' && e.code.startsWith('E_'));
   assert.equal(existsSync(join(root, 'bad-init')), false, 'nothing was trained');
   assert.equal(liveTensors(), live, 'no native tensor leaked by the refused runs');

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in libtorch-dev g++ make; do
+# libgloo-dev: the headers of the Gloo library Debian's libtorch links, for the distributed collectives
+# (native/dist.cc; without them the addon builds and those functions throw E_DIST_UNAVAILABLE).
+for pkg in libtorch-dev libgloo-dev g++ make; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

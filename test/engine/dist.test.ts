@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { ConvLoraError } from '../../src/errors.js';
-import { allReduce, barrier, broadcast, destroyProcessGroup, distAvailable, initProcessGroup, launchEnv, tensor } from '../../src/engine/index.js';
+import { allReduce, barrier, broadcast, destroyProcessGroup, distAvailable, initProcessGroup, launchEnv, native, tensor } from '../../src/engine/index.js';
 import { repoRoot } from './helpers.js';
 
 const engineUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'engine', 'index.js')).href;
@@ -215,6 +215,9 @@ describe('without a process group', () => {
     for (const call of [() => initProcessGroup({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 1 }), () => allReduce([a]), () => broadcast([a], 0), () => barrier()]) {
       assert.throws(call, { code: 'E_DIST_UNAVAILABLE', message: /built without distributed support.*apt-get install -y libgloo-dev.*npm run build:native/ });
     }
+    // The addon itself, called past the TypeScript check, says the same.
+    assert.throws(() => native().distAllReduce([a.handle], 'sum'), { code: 'E_DIST_UNAVAILABLE', message: /apt-get install -y libgloo-dev/ });
+    assert.equal(native().distAvailable(), false);
     destroyProcessGroup();  // nothing to destroy: no error
     a.dispose();
   });

@@ -12,6 +12,7 @@
 import { ConvLoraError, checkInt, describe, invalidArg } from '../errors.js';
 import { native } from './binding.js';
 import type { Tensor } from './tensor.js';
+import { tensor } from './create.js';
 
 /** Where this process sits in the job. */
 export interface LaunchEnv {
@@ -158,6 +159,34 @@ export function allReduce(tensors: readonly Tensor[], opts: { average?: boolean;
     if (bad !== undefined) throw new ConvLoraError('E_DTYPE', `allReduce with average takes float tensors but received one of dtype ${describe(bad.dtype)}`);
   }
   native().distAllReduce(hs, average ? 'avg' : op);
+}
+
+/**
+ * Check that every rank holds tensors of the same count, shapes and dtypes (E_DIST naming the rank
+ * otherwise), as PyTorch's DDP checks its parameters once at construction. Worth one call before a
+ * training loop: Gloo does not check, and an all-reduce over tensors whose sizes differ between ranks
+ * gives one rank wrong sums and makes the other time out (seen with libtorch 1.13). Two tiny collectives.
+ */
+export function verifySameTensors(tensors: readonly Tensor[]): void {
+  const g = live('verifySameTensors');
+  handles('verifySameTensors', tensors);
+  // [count, total elements, a hash of every shape and dtype]: a fixed size, so the check itself cannot mismatch.
+  const text = tensors.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';');
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) % 2_147_483_647;
+  const mine = [tensors.length, tensors.reduce((n, t) => n + t.size, 0), hash];
+  const lo = tensor(mine, [3], { dtype: 'float64' }), hi = tensor(mine, [3], { dtype: 'float64' });
+  try {
+    native().distAllReduce([lo.handle], 'min');
+    native().distAllReduce([hi.handle], 'max');
+    const [a, b] = [Array.from(lo.data() as Float64Array), Array.from(hi.data() as Float64Array)];
+    if (a.some((v, i) => v !== b[i])) {
+      throw new ConvLoraError('E_DIST', `Rank ${g.rank}'s ${tensors.length} tensors (${tensors.reduce((n, t) => n + t.size, 0)} elements) differ from another rank's in count, shape or dtype: every rank must pass the same tensors in the same order`);
+    }
+  } finally {
+    lo.dispose();
+    hi.dispose();
+  }
 }
 
 /** Overwrite `tensors` on every rank with rank `root`'s, in place (initial weights, for instance). */

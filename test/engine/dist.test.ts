@@ -154,6 +154,28 @@ describe('collectives between two local ranks (Gloo on 127.0.0.1)', { skip: dist
     });
   }
 
+  test('verifySameTensors passes when ranks agree and is E_DIST on both ranks when a shape differs', LIMIT, async () => {
+    const port = await freePort();
+    const script = `
+      E.initProcessGroup({ timeoutMs: 20000 });
+      const r = E.processGroup().rank;
+      const same = [E.zeros([2, 3]), E.zeros([4], { dtype: 'int64' })];
+      E.verifySameTensors(same);
+      console.log('same ok');
+      const differ = [E.zeros([2, 3]), E.zeros([r === 0 ? 4 : 5])];
+      try { E.verifySameTensors(differ); console.log('differ ok'); } catch (e) { console.log('differ ' + JSON.stringify({ code: e.code, message: e.message })); }
+      E.destroyProcessGroup();
+    `;
+    const ranks = [0, 1].map((r) => startRank(script, r, 2, port));
+    assert.deepEqual(await Promise.all(ranks.map((r) => r.exit)), [0, 0]);
+    for (const [i, r] of ranks.entries()) {
+      assert.ok(r.lines.includes('same ok'), `rank ${i}: ${JSON.stringify(r.lines)}`);
+      const d = result(r, 'differ') as { code: string; message: string };
+      assert.equal(d.code, 'E_DIST');
+      assert.match(d.message, new RegExp(`^Rank ${i}'s 2 tensors \\(${i === 0 ? 10 : 11} elements\\) differ from another rank's in count, shape or dtype`));
+    }
+  });
+
   test('a rank whose peer never comes fails to join with E_DIST within about the timeout', LIMIT, async () => {
     const port = await freePort();
     const r1 = startRank(`

@@ -99,6 +99,16 @@ describe('collectives between two local ranks (Gloo on 127.0.0.1)', { skip: dist
       console.log('bcast ' + JSON.stringify(Array.from(c.data())));
       E.barrier();
       console.log('group ' + JSON.stringify(E.processGroup()));
+      // What data parallelism reduces: a channels-last 4-D tensor (strides kept) and a leaf's gradient,
+      // reached through .grad (the same storage). w = [0..7] * (r + 1) as [1, 2, 2, 2]; grad(sum(w * k)) = k = r + 1.
+      E.tidy(() => {
+        const w = E.ops.channelsLast(E.tensor([0, 1, 2, 3, 4, 5, 6, 7].map((v) => v * (r + 1)), [1, 2, 2, 2]));
+        const strides = w.strides;
+        const p = E.tensor([1, 1, 1], [3]); p.requiresGrad = true;
+        E.ops.sum(E.ops.mul(p, r + 1)).backward();
+        E.allReduce([w, p.grad]);
+        console.log('layout ' + JSON.stringify({ w: Array.from(w.data()), kept: JSON.stringify(w.strides) === JSON.stringify(strides), grad: Array.from(p.grad.data()) }));
+      });
       E.dispose([a, b, c, d]);
       E.destroyProcessGroup();
       console.log('after ' + JSON.stringify({ group: E.processGroup(), leaked: E.liveTensors() - live0 }));
@@ -110,6 +120,7 @@ describe('collectives between two local ranks (Gloo on 127.0.0.1)', { skip: dist
       assert.deepEqual(result(r, 'avg'), [1.5, 3, 4.5, 6, 7.5, 9], `rank ${i}`);
       assert.deepEqual(result(r, 'bcast'), [1, 1.5, -1], `rank ${i}`);
       assert.deepEqual(result(r, 'group'), { rank: i, worldSize: 2, localRank: i });
+      assert.deepEqual(result(r, 'layout'), { w: [0, 3, 6, 9, 12, 15, 18, 21], kept: true, grad: [3, 3, 3] }, `rank ${i}`);
       assert.deepEqual(result(r, 'after'), { group: null, leaked: 0 });
     }
   });

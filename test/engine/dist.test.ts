@@ -6,28 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { ConvLoraError } from '../../src/errors.js';
 import { allReduce, barrier, broadcast, destroyProcessGroup, distAvailable, initProcessGroup, launchEnv, native, tensor } from '../../src/engine/index.js';
+import { freePort } from '../../src/pipeline/launch.js';
 import { repoRoot } from './helpers.js';
 
 const engineUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'engine', 'index.js')).href;
 const NO_GLOO = 'this addon was built without gloo (apt-get install -y libgloo-dev, then npm run build:native)';
-
-/** A port nobody listens on right now (the OS's choice, released before use). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 /** Every rank started, killed after each test so a failed assertion never leaves one running. */
 const started: ChildProcess[] = [];

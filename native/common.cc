@@ -135,6 +135,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cl::registerOps(env, exports);
   cl::registerNN(env, exports);
   cl::registerProfiler(env, exports);
+  cl::registerDist(env, exports);
   exports.Set("setErrorClass", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     cl::setErrorClass(info[0].As<Napi::Function>());
   }));

@@ -48,6 +48,7 @@ void registerTensor(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerNN(Napi::Env env, Napi::Object exports);
 void registerProfiler(Napi::Env env, Napi::Object exports);
+void registerDist(Napi::Env env, Napi::Object exports);
 
 }  // namespace cl
 

@@ -10,6 +10,9 @@
 //   CONVLORA_CXX11_ABI=0|1 overrides the C++ ABI detected from the libraries.
 //   CONVLORA_CXX_STD=c++17|c++20 overrides the language standard chosen from the libtorch version
 //   (C++20 from 2.13 on: 2.14's headers use `requires` clauses and do not compile as C++17).
+//   CONVLORA_DIST=0|1 turns the distributed collectives (native/dist.cc: Gloo) off, or requires them;
+//   unset, they are on when gloo's headers are found (Debian: apt-get install -y libgloo-dev).
+//   CONVLORA_GLOO_INCLUDE: the folder holding gloo/ for a non-Debian libtorch.
 // Output: build/Release/convlora.node and build/Release/convlora.json (what it was built against).
 // Objects are rebuilt only when a source or header is newer, or the configuration changed.
 import { execFileSync, spawn } from 'node:child_process';
@@ -18,7 +21,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { chooseLibtorch, cxxStandard, torchVersion } from './native-config.mjs';
+import { chooseLibtorch, cxxStandard, distConfig, torchVersion } from './native-config.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
@@ -92,9 +95,16 @@ function configure() {
   } catch (err) {
     fail(err.message);
   }
+  let dist;
+  try {
+    dist = distConfig(lt === undefined || lt === '' ? null : lt, process.env.CONVLORA_DIST, process.env.CONVLORA_GLOO_INCLUDE);
+  } catch (err) {
+    fail(err.message);
+  }
+  libs.push(...dist.libs);
   const cxxflags = [`-std=${std}`, '-O2', '-fPIC', '-fexceptions', '-frtti', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter',
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', `-D_GLIBCXX_USE_CXX11_ABI=${abi}`, ...includes.map((d) => `-I${d}`)];
-  return { libtorch: lt ?? 'system', why: choice.why, torchVersion: version === null ? null : version.join('.'), std, cuda, abi, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
+  return { libtorch: lt ?? 'system', why: choice.why, torchVersion: version === null ? null : version.join('.'), std, cuda, abi, dist: dist.enabled, distWhy: dist.why, distFlags: dist.flags, cxxflags, libs, cxx: process.env.CXX ?? 'g++' };
 }
 
 function run(cmd, args) {
@@ -108,6 +118,7 @@ function run(cmd, args) {
 async function main() {
   const cfg = configure();
   process.stderr.write(`build-native: libtorch from ${cfg.why}\n`);
+  process.stderr.write(`build-native: distributed collectives ${cfg.distWhy}\n`);
   const tag = JSON.stringify(cfg);
   const objDir = join(root, 'build', 'obj');
   mkdirSync(objDir, { recursive: true });
@@ -137,14 +148,15 @@ async function main() {
   await Promise.all(Array.from({ length: parallel }, async () => {
     for (let j = queue.shift(); j !== undefined; j = queue.shift()) {
       process.stderr.write(`  c++ ${j.src}\n`);
-      await run(cfg.cxx, [...cfg.cxxflags, '-c', join(nativeDir, j.src), '-o', j.obj]);
+      // Only dist.cc includes c10d's Gloo headers; the other files need none of its flags.
+      await run(cfg.cxx, [...cfg.cxxflags, ...(j.src === 'dist.cc' ? cfg.distFlags : []), '-c', join(nativeDir, j.src), '-o', j.obj]);
     }
   }));
   const tmp = `${target}.tmp`;
   await run(cfg.cxx, ['-shared', '-o', tmp, ...objects, ...cfg.libs]);
   renameSync(tmp, target);
   writeFileSync(stampFile, tag);
-  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, why: cfg.why, torchVersion: cfg.torchVersion, std: cfg.std, cuda: cfg.cuda, abi: cfg.abi, built: new Date().toISOString() }, null, 2));
+  writeFileSync(join(outDir, 'convlora.json'), JSON.stringify({ libtorch: cfg.libtorch, why: cfg.why, torchVersion: cfg.torchVersion, std: cfg.std, cuda: cfg.cuda, abi: cfg.abi, dist: cfg.dist, built: new Date().toISOString() }, null, 2));
   process.stderr.write(`build-native: wrote ${target}\n`);
 }
 

@@ -45,3 +45,29 @@ export function chooseLibtorch(libtorchEnv, systemVersion, python) {
   const pyNote = python === null ? 'no PyTorch found for python3' : `${python.exe}'s PyTorch ${v(python.version)} is not newer`;
   return { dir: null, why: `Debian's libtorch-dev ${v(systemVersion)} (${pyNote}; set LIBTORCH to choose another)` };
 }
+
+/**
+ * Whether to compile the distributed collectives (native/dist.cc) and how. They need gloo's headers
+ * matching the gloo inside libtorch: for Debian's libtorch (`libtorchDir` null) those of libgloo-dev in
+ * `/usr/include/gloo` (linked with -lgloo); for another libtorch its own `include/gloo` (PyTorch's
+ * wheels ship none, and Debian's 2022 gloo headers do not describe the gloo built into them), or the
+ * folder in CONVLORA_GLOO_INCLUDE. `mode` is CONVLORA_DIST: '0' never, '1' required (an error when
+ * the headers are missing), unset or '' when found. `exists` is injected for tests. Returns
+ * { enabled, why, flags: extra compiler flags, libs: extra linker flags }.
+ */
+export function distConfig(libtorchDir, mode, glooInclude, exists = existsSync) {
+  if (mode !== undefined && mode !== '' && mode !== '0' && mode !== '1') throw new Error(`CONVLORA_DIST must be 0 or 1, not "${mode}"`);
+  const off = (why) => ({ enabled: false, why, flags: [], libs: [] });
+  if (mode === '0') return off('off (CONVLORA_DIST=0)');
+  const system = libtorchDir === null;
+  const inc = glooInclude !== undefined && glooInclude !== '' ? glooInclude : system ? '/usr/include' : join(libtorchDir, 'include');
+  const pgHeader = join(system ? '/usr/include' : join(libtorchDir, 'include'), 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp');
+  const missing = !exists(join(inc, 'gloo', 'config.h')) ? `no gloo headers in ${join(inc, 'gloo')}${system ? ' (apt-get install -y libgloo-dev)' : ' (set CONVLORA_GLOO_INCLUDE to the gloo headers this libtorch was built with)'}`
+    : !exists(pgHeader) ? `no ${pgHeader}` : null;
+  if (missing !== null) {
+    if (mode === '1') throw new Error(`CONVLORA_DIST=1 but ${missing}`);
+    return off(`off: ${missing}`);
+  }
+  const flags = ['-DUSE_C10D_GLOO', '-DCONVLORA_DIST', ...(inc === '/usr/include' ? [] : [`-I${inc}`])];
+  return { enabled: true, why: `on (gloo headers in ${join(inc, 'gloo')})`, flags, libs: system ? ['-lgloo'] : [] };
+}

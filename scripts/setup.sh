@@ -8,6 +8,16 @@ need_apt=()
 for pkg in libtorch-dev g++ make; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
+# libgloo-dev: the headers of the Gloo library Debian's libtorch links, for the distributed collectives
+# (native/dist.cc). Optional: without them the addon builds and those functions throw E_DIST_UNAVAILABLE,
+# so a non-root run only warns about it.
+optional=""
+dpkg-query -W -f='${Status}' libgloo-dev 2>/dev/null | grep -q "install ok installed" || optional=libgloo-dev
+if [ "$(id -u)" = "0" ] && [ -n "$optional" ]; then
+  need_apt+=("$optional")
+elif [ -n "$optional" ]; then
+  echo "setup: libgloo-dev is missing, so the addon is built without distributed collectives (as root: apt-get install -y libgloo-dev, then rerun)" >&2
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "setup: missing Debian packages: ${need_apt[*]}; run as root or install them: apt-get install -y ${need_apt[*]}" >&2

@@ -15,7 +15,9 @@
  * - E_DATA          a dataset directory is incomplete or inconsistent
  * - E_IO            a file could not be read or written
  * - E_ONNX          an ONNX file is malformed or not a graph convlora can run
- * - E_USAGE         command-line usage error (exit code 2)
+ * - E_USAGE         command-line usage error (exit code 2), or inconsistent launch variables (RANK, WORLD_SIZE...)
+ * - E_DIST          a collective across processes failed: a peer gone, a timeout, the store unreachable
+ * - E_DIST_UNAVAILABLE  the addon was built without distributed support (no gloo headers at build time)
  */
 export type ErrorCode =
   | 'E_INVALID_ARG'
@@ -31,7 +33,9 @@ export type ErrorCode =
   | 'E_DATA'
   | 'E_IO'
   | 'E_ONNX'
-  | 'E_USAGE';
+  | 'E_USAGE'
+  | 'E_DIST'
+  | 'E_DIST_UNAVAILABLE';
 
 export class ConvLoraError extends Error {
   readonly code: ErrorCode;

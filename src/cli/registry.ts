@@ -11,9 +11,11 @@ import { scannersCommand } from './commands/scanners.js';
 import { adaptersCommand } from './commands/adapters.js';
 import { exportCommand, mergeCommand } from './commands/export.js';
 import { appCommand } from './commands/app.js';
+import { launchCommand } from './commands/launch.js';
+import { distCheckCommand } from './commands/dist-check.js';
 
 /** All CLI commands, in the order `convlora --help` lists them (pipeline order). */
 export const commands: Command[] = [
   demoCommand, phantomCommand, trainSourceCommand, trainEshCommand, scannersCommand, adaptCommand, adaptersCommand, evaluateCommand, segmentCommand,
-  mergeCommand, exportCommand, appCommand, experimentCommand, summaryCommand,
+  mergeCommand, exportCommand, appCommand, experimentCommand, summaryCommand, launchCommand, distCheckCommand,
 ];

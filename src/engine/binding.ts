@@ -87,6 +87,17 @@ export interface NativeBinding {
   upsampleBilinear(x: Handle, outH: number, outW: number, alignCorners: boolean): Handle;
   maxPool2d(x: Handle, kernel: number, stride: number): Handle;
   bceWithLogits(logits: Handle, target: Handle, weight: Handle, reduction: 0 | 1 | 2): Handle;
+  /** Whether native/dist.cc was compiled with Gloo (scripts/build-native.mjs found gloo's headers). */
+  distAvailable(): boolean;
+  /** Rendezvous through a TCPStore hosted by rank 0 at addr:port, then a Gloo group; iface '' picks the device by address. */
+  distInit(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number, iface: string): void;
+  /** In place over every rank; tensors are flattened into one buffer per dtype. 'avg' divides the sum by the world size. */
+  distAllReduce(hs: Handle[], op: 'sum' | 'avg' | 'max' | 'min'): void;
+  distBroadcast(hs: Handle[], root: number): void;
+  distBarrier(): void;
+  distDestroy(): void;
+  /** [rank, worldSize] of the live group, or null. */
+  distInfo(): [number, number] | null;
   adamStep(params: Handle[], expAvg: Handle[], expAvgSq: Handle[], steps: Float64Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
 }
 

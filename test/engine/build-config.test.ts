@@ -16,6 +16,8 @@ interface NativeConfig {
   cxxStandard(version: [number, number] | null, forced?: string): string;
   chooseLibtorch(env: string | undefined, system: [number, number] | null,
     python: { exe: string; dir: string; version: [number, number] } | null): { dir: string | null; why: string };
+  distConfig(libtorchDir: string | null, mode: string | undefined, glooInclude: string | undefined,
+    exists?: (p: string) => boolean): { enabled: boolean; why: string; flags: string[]; libs: string[] };
 }
 
 // dist/test/engine -> repository root
@@ -86,4 +88,32 @@ describe('which libtorch the build uses (issue 17: the newest it finds, and says
       assert.match(c.why, why);
     });
   }
+});
+
+describe('distributed collectives in the build (issue 16: on when gloo\'s headers match the libtorch)', () => {
+  const pg = 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp';
+  const has = (...paths: string[]) => (p: string): boolean => paths.includes(p);
+  const debian = has('/usr/include/gloo/config.h', `/usr/include/${pg}`);
+  test('Debian\'s libtorch with libgloo-dev: on, linked with -lgloo', () => {
+    assert.deepEqual(cfg.distConfig(null, undefined, undefined, debian),
+      { enabled: true, why: 'on (gloo headers in /usr/include/gloo)', flags: ['-DUSE_C10D_GLOO', '-DCONVLORA_DIST'], libs: ['-lgloo'] });
+  });
+  test('without libgloo-dev: off, saying which package to install; CONVLORA_DIST=1 makes it an error', () => {
+    const c = cfg.distConfig(null, undefined, undefined, has(`/usr/include/${pg}`));
+    assert.equal(c.enabled, false);
+    assert.match(c.why, /no gloo headers in \/usr\/include\/gloo \(apt-get install -y libgloo-dev\)/);
+    assert.throws(() => cfg.distConfig(null, '1', undefined, has(`/usr/include/${pg}`)), /CONVLORA_DIST=1 but no gloo headers/);
+  });
+  test('a PyTorch libtorch never borrows Debian\'s gloo headers, but takes CONVLORA_GLOO_INCLUDE', () => {
+    const both = has('/usr/include/gloo/config.h', `/opt/t/include/${pg}`, '/src/gloo-inc/gloo/config.h');
+    const c = cfg.distConfig('/opt/t', undefined, undefined, both);
+    assert.equal(c.enabled, false);
+    assert.match(c.why, /no gloo headers in \/opt\/t\/include\/gloo .*CONVLORA_GLOO_INCLUDE/);
+    assert.deepEqual(cfg.distConfig('/opt/t', undefined, '/src/gloo-inc', both),
+      { enabled: true, why: 'on (gloo headers in /src/gloo-inc/gloo)', flags: ['-DUSE_C10D_GLOO', '-DCONVLORA_DIST', '-I/src/gloo-inc'], libs: [] });
+  });
+  test('CONVLORA_DIST=0 turns it off; another value is refused', () => {
+    assert.equal(cfg.distConfig(null, '0', undefined, debian).enabled, false);
+    assert.throws(() => cfg.distConfig(null, 'yes', undefined, debian), /CONVLORA_DIST must be 0 or 1, not "yes"/);
+  });
 });

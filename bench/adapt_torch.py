@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
-from model_reference import UNet, ESH, LoRAConv, inject, read_st  # noqa: E402
+from model_reference import UNet, ESH, convlora_setup, read_st  # noqa: E402
 
 
 def main():
@@ -33,21 +33,7 @@ def main():
     unet, esh = UNet(16), ESH(128)
     unet.load_state_dict(read_st(os.path.join(work, 'unet.safetensors')))
     esh.load_state_dict(read_st(os.path.join(work, 'esh.safetensors')))
-    inject(unet, 2, 2)
-    for m in unet.modules():
-        if isinstance(m, LoRAConv):
-            torch.nn.init.kaiming_uniform_(m.lora_A, a=5 ** 0.5)
-    for p in list(unet.parameters()) + list(esh.parameters()):
-        p.requires_grad_(False)
-    trainable = []
-    for block in (unet.init_path, unet.down1, unet.down2, unet.down3):
-        for name, m in block.named_modules():
-            if isinstance(m, LoRAConv):
-                trainable += [m.lora_A, m.lora_B]
-            elif isinstance(m, torch.nn.BatchNorm2d) and 'conv_path' in name:
-                trainable += [m.weight, m.bias]
-    for p in trainable:
-        p.requires_grad_(True)
+    trainable = convlora_setup(unet, esh)
     opt = torch.optim.Adam(trainable, lr=1e-4)
     x_all = read_st(os.path.join(work, 'slices.safetensors'))['x']
     n = x_all.shape[0]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
-from model_reference import UNet, ESH, LoRAConv, inject  # noqa: E402
+from model_reference import UNet, ESH, convlora_setup  # noqa: E402
 
 
 def measure(step, steps):
@@ -47,21 +47,7 @@ def training(steps):
 def adaptation(steps):
     torch.manual_seed(0)
     unet, esh = UNet(16), ESH(128)
-    inject(unet, 2, 2)
-    for m in unet.modules():
-        if isinstance(m, LoRAConv):
-            torch.nn.init.kaiming_uniform_(m.lora_A, a=5 ** 0.5)
-    for p in list(unet.parameters()) + list(esh.parameters()):
-        p.requires_grad_(False)
-    trainable = []
-    for block in (unet.init_path, unet.down1, unet.down2, unet.down3):
-        for name, m in block.named_modules():
-            if isinstance(m, LoRAConv):
-                trainable += [m.lora_A, m.lora_B]
-            elif isinstance(m, torch.nn.BatchNorm2d) and 'conv_path' in name:
-                trainable += [m.weight, m.bias]
-    for p in trainable:
-        p.requires_grad_(True)
+    trainable = convlora_setup(unet, esh)
     opt = torch.optim.Adam(trainable, lr=1e-4)
     unet.train()
     esh.eval()

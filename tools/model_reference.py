@@ -146,6 +146,28 @@ def inject(model, r, alpha):
                 setattr(parent, parts[-1], LoRAConv(m, r, alpha))
 
 
+def convlora_setup(unet, esh):
+    """The benchmarks' ConvLoRA + AdaBN trainables: LoRA (loralib, r=2, alpha=2, A Kaiming-uniform) on every
+    conv with k > 1 of init_path and down1-3, plus the BN affine inside their ResBlocks; all else frozen.
+    Returns the trainable tensors (57,714 at 16 filters)."""
+    inject(unet, 2, 2)
+    for m in unet.modules():
+        if isinstance(m, LoRAConv):
+            torch.nn.init.kaiming_uniform_(m.lora_A, a=5 ** 0.5)
+    for p in list(unet.parameters()) + list(esh.parameters()):
+        p.requires_grad_(False)
+    trainable = []
+    for block in (unet.init_path, unet.down1, unet.down2, unet.down3):
+        for name, m in block.named_modules():
+            if isinstance(m, LoRAConv):
+                trainable += [m.lora_A, m.lora_B]
+            elif isinstance(m, nn.BatchNorm2d) and 'conv_path' in name:
+                trainable += [m.weight, m.bias]
+    for p in trainable:
+        p.requires_grad_(True)
+    return trainable
+
+
 def main():
     torch.set_num_threads(2)
     w = read_st(os.path.join(FIX, 'weights.safetensors'))

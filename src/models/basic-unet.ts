@@ -12,7 +12,7 @@ import { checkInt } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, MaxPool2d, NamedSequential } from '../nn/layers.js';
 import { ConcatUNet, UpConcat, concatUNetEmitter, type ConcatUNetLayout } from './concat-unet.js';
-import type { ModelOptions, ModelSpec } from './spec.js';
+import { convKernelAbove1, type ModelOptions, type ModelSpec } from './spec.js';
 
 /** MONAI's slope for BasicUNet's LeakyReLU. */
 const SLOPE = 0.1;
@@ -62,7 +62,7 @@ export const BASIC_UNET: ModelSpec = {
   owns: (m): m is BasicUNet => m instanceof BasicUNet,
   encoderBlocks: ['conv_0', 'down_1', 'down_2', 'down_3'],
   statisticsBlocks: ['conv_0', 'down_1'],
-  loraTarget: (_p, conv) => conv instanceof Conv2d && conv.kernelSize > 1,
+  loraTarget: convKernelAbove1,
   adaptedBatchNorm: () => true,
   udasBlock: 'conv_0',
   taps: { udas: { feature: 'x0', channels: (f) => f, stride: 1 }, esh: { feature: 'x3', channels: (f) => 4 * f, stride: 8 } },

@@ -12,7 +12,7 @@ import type { Device } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, NamedSequential, ReLU, Sequential } from '../nn/layers.js';
 import { ConcatUNet, UpConcat, concatUNetEmitter, type ConcatUNetLayout } from './concat-unet.js';
-import type { ModelOptions, ModelSpec } from './spec.js';
+import { convKernelAbove1, type ModelOptions, type ModelSpec } from './spec.js';
 
 /** conv3x3 -> BN -> ReLU -> conv3x3 -> BN -> ReLU (children '0'..'5'). */
 function doubleConv(cin: number, cout: number, d: { device?: Device }): Sequential {
@@ -53,7 +53,7 @@ export const PLAIN_UNET: ModelSpec = {
   encoderBlocks: ['inc', 'down1', 'down2', 'down3'],
   statisticsBlocks: ['inc', 'down1'],
   // Every 3x3 conv of the adapted blocks (there are no other convs in the encoder).
-  loraTarget: (_p, conv) => conv instanceof Conv2d && conv.kernelSize > 1,
+  loraTarget: convKernelAbove1,
   // Every BatchNorm of the adapted blocks (each follows a conv that gets LoRA).
   adaptedBatchNorm: () => true,
   udasBlock: 'inc',

@@ -7,6 +7,7 @@
  */
 import type { Device, Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
+import { Conv2d } from '../nn/layers.js';
 import type { EmitterEntry } from '../nn/onnx-layers.js';
 
 /** Final logits [B, out, H, W] plus named intermediate features (the early heads' taps). */
@@ -23,6 +24,9 @@ export interface SegmentationNet extends Module {
 
 /** Early head kinds (pipeline/model-info.ts's HeadKind): 'esh' reads the encoder output, 'udas' the first block. */
 export type TapKind = 'esh' | 'udas';
+
+/** The zoo's LoRA target rule: every Conv2d with a kernel above 1 x 1 in the adapted blocks (not 1x1 shortcuts, not transposed convs). */
+export const convKernelAbove1 = (_path: string, conv: Module): boolean => conv instanceof Conv2d && conv.kernelSize > 1;
 
 /** A feature an early head reads: its name in forwardFeatures, its channels at `filters`, and its stride (down-sampling). */
 export interface HeadTap { feature: string; channels: (filters: number) => number; stride: number }

@@ -9,21 +9,20 @@
 import { ConvLoraError, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { DEFAULT_NETWORK_ARCH } from '../nn/checkpoint.js';
-import { BatchNorm2d, Conv2d } from '../nn/layers.js';
+import { BatchNorm2d } from '../nn/layers.js';
 import { ENCODER_BLOCKS, STATISTICS_BLOCKS, UNet2D } from './unet.js';
 import { UNET_DIVISOR, UNET_EMITTERS } from './unet-onnx.js';
 import { networkToOnnx, type OnnxExportOptions } from './onnx-net.js';
 import { PLAIN_UNET } from './plain-unet.js';
 import { BASIC_UNET } from './basic-unet.js';
 import type { Tensor } from '../engine/tensor.js';
-import type { Features, ModelSpec, SegmentationNet, TapKind } from './spec.js';
+import { convKernelAbove1, type Features, type ModelSpec, type SegmentationNet, type TapKind } from './spec.js';
 
 export type { Features, ModelSpec, SegmentationNet, TapKind } from './spec.js';
 
 /** The architecture of checkpoints that do not record one (nn/checkpoint.ts), and `--arch`'s default. */
 export const DEFAULT_ARCH = DEFAULT_NETWORK_ARCH;
 
-const kernelAbove1 = (_path: string, conv: Module): boolean => conv instanceof Conv2d && conv.kernelSize > 1;
 
 const DART_UNET: ModelSpec = {
   arch: DEFAULT_ARCH,
@@ -34,7 +33,7 @@ const DART_UNET: ModelSpec = {
   encoderBlocks: ENCODER_BLOCKS,
   statisticsBlocks: STATISTICS_BLOCKS,
   // convlora-method.md §3: the 3x3 convs and the stride-2 2x2 convs, never the 1x1 shortcuts or ConvTranspose.
-  loraTarget: kernelAbove1,
+  loraTarget: convKernelAbove1,
   // The BatchNorms inside the blocks' ResBlocks, not the leading BN of a down block.
   adaptedBatchNorm: (path) => path.includes('.conv_path.'),
   udasBlock: 'init_path',

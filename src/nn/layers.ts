@@ -244,20 +244,9 @@ export class MaxPool2d extends Module {
 }
 
 /** Children with names, applied in order (PyTorch's Sequential over an OrderedDict): readable paths such as `down_1.convs.conv_0.conv`. */
-export class NamedSequential extends Module {
+export class NamedSequential extends Sequential {
   constructor(layers: readonly (readonly [string, Module])[]) {
     super();
     for (const [name, m] of layers) this.registerModule(name, m);
-  }
-
-  /** As Sequential.forward: each child in its own tidy scope, children looked up at call time (a LoRA wrapper may replace one). */
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (const [, m] of this.children()) {
-      const prev = y;
-      y = tidy(() => m.forward(prev));
-      if (prev !== x && prev !== y && !prev.isKept) prev.dispose();
-    }
-    return y;
   }
 }

@@ -13,47 +13,17 @@ test/fixtures/models/reference.safetensors:
   stats.<bn path>.running_mean/var  running statistics after the train-mode pass (momentum 0.1)
 Run with Debian's python3-torch: /usr/bin/python3 tools/model_reference.py
 """
-import json
 import os
-import struct
+import sys
 
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from st_io import read_st, write_st  # noqa: E402,F401  (the one safetensors reader/writer of the tools)
 FIX = os.path.join(HERE, '..', 'test', 'fixtures', 'models')
-DT = {'F32': np.float32, 'F64': np.float64, 'I64': np.int64}
-CODE = {np.dtype(np.float32): 'F32', np.dtype(np.float64): 'F64', np.dtype(np.int64): 'I64'}
-
-
-def read_st(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for k, v in header.items():
-        if k == '__metadata__':
-            continue
-        b, e = v['data_offsets']
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=DT[v['dtype']]).reshape(v['shape']).copy())
-    return out
-
-
-def write_st(path, tensors):
-    header, chunks, off = {}, [], 0
-    for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k].detach().numpy())
-        b = a.tobytes()
-        header[k] = {'dtype': CODE[a.dtype], 'shape': list(a.shape), 'data_offsets': [off, off + len(b)]}
-        chunks.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)) + h + b''.join(chunks))
 
 
 class LoRAConv(nn.Module):

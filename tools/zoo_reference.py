@@ -19,46 +19,16 @@ Run with Debian's python3-torch (no pip): /usr/bin/python3 tools/zoo_reference.p
 import datetime
 import json
 import os
-import struct
+import sys
 
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from st_io import read_st, write_st  # noqa: E402,F401  (the one safetensors reader/writer of the tools)
 FIX = os.path.join(HERE, '..', 'test', 'fixtures', 'models')
-DT = {'F32': np.float32, 'F64': np.float64, 'I64': np.int64}
-CODE = {np.dtype(np.float32): 'F32', np.dtype(np.float64): 'F64', np.dtype(np.int64): 'I64'}
-
-
-def read_st(path):
-    """safetensors: 8-byte little-endian header length, JSON header, raw little-endian data."""
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for k, v in header.items():
-        if k == '__metadata__':
-            continue
-        b, e = v['data_offsets']
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=DT[v['dtype']]).reshape(v['shape']).copy())
-    return out, header.get('__metadata__', {})
-
-
-def write_st(path, tensors, metadata):
-    header, chunks, off = {'__metadata__': metadata}, [], 0
-    for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k].detach().numpy())
-        b = a.tobytes()
-        header[k] = {'dtype': CODE[a.dtype], 'shape': list(a.shape), 'data_offsets': [off, off + len(b)]}
-        chunks.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)) + h + b''.join(chunks))
 
 
 class LoRA(nn.Module):
@@ -242,7 +212,7 @@ PLACEMENTS = [('udas', 'all'), ('udas-convlora', '1'), ('convlora', '1-2'), ('co
 
 def reference(arch):
     model_cls, esh_in = ARCHS[arch]
-    w, meta = read_st(os.path.join(FIX, 'zoo-%s.weights.safetensors' % arch))
+    w, meta = read_st(os.path.join(FIX, 'zoo-%s.weights.safetensors' % arch), with_metadata=True)
     n = 4
     net, esh = model_cls(n), ESH(esh_in(n))
     for path in json.loads(meta['loraTargets']):

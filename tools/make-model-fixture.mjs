@@ -3,34 +3,18 @@
 // full encoder (B randomised so the adapters matter), an ESH, non-trivial BN statistics and an input
 // batch to test/fixtures/models/weights.safetensors. Step 2 is tools/model_reference.py (PyTorch).
 // Run after `npm run build`: node tools/make-model-fixture.mjs
-import { manualSeed, randn, uniform, tidy } from '../dist/src/engine/index.js';
-import * as ops from '../dist/src/engine/ops.js';
+import { manualSeed, uniform } from '../dist/src/engine/index.js';
 import { UNet2D } from '../dist/src/models/unet.js';
 import { EarlySegHead } from '../dist/src/models/esh.js';
-import { applyPlacement, planPlacement, loraLayers } from '../dist/src/lora/placement.js';
-import { BatchNorm2d } from '../dist/src/nn/layers.js';
+import { applyPlacement, planPlacement } from '../dist/src/lora/placement.js';
 import { saveSafetensors } from '../dist/src/nn/safetensors.js';
+import { randomizeForFixture } from './fixture-weights.mjs';
 
 manualSeed(7);
 const unet = new UNet2D({ filters: 4 });
 const esh = new EarlySegHead(32);
 applyPlacement(unet, planPlacement(unet, 'convlora', 'all'), 'default', { rank: 2, alpha: 4, layout: 'loralib' });
-for (const [, layer] of loraLayers(unet)) {
-  const { b } = layer.adapter('default');
-  tidy(() => ops.copy_(b, ops.mul(randn(b.shape), 0.05)));
-}
-for (const m of [unet, esh]) {
-  for (const [, bn] of m.namedModules()) {
-    if (!(bn instanceof BatchNorm2d)) continue;
-    const c = bn.numFeatures;
-    tidy(() => {
-      ops.copy_(bn.getBuffer('running_mean'), ops.mul(randn([c]), 0.1));
-      ops.copy_(bn.getBuffer('running_var'), uniform([c], 0.5, 1.5));
-      ops.copy_(bn.getParameter('weight'), uniform([c], 0.8, 1.2));
-      ops.copy_(bn.getParameter('bias'), ops.mul(randn([c]), 0.1));
-    });
-  }
-}
+randomizeForFixture(unet, [unet, esh]);
 const state = new Map();
 for (const [k, t] of unet.stateDict()) state.set(`unet.${k}`, t);
 for (const [k, t] of esh.stateDict()) state.set(`esh.${k}`, t);

@@ -6,13 +6,13 @@
 // the adapters matter, non-trivial BatchNorm statistics and affine parameters, and an input batch
 // [2, 1, 16, 16]. Step 2 is tools/zoo_reference.py (PyTorch). Run after `npm run build:ts`:
 //   node tools/make-zoo-fixture.mjs
-import { manualSeed, randn, uniform, tidy } from '../dist/src/engine/index.js';
-import * as ops from '../dist/src/engine/ops.js';
+import { manualSeed, uniform } from '../dist/src/engine/index.js';
 import { modelSpec } from '../dist/src/models/zoo.js';
 import { createHead } from '../dist/src/pipeline/models.js';
 import { applyPlacement, planPlacement, loraLayers } from '../dist/src/lora/placement.js';
-import { BatchNorm2d, ConvTranspose2d } from '../dist/src/nn/layers.js';
+import { ConvTranspose2d } from '../dist/src/nn/layers.js';
 import { saveSafetensors } from '../dist/src/nn/safetensors.js';
+import { randomizeForFixture } from './fixture-weights.mjs';
 
 const ZOO_FIXTURE = { filters: 4, rank: 2, alpha: 4, input: [2, 1, 16, 16] };
 
@@ -24,22 +24,7 @@ for (const [arch, seed] of [['unet', 21], ['basic-unet', 22]]) {
   const enc = planPlacement(net, 'convlora', 'all');
   const ups = net.namedModules().filter(([, m]) => m instanceof ConvTranspose2d).map(([p]) => p);
   applyPlacement(net, { ...enc, loraTargets: [...enc.loraTargets, ...ups] }, 'default', { rank: ZOO_FIXTURE.rank, alpha: ZOO_FIXTURE.alpha, layout: 'loralib' });
-  for (const [, layer] of loraLayers(net)) {
-    const { b } = layer.adapter('default');
-    tidy(() => ops.copy_(b, ops.mul(randn(b.shape), 0.05)));
-  }
-  for (const m of [net, esh]) {
-    for (const [, bn] of m.namedModules()) {
-      if (!(bn instanceof BatchNorm2d)) continue;
-      const c = bn.numFeatures;
-      tidy(() => {
-        ops.copy_(bn.getBuffer('running_mean'), ops.mul(randn([c]), 0.1));
-        ops.copy_(bn.getBuffer('running_var'), uniform([c], 0.5, 1.5));
-        ops.copy_(bn.getParameter('weight'), uniform([c], 0.8, 1.2));
-        ops.copy_(bn.getParameter('bias'), ops.mul(randn([c]), 0.1));
-      });
-    }
-  }
+  randomizeForFixture(net, [net, esh]);
   const state = new Map();
   for (const [k, t] of net.stateDict()) state.set(`net.${k}`, t);
   for (const [k, t] of esh.stateDict()) state.set(`esh.${k}`, t);

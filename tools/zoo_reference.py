@@ -28,6 +28,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from st_io import read_st, write_st  # noqa: E402,F401  (the one safetensors reader/writer of the tools)
+from model_reference import ESH  # noqa: E402  (the same early head as the paper U-Net's twin)
 FIX = os.path.join(HERE, '..', 'test', 'fixtures', 'models')
 
 
@@ -154,17 +155,6 @@ class BasicUNet(nn.Module):
         x2 = self.down_2(x1)
         x3 = self.down_3(x2)
         return self.final_conv(self.upcat_1(self.upcat_2(self.upcat_3(x3, x2), x1), x0)), x0, x3
-
-
-class ESH(nn.Module):
-    def __init__(self, cin):
-        super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(cin, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(),
-                                  nn.Conv2d(12, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                  nn.Conv2d(8, 1, 3, padding=1))
-
-    def forward(self, x3):
-        return F.interpolate(self.head(x3), scale_factor=8, mode='bilinear', align_corners=False)
 
 
 class UdasHead(nn.Module):

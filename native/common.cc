@@ -59,6 +59,16 @@ void throwCoded(Napi::Env env, const char* code, const std::string& msg) {
   throw err;
 }
 
+namespace {
+// The message without kDistMarker (which only carries the code), or unchanged when it has none.
+std::string stripDistMarker(std::string msg) {
+  const std::string marker = kDistMarker;
+  const auto at = msg.find(marker);
+  if (at != std::string::npos) msg.erase(at, marker.size());
+  return msg;
+}
+}  // namespace
+
 void rethrowAsJs(Napi::Env env) {
   try {
     throw;
@@ -69,14 +79,15 @@ void rethrowAsJs(Napi::Env env) {
   } catch (const c10::Error& e) {
     // libtorch 1.13's CPU allocator reports a failed allocation as a plain c10::Error (only CUDA
     // throws OutOfMemoryError), so recognise its message to give host OOM its own code too.
-    std::string msg = e.what_without_backtrace();
+    std::string msg = stripDistMarker(e.what_without_backtrace());
     bool oom = msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos ||
                msg.find("DefaultCPUAllocator: not enough memory") != std::string::npos;
-    throwCoded(env, oom ? "E_OOM" : "E_NATIVE", msg);
+    throwCoded(env, oom ? "E_OOM" : msg != e.what_without_backtrace() ? "E_DIST" : "E_NATIVE", msg);
   } catch (const std::bad_alloc&) {
     throwCoded(env, "E_OOM", "Out of host memory (std::bad_alloc)");
   } catch (const std::exception& e) {
-    throwCoded(env, "E_NATIVE", e.what());
+    const std::string raw = e.what(), msg = stripDistMarker(raw);
+    throwCoded(env, msg != raw ? "E_DIST" : "E_NATIVE", msg);
   } catch (...) {
     throwCoded(env, "E_NATIVE", "Unknown native exception");
   }

@@ -19,6 +19,9 @@ c10::optional<at::Tensor> opt(Napi::Env env, const Napi::Value& v);
 void release(Napi::Env env, int32_t h);
 size_t liveCount();
 
+// Marks a collective's failure raised where only a std::exception can pass (inside autograd's backward):
+// rethrowAsJs gives such errors the code E_DIST.
+constexpr const char* kDistMarker = "[convlora E_DIST] ";
 [[noreturn]] void throwCoded(Napi::Env env, const char* code, const std::string& msg);
 // Call inside a catch(...) block: classifies the in-flight exception and throws a JS error.
 [[noreturn]] void rethrowAsJs(Napi::Env env);

@@ -14,6 +14,7 @@
 #ifdef CONVLORA_DIST
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #include <chrono>
 #include <map>
 #endif
@@ -193,6 +194,80 @@ Napi::Value distInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A differentiable all-reduce (sum) of one float tensor: forward sums the ranks' values, backward sums
+// the ranks' gradients, because each rank's loss depends on every rank's input through the sum
+// (torch.distributed.nn.functional.all_reduce). Failures inside backward surface through the autograd
+// engine as a std::runtime_error whose message starts with kDistMarker, which rethrowAsJs codes E_DIST.
+void allReduceSumInPlace(at::Tensor& t, const char* where) {
+  Group* g = group;
+  if (g == nullptr) throw std::runtime_error(std::string(kDistMarker) + where + ": no process group");
+  try {
+    std::vector<at::Tensor> buf{t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = g->timeout;
+    finish(g->pg->allreduce(buf, o), g->timeout);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(kDistMarker) + where + " on rank " + std::to_string(g->rank) + " failed: " + e.what());
+  }
+}
+
+struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
+  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
+    at::Tensor y = x.detach().clone(at::MemoryFormat::Contiguous);
+    allReduceSumInPlace(y, "SyncBatchNorm statistics all-reduce");
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list grads) {
+    at::Tensor g = grads[0].contiguous().clone();
+    allReduceSumInPlace(g, "SyncBatchNorm gradient all-reduce");
+    return {g};
+  }
+};
+
+// distSyncBatchNorm(x, w|-1, b|-1, runningMean, runningVar, momentum, eps): training-mode BatchNorm of
+// [B, C, H, W] with the statistics of the global batch (every rank's x together), as PyTorch's
+// SyncBatchNorm. One differentiable all-reduce of [sum, sum of squares, count] per call. The sums are
+// taken about the running mean (the same on every rank), which keeps E[x^2] - E[x]^2 accurate in float32
+// once the running mean is near the batch mean. The running buffers are updated in place (unbiased
+// variance over the global count), as at::batch_norm does with one process.
+Napi::Value distSyncBatchNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  current(env, "SyncBatchNorm");
+  try {
+    at::Tensor& x = get(env, info[0]);
+    c10::optional<at::Tensor> w = opt(env, info[1]), b = opt(env, info[2]);
+    at::Tensor& rm = get(env, info[3]);
+    at::Tensor& rv = get(env, info[4]);
+    const double momentum = f64(info[5]), eps = f64(info[6]);
+    const int64_t C = x.size(1);
+    const std::vector<int64_t> perChannel{1, C, 1, 1};
+    at::Tensor shift = rm.detach().view(perChannel);
+    at::Tensor xc = x - shift;
+    at::Tensor count = at::full({1}, static_cast<double>(x.numel() / C), xc.options());
+    at::Tensor local = at::cat({xc.sum({0, 2, 3}), (xc * xc).sum({0, 2, 3}), count});
+    at::Tensor global = AllReduceSum::apply(local);
+    const double n = global[2 * C].item<double>();
+    if (n < 2) throw std::runtime_error("SyncBatchNorm needs more than one value per channel over all ranks");
+    at::Tensor mean = global.narrow(0, 0, C) / n;
+    at::Tensor var = global.narrow(0, C, C) / n - mean * mean;
+    at::Tensor y = (xc - mean.view(perChannel)) * at::rsqrt(var + eps).view(perChannel);
+    if (w.has_value()) y = y * w->view(perChannel);
+    if (b.has_value()) y = y + b->view(perChannel);
+    {
+      at::NoGradGuard noGrad;
+      at::Tensor m = mean.detach() + rm;
+      at::Tensor v = var.detach() * (n / (n - 1));
+      rm.mul_(1 - momentum).add_(m, momentum);
+      rv.mul_(1 - momentum).add_(v, momentum);
+    }
+    return handle(env, y);
+  } catch (...) {
+    rethrowAsJs(env);
+  }
+  return env.Undefined();
+}
+
 constexpr bool available = true;
 
 #else  // !CONVLORA_DIST
@@ -208,6 +283,7 @@ Napi::Value distBroadcast(const Napi::CallbackInfo& info) { return notBuilt(info
 Napi::Value distBarrier(const Napi::CallbackInfo& info) { return notBuilt(info); }
 Napi::Value distDestroy(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 Napi::Value distInfo(const Napi::CallbackInfo& info) { return info.Env().Null(); }
+Napi::Value distSyncBatchNorm(const Napi::CallbackInfo& info) { return notBuilt(info); }
 constexpr bool available = false;
 
 #endif
@@ -222,6 +298,7 @@ void registerDist(Napi::Env env, Napi::Object exports) {
   exports.Set("distBarrier", Napi::Function::New(env, distBarrier));
   exports.Set("distDestroy", Napi::Function::New(env, distDestroy));
   exports.Set("distInfo", Napi::Function::New(env, distInfo));
+  exports.Set("distSyncBatchNorm", Napi::Function::New(env, distSyncBatchNorm));
 }
 
 }  // namespace cl

@@ -1,4 +1,5 @@
 /** Options shared by the pipeline commands: config files, devices, progress reporting. */
+import { joinDataParallel, leaveDataParallel, type DataParallel } from '../pipeline/parallel.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConvLoraError } from '../errors.js';
@@ -90,4 +91,19 @@ export function progressReporter(io: CliIO, quiet = false): Reporter {
       }
     }
   };
+}
+
+/**
+ * Run a training command as one rank of a data-parallel job when it was launched as one (torchrun,
+ * `srun`, `convlora launch`: pipeline/parallel.ts), else as a single process. The group is left after
+ * a final barrier on success, so no rank exits while rank 0 still writes.
+ */
+export async function withDataParallel<T>(io: CliIO, run: (dp: DataParallel | null) => Promise<T>): Promise<T> {
+  const dp = joinDataParallel(io.env);
+  let ok = false;
+  try {
+    const r = await run(dp);
+    ok = true;
+    return r;
+  } finally { leaveDataParallel(dp, ok); }
 }

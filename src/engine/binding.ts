@@ -98,6 +98,7 @@ export interface NativeBinding {
   distDestroy(): void;
   /** [rank, worldSize] of the live group, or null. */
   distInfo(): [number, number] | null;
+  distSyncBatchNorm(x: number, weight: number, bias: number, runningMean: number, runningVar: number, momentum: number, eps: number): number;
   adamStep(params: Handle[], expAvg: Handle[], expAvgSq: Handle[], steps: Float64Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
 }
 

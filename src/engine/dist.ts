@@ -10,8 +10,8 @@
  * came makes it throw E_DIST (the process carries on, and can destroy the group).
  */
 import { ConvLoraError, checkInt, describe, invalidArg } from '../errors.js';
-import { native } from './binding.js';
-import type { Tensor } from './tensor.js';
+import { native, NONE } from './binding.js';
+import { Tensor } from './tensor.js';
 import { tensor } from './create.js';
 
 /** Where this process sits in the job. */
@@ -195,6 +195,19 @@ export function broadcast(tensors: readonly Tensor[], root = 0): void {
   checkInt('root', root, 0);
   if (root >= g.worldSize) invalidArg('root', `integer < worldSize ${g.worldSize}`, root);
   native().distBroadcast(handles('broadcast', tensors), root);
+}
+
+/**
+ * Training-mode BatchNorm of x [B, C, H, W] with the statistics of the global batch, every rank's x
+ * together (PyTorch's SyncBatchNorm): one differentiable all-reduce of the per-channel sums, sums of
+ * squares and counts, so the backward pass also sums the statistics' gradients over the ranks. The
+ * running buffers (identical on every rank) are updated in place with the global mean and unbiased
+ * variance. Every rank must call it for the same layers in the same order.
+ */
+export function syncBatchNorm(x: Tensor, o: { weight: Tensor | null; bias: Tensor | null; runningMean: Tensor; runningVar: Tensor; momentum: number; eps: number }): Tensor {
+  live('syncBatchNorm');
+  handles('syncBatchNorm', [x, o.runningMean, o.runningVar]);
+  return new Tensor(native().distSyncBatchNorm(x.handle, o.weight?.handle ?? NONE, o.bias?.handle ?? NONE, o.runningMean.handle, o.runningVar.handle, o.momentum, o.eps));
 }
 
 /** Wait until every rank has reached this call (or the timeout: E_DIST). */

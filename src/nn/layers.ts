@@ -4,6 +4,7 @@ import { fanIn, full, kaimingUniform, uniform, zeros, ones } from '../engine/cre
 import * as ops from '../engine/ops.js';
 import { tidy, type Tensor, type Device } from '../engine/tensor.js';
 import { convChannelsLast } from '../engine/runtime.js';
+import { syncBatchNorm } from '../engine/dist.js';
 import { Module } from './module.js';
 
 export interface ConvOptions {
@@ -131,6 +132,12 @@ export class BatchNorm2d extends Module {
    * the statistics a layer sees (adapter choice, scanner fingerprints) without a second code path.
    */
   inputTap: ((x: Tensor) => void) | null = null;
+  /**
+   * Normalize training batches with the statistics of the global batch over the process group's ranks
+   * (SyncBatchNorm; engine/dist.ts). Set by data-parallel training for its training steps only: every
+   * rank must then run this layer's forward in the same order, so evaluation leaves it off.
+   */
+  syncStats = false;
 
   constructor(numFeatures: number, o: BatchNormOptions = {}) {
     super();
@@ -172,6 +179,9 @@ export class BatchNorm2d extends Module {
       factor = this.momentum ?? 1 / count.item();
     }
     const useBatch = this.training || !this.useRunningStats;
+    if (track && this.syncStats) {
+      return syncBatchNorm(x, { weight, bias, runningMean: this.buffer('running_mean'), runningVar: this.buffer('running_var'), momentum: factor, eps: this.eps });
+    }
     return ops.batchNorm(x, {
       weight, bias,
       runningMean: useBatch && !track ? null : this.buffer('running_mean'),

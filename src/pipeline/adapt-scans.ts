@@ -106,7 +106,7 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
     const r = await adaptDomain(registry, head, train, val, { size: grid.size }, { ...adaptOpts, target: name, device, trainedOn });
     const out = typeof o.out === 'string' ? o.out : o.out(name);
     try {
-      await saveAdapter(out, r.adapter);
+      if (o.parallel === undefined || o.parallel === null || o.parallel.main) await saveAdapter(out, r.adapter);
     } finally {
       disposeAdapter(r.adapter);
     }

@@ -12,7 +12,7 @@
  * selection without labels: the epoch whose head/final agreement on target validation volumes is best,
  * starting from the agreement before adaptation. Output: one domain adapter file.
  */
-import { checkInt, checkNumber, ConvLoraError } from '../errors.js';
+import { checkInt, checkNumber, ConvLoraError, invalidArg } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { Adam } from '../engine/optim.js';
@@ -33,6 +33,7 @@ import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
 import type { HeadKind } from './models.js';
 import { silent, type Reporter } from './events.js';
+import type { DataParallel } from './parallel.js';
 
 export type AdaptMethod = 'adabn' | 'self-training' | 'udas' | 'udas-convlora' | 'convlora';
 export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora'];
@@ -85,6 +86,19 @@ export interface AdaptOptions {
   report?: Reporter;
   /** A user's own scans: recorded in the adapter's config. */
   trainedOn?: AdapterTrainingData;
+  /**
+   * Data-parallel adaptation over a process group (pipeline/parallel.ts): each rank trains on its rows
+   * of the same global batches, implicit AdaBN normalizes with the global batch's statistics, explicit
+   * re-estimation merges the ranks' sums; rank 0 alone scores epochs (the returned adapter is rank 0's
+   * choice; other ranks return their last epoch's).
+   */
+  parallel?: DataParallel | null;
+  /**
+   * Which epoch's adapter to keep: 'agreement' (default: the best head/final agreement on the `val`
+   * scans, the label-free selection) or 'last' (the last epoch's, no selection; the `val` scans are
+   * then only reported on).
+   */
+  select?: 'agreement' | 'last';
 }
 
 /**
@@ -123,19 +137,22 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const seed = checkInt('seed', o.seed ?? D.seed, 0);
   const lora = o.lora ?? PAPER_LORA;
   const device = o.device ?? 'cpu';
-  const report = o.report ?? silent;
+  const dp = o.parallel ?? null;
+  const main = dp === null || dp.main;
+  const report = main ? o.report ?? silent : silent;
   const stage = `adapt ${target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;
   const kind = headFor(method);
   if (kind !== null && head === null) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
 
   registry.deactivate();
   // The base model's view of this scanner, stored with the adapter so `segment --adapters` can pick it.
-  const fingerprint = fingerprintScans(unet, train, { device });
+  const fingerprint = main ? fingerprintScans(unet, train, { device }) : null;
   manualSeed(seed);
   const placement = placementFor(unet, method, blocks);
   const name = `${target}#${seed}`;
   applyPlacement(unet, placement, name, lora);
   head?.eval().freeze();
+  dp?.broadcastState([unet]);
   const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
     lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
     ...(o.trainedOn === undefined ? {} : { trainedOn: o.trainedOn }),
@@ -145,12 +162,19 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const reestimate = async (): Promise<void> => {
     const xs: Tensor[] = [];
     try {
-      for await (const b of new Batches(train, info, { batchSize, seed, dropLast: false }).epoch(0)) xs.push(tensor(b.x, b.shape, { device }).keep());
-      reestimateBatchNorm(unet, xs);
+      let i = 0;
+      for await (const b of new Batches(train, info, { batchSize, seed, dropLast: false }).epoch(0)) {
+        // Data-parallel: every rank re-estimates over its own share of the batches, then the sums are merged.
+        if (dp === null || i % dp.worldSize === dp.rank) xs.push(tensor(b.x, b.shape, { device }).keep());
+        i += 1;
+      }
+      if (dp === null) reestimateBatchNorm(unet, xs);
+      else dp.reestimateBatchNorm(unet, xs);
     } finally { xs.forEach((t) => t.dispose()); }
   };
   if (method === 'adabn' || adabn === 'explicit') await reestimate();
-  const score = (): number => (kind === null ? NaN : agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM));
+  if (o.select !== undefined && o.select !== 'agreement' && o.select !== 'last') invalidArg('select', "'agreement' or 'last'", o.select);
+  const score = (): number => (kind === null || !main ? NaN : agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM));
   const history: AdaptEpoch[] = [];
   let bestScore = score();
   let best = extractAdapter(unet, config);
@@ -176,12 +200,12 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
         const f = unet.forwardFeatures(x);
         const h = head!.forward(headInput(spec, kind, f));
         return ops.bceWithLogits(h, ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits));
-      });
+      }, { parallel: dp, syncBatchNorm: adabn === 'implicit' ? [unet] : [] });
       // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
       if (adabn === 'explicit') await reestimate();
       const s = score();
       // Without a head there is no label-free score: keep the last epoch.
-      const isBest = kind === null || s > bestScore;
+      const isBest = kind === null || o.select === 'last' || s > bestScore;
       if (isBest) {
         bestScore = s;
         disposeAdapter(best);

@@ -21,6 +21,7 @@ import { scoreScans, TOLERANCE_MM } from './score.js';
 import { runSlices, maskOfLogits } from './predict.js';
 import type { SegmentationNet } from '../models/zoo.js';
 import { silent, type Reporter } from './events.js';
+import type { DataParallel } from './parallel.js';
 import type { Module } from '../nn/module.js';
 
 export interface MethodSpec { label: string; method: AdaptMethod | 'source'; blocks?: Blocks; adabn?: AdaBNMode }
@@ -72,6 +73,12 @@ export interface ExperimentOptions {
   device?: Device;
   resume?: boolean;
   report?: Reporter;
+  /**
+   * Run over a process group (pipeline/parallel.ts): the source U-Net and the heads train data-parallel
+   * over all ranks, then the (target, method, seed) jobs are dealt out round-robin, each job on one rank,
+   * and the rows and figure masks are gathered so that every rank returns the whole result (rank 0 writes it).
+   */
+  parallel?: DataParallel | null;
 }
 
 export interface ResultRow { target: Domain; label: string; seed: number; surfaceDice: number; dice: number; bestEpoch: number | null; seconds: number; adapter: string | null }
@@ -93,7 +100,9 @@ export function cell(values: number[]): Cell {
 }
 
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
-  const report = o.report ?? silent;
+  const dp = o.parallel ?? null;
+  const main = dp === null || dp.main;
+  const report = main ? o.report ?? silent : silent;
   const device = o.device ?? 'cpu';
   const source = o.source ?? 'GE_3';
   const targets = o.targets ?? CC359_DOMAINS.filter((d) => d !== source);
@@ -105,26 +114,31 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   let unetPath = o.unet;
   const seed0 = o.seeds[0] ?? 42;
   if (unetPath === undefined) {
-    unetPath = (await trainSource({ data: o.data, out: o.out, source, epochs: o.sourceEpochs ?? 100, batchSize, seed: seed0, filters: o.filters ?? 16, device, resume: o.resume ?? false, tolerance, report })).checkpoint;
+    unetPath = (await trainSource({ data: o.data, out: o.out, source, epochs: o.sourceEpochs ?? 100, batchSize, seed: seed0, filters: o.filters ?? 16, device, resume: o.resume ?? false, tolerance, report, parallel: dp })).checkpoint;
   }
   const heads = new Set(o.methods.map((m) => (m.method === 'source' ? null : headFor(m.method))).filter((k): k is HeadKind => k !== null));
   const headPaths = new Map<HeadKind, string>();
   for (const kind of heads) {
     const path = join(unetPath, '..', `${kind}.safetensors`);
     if (o.unet !== undefined && existsSync(path)) headPaths.set(kind, path);
-    else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, tolerance, report })).checkpoint);
+    else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, tolerance, report, parallel: dp })).checkpoint);
   }
   const { model, info: unetInfo } = await loadUnet(unetPath, device);
   const registry = new AdapterRegistry(model);
   const loadedHeads = new Map<HeadKind, Module>();
   for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device, unetInfo)).head);
-  const rows: ResultRow[] = [];
+  const rows: (ResultRow & { job: number })[] = [];
   const examples: ExperimentResult['examples'] = [];
+  // The figure's mask of each (target, label) comes from its first job, as in one process.
+  const masks: { target: Domain; label: string; job: number; mask: Uint8Array }[] = [];
   let sourceTest = NaN;
+  // Jobs in the single-process order, dealt out round-robin over the ranks.
+  let job = -1;
+  const mine = (): boolean => { job += 1; return dp === null || job % dp.worldSize === dp.rank; };
   try {
     // The source model on its own domain's test volumes: the reference the domain shift is measured from.
     const sd = await openDomain(o.data, source, 'source');
-    sourceTest = aggregate(scoreScans(model, await loadScans(sd.split.test, sd.info), device, batchSize, tolerance)).overall.surfaceDice.mean;
+    if (main) sourceTest = aggregate(scoreScans(model, await loadScans(sd.split.test, sd.info), device, batchSize, tolerance)).overall.surfaceDice.mean;
     report({ type: 'stage', stage: 'experiment', message: `${source} (source) Source: SDS ${sourceTest.toFixed(4)} on its own test volumes` });
     for (const target of targets) {
       const d = await openDomain(o.data, target, 'target');
@@ -138,17 +152,19 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       const score = (label: string, seed: number, bestEpoch: number | null, t0: number, adapter: string | null): void => {
         const cases = scoreScans(model, test, device, batchSize, tolerance);
         const s = aggregate(cases).overall;
-        rows.push({ target, label, seed, surfaceDice: s.surfaceDice.mean, dice: s.dice.mean, bestEpoch, seconds: (Date.now() - t0) / 1000, adapter });
+        rows.push({ target, label, seed, surfaceDice: s.surfaceDice.mean, dice: s.dice.mean, bestEpoch, seconds: (Date.now() - t0) / 1000, adapter, job });
         report({ type: 'stage', stage: 'experiment', message: `${target} ${label} seed ${seed}: SDS ${s.surfaceDice.mean.toFixed(4)}, Dice ${s.dice.mean.toFixed(4)}` });
-        if (example.masks[label] === undefined) example.masks[label] = predictMask(model, example.scan, device, batchSize);
+        if (!masks.some((m) => m.target === target && m.label === label)) masks.push({ target, label, job, mask: predictMask(model, example.scan, device, batchSize) });
       };
       for (const spec of o.methods) {
         if (spec.method === 'source') {
+          if (!mine()) continue;
           registry.activate(null);
           score(spec.label, seed0, null, Date.now(), null);
           continue;
         }
         for (const seed of o.seeds) {
+          if (!mine()) continue;
           const t0 = Date.now();
           const kind = headFor(spec.method);
           const r = await adaptDomain(registry, kind === null ? null : loadedHeads.get(kind)!, train, val, d.info, {
@@ -168,6 +184,15 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     registry.dispose();
     model.dispose();
   }
+  const all = dp === null ? { rows, masks, sourceTest } : gather(dp, rows, masks, sourceTest);
+  all.rows.sort((a, b) => a.job - b.job);
+  all.masks.sort((a, b) => a.job - b.job);
+  for (const m of all.masks) {
+    const ex = examples.find((e) => e.target === m.target)!;
+    if (ex.masks[m.label] === undefined) ex.masks[m.label] = m.mask;
+  }
+  rows.splice(0, rows.length, ...all.rows);
+  sourceTest = all.sourceTest;
   const table: ExperimentResult['table'] = {};
   for (const spec of o.methods) {
     table[spec.label] = {};
@@ -175,7 +200,26 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   }
   const settings = { data: o.data, source, targets, seeds: o.seeds, unet: unetPath, sourceEpochs: o.sourceEpochs ?? 100, headEpochs: o.headEpochs ?? 20,
     adaptEpochs: o.adaptEpochs ?? 5, filters: o.filters ?? 16, batchSize, tolerance, device, methods: o.methods, sourceTestSurfaceDice: sourceTest };
-  return { settings, rows, table, examples };
+  return { settings, rows: rows.map(({ job: _j, ...r }) => r), table, examples };
+}
+
+type JobRow = ResultRow & { job: number };
+type JobMask = { target: Domain; label: string; job: number; mask: Uint8Array };
+
+/** Every rank's rows and masks (and rank 0's source score), on every rank. */
+function gather(dp: DataParallel, rows: JobRow[], masks: JobMask[], sourceTest: number): { rows: JobRow[]; masks: JobMask[]; sourceTest: number } {
+  // JSON has no NaN: numbers that are not finite travel as strings.
+  const num = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
+  const parts = dp.allGatherJson({
+    rows: rows.map((r) => ({ ...r, surfaceDice: num(r.surfaceDice), dice: num(r.dice) })),
+    masks: masks.map((m) => ({ ...m, mask: Buffer.from(m.mask).toString('base64') })),
+    sourceTest: num(sourceTest),
+  });
+  return {
+    rows: parts.flatMap((p) => p.rows.map((r) => ({ ...r, surfaceDice: Number(r.surfaceDice), dice: Number(r.dice) }))),
+    masks: parts.flatMap((p) => p.masks.map((m) => ({ ...m, mask: new Uint8Array(Buffer.from(m.mask, 'base64')) }))),
+    sourceTest: Number(parts[0]!.sourceTest),
+  };
 }
 
 /** The final mask of the middle test slice (for the overlay figure). */

@@ -19,6 +19,7 @@ import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
 import { headSurfaceDice, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
+import type { DataParallel } from './parallel.js';
 
 export interface TrainHeadOptions {
   data: string;
@@ -35,6 +36,8 @@ export interface TrainHeadOptions {
   /** Surface Dice tolerance (mm) for picking the best epoch; default 1. */
   tolerance?: number;
   report?: Reporter;
+  /** Data-parallel training over a process group (pipeline/parallel.ts); rank 0 alone validates and writes. */
+  parallel?: DataParallel | null;
 }
 
 export interface HeadEpoch { epoch: number; loss: number; valSurfaceDice: number; best: boolean }
@@ -46,7 +49,9 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   const lr = checkNumber('lr', o.lr ?? 1e-3, 0);
   const seed = checkInt('seed', o.seed ?? 42, 0);
   const device = o.device ?? 'cpu';
-  const report = o.report ?? silent;
+  const dp = o.parallel ?? null;
+  const main = dp === null || dp.main;
+  const report = main ? o.report ?? silent : silent;
   const stage = `train-${kind}`;
   const runDir = join(o.out, `${kind}-run`);
   const { model: unet, info } = await loadUnet(o.unet, device);
@@ -64,6 +69,7 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   try {
     const { history, start } = await resumeRun<HeadEpoch>(runDir, o.resume === true, fingerprint, head, opt,
       (message) => report({ type: 'stage', stage, message }));
+    dp?.broadcastState([head]);
     let best = Math.max(-Infinity, ...history.map((h) => h.valSurfaceDice).filter((v) => !Number.isNaN(v)));
     const batches = new Batches(train, d.info, { batchSize, seed, dropLast: false });
     for (let epoch = start; epoch < epochs; epoch++) {
@@ -72,7 +78,13 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
       const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x, b) => {
         const f = noGrad(() => unet.forwardFeatures(x)); // the U-Net is frozen: no graph through it
         return ops.bceWithLogits(head.forward(headInput(spec, kind, f)), tensor(b.y, b.shape, { device }));
-      });
+      }, { parallel: dp, syncBatchNorm: [head] });
+      if (!main) {
+        // Rank 0 validates and writes; the others wait for it with the same weights.
+        history.push({ epoch: epoch + 1, loss, valSurfaceDice: NaN, best: false });
+        dp!.barrier();
+        continue;
+      }
       const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM);
       const isBest = sds > best;
       if (isBest) {
@@ -82,12 +94,14 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
       history.push({ epoch: epoch + 1, loss, valSurfaceDice: sds, best: isBest });
       await writeRunState(runDir, { stage, fingerprint, epochsDone: epoch + 1, history }, head, opt);
       report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: sds, metricName: 'val SDS', best: isBest, seconds: (Date.now() - t0) / 1000 });
+      dp?.barrier();
     }
-    if (!history.some((h) => h.best)) {
+    if (main && !history.some((h) => h.best)) {
       // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.
       await saveNetwork(checkpoint, head, { kind: 'head', head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source, epoch: epochs, valSurfaceDice: NaN });
     }
     const bestEpoch = history.reduce((b, h) => (h.best ? h.epoch : b), 0);
+    dp?.barrier(); // the checkpoint is written before any rank reads it
     return { checkpoint, history, bestEpoch };
   } finally {
     unet.dispose();

@@ -25,6 +25,7 @@ import { resumeRun, writeRunState } from './runstate.js';
 import { trainEpoch } from './loop.js';
 import { scoreScans, scoreScansTestTime, TOLERANCE_MM } from './score.js';
 import { silent, type Reporter } from './events.js';
+import type { DataParallel } from './parallel.js';
 
 export interface TrainSourceOptions {
   /** Dataset root (CC359 layout); not read when `randomized` is given. */
@@ -56,6 +57,11 @@ export interface TrainSourceOptions {
   /** A U-Net checkpoint (same filters) to start from instead of a random initialization: fine-tuning. */
   init?: string;
   report?: Reporter;
+  /**
+   * Data-parallel training over a process group (pipeline/parallel.ts): each rank trains on its rows of
+   * the same global batches; rank 0 alone validates and writes the checkpoints and run state.
+   */
+  parallel?: DataParallel | null;
 }
 
 export interface EpochRecord {
@@ -91,7 +97,9 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const filters = checkInt('filters', o.filters ?? spec.defaultFilters, 1);
   const device = o.device ?? 'cpu';
   const emaDecay = o.ema === undefined ? null : checkEmaDecay(o.ema);
-  const report = o.report ?? silent;
+  const dp = o.parallel ?? null;
+  const main = dp === null || dp.main;
+  const report = main ? o.report ?? silent : silent;
   const runDir = join(o.out, 'source-run');
   const init = o.init === undefined ? null : await readInit(o.init, spec.arch, filters, device);
   try {
@@ -143,7 +151,9 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
     try {
       const { history, start } = await resumeRun<EpochRecord>(runDir, o.resume === true, fingerprint, model, opt,
         (message) => report({ type: 'stage', stage: 'train-source', message }), ema?.shadow ?? null);
-      if (init !== null && start === 0) {
+      // Every rank starts from rank 0's weights (and EMA shadow), whatever each read or drew.
+      dp?.broadcastState(ema === null ? [model] : [model, ema.shadow]);
+      if (init !== null && start === 0 && main) {
         // The starting point on the same validation scans: what fine-tuning has to beat.
         report({ type: 'stage', stage: 'train-source', message: `initial weights (${init.path}): ${describe(validate(model))}` });
       }
@@ -156,7 +166,14 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
           : new Batches(randomizedEpoch(r!, seed, epoch), info, { batchSize, seed, dropLast: false }));
         model.train();
         const loss = await trainEpoch(batches, epoch, epochs, opt, device, 'train-source', report,
-          (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })), ema === null ? undefined : () => ema.update());
+          (x, b) => ops.bceWithLogits(model.forward(x), tensor(b.y, b.shape, { device })),
+          { ...(ema === null ? {} : { afterStep: () => ema.update() }), parallel: dp, syncBatchNorm: [model] });
+        if (!main) {
+          // Rank 0 validates and writes; the others wait for it with the same weights.
+          history.push({ epoch: epoch + 1, loss, valSurfaceDice: NaN, valDice: NaN, seconds: (Date.now() - t0) / 1000 });
+          dp!.barrier();
+          continue;
+        }
         const scores = validate(kept);
         // With EMA, the live weights too (reported, never selected on): what the average changes.
         const live = ema === null ? null : validate(model);
@@ -172,8 +189,19 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
         if (scores.valSurfaceDiceAdaBN !== undefined || live !== null) {
           report({ type: 'stage', stage: 'train-source', message: `epoch ${epoch + 1}: ${ema === null ? '' : 'EMA weights: '}${describe(scores)}${live === null ? '' : `; live weights: ${describe(live)}`}` });
         }
+        dp?.barrier();
       }
       const checkpoint = join(o.out, 'unet.safetensors');
+      if (!main) {
+        dp!.barrier();
+        return { checkpoint, history };
+      }
+      try {
+        await writeFinal();
+      } finally { dp?.barrier(); }
+      return { checkpoint, history };
+
+      async function writeFinal(): Promise<void> {
       // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
       // Randomized training draws its images per epoch, so its validation images stand in for them.
       const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
@@ -188,7 +216,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
           await saveNetwork(checkpoint, bestModel, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(bestModel) });
         } finally { bestModel.dispose(); }
       }
-      return { checkpoint, history };
+      }
     } finally {
       ema?.dispose();
       model.dispose();

@@ -8,7 +8,7 @@ import { orientationWarning } from '../../pipeline/source.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter, type AdaBNMode } from '../../lora/adapter.js';
 import type { Blocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
 import { adaptScans, HOLD_OUT } from '../../pipeline/adapt-scans.js';
 import { SCAN_OPTIONS, scanNameOpt, scanSourceOpts } from '../scan-opts.js';
 
@@ -44,68 +44,73 @@ export const adaptCommand: Command = {
     ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' },
   },
   async run(v0, _p, io) {
-    const v = applyConfig('adapt', v0, this.options);
-    const device = setupDevice(v);
-    // The CLI parses; the library validates (checkAdaptSettings), and its error names the flag here.
-    const D = ADAPT_DEFAULTS;
-    const method = (stringOpt(v, 'method') ?? D.method) as AdaptMethod;
-    const blocks = (stringOpt(v, 'blocks') ?? D.blocks) as Blocks;
-    const mode = (stringOpt(v, 'adabn-mode') ?? 'implicit') as AdaBNMode;
-    if (mode === 'none') throw new ConvLoraError('E_USAGE', 'Expected implicit or explicit for --adabn-mode but received "none" (leave --adabn out instead)');
-    const layout = (stringOpt(v, 'layout') ?? PAPER_LORA.layout) as LoraConfig['layout'];
-    const checks: [string, string, () => void][] = [
-      ['--method', 'method', () => checkAdaptSettings({ method })], ['--blocks', 'blocks', () => checkAdaptSettings({ blocks })],
-      ['--adabn-mode', 'adabn', () => checkAdaptSettings({ adabn: mode })], ['--layout', 'lora.layout', () => checkAdaptSettings({ lora: { ...PAPER_LORA, layout } })],
-    ];
-    for (const [flag, key, check] of checks) {
-      try { check(); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace(`\`${key}\``, flag)); }
-    }
-    const unetPath = stringOpt(v, 'unet', true);
-    const kind = headFor(method);
-    const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
-    const outFor = (name: string): string => stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${name}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
-    const rank = numberOpt(v, 'rank', PAPER_LORA.rank, { integer: true, min: 1 });
-    const settings = {
-      method, blocks, adabn: v.adabn === true ? mode : 'none', device,
-      epochs: numberOpt(v, 'epochs', D.epochs, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', D.lr, { min: 0 }),
-      batchSize: numberOpt(v, 'batch-size', D.batchSize, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', D.seed, { integer: true, min: 0 }),
-      lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
-      tolerance: numberOpt(v, 'tolerance', D.tolerance, { min: 0 }),
-      report: progressReporter(io, v.quiet === true),
-    } as const;
-    if (v.scans !== undefined || v.bids !== undefined) {
-      const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
-        ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v) });
-      const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, bestEpoch: r.bestEpoch, history: r.history };
-      io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
-      return 0;
-    }
-    for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices']) {
-      if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} goes with --scans or --bids, not --data`);
-    }
-    const target = cliDomain(stringOpt(v, 'target', true), 'target');
-    const data = stringOpt(v, 'data', true);
-    const out = outFor(target);
-    await checkData(data, [target]);
-    const d = await openDomain(data, target, 'target');
-    const train = await loadScans(d.split.train, d.info);
-    const val = await loadScans(d.split.val, d.info);
-    const { model, info } = await loadUnet(unetPath, device);
-    const warning = orientationWarning(info.orientation, [...train, ...val], target);
-    if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
-    const registry = new AdapterRegistry(model);
-    const head = headPath === undefined ? null : (await loadHead(headPath, device, info)).head;
-    try {
-      const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
-      await saveAdapter(out, r.adapter);
-      disposeAdapter(r.adapter);
-      const res = { adapter: out, target, method, bestEpoch: r.bestEpoch, history: r.history };
-      io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${out}\n`);
-      return 0;
-    } finally {
-      head?.dispose();
-      registry.dispose();
-      model.dispose();
-    }
+    // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
+    return withDataParallel(io, async (dp) => {
+      const v = applyConfig('adapt', v0, this.options);
+      const device = setupDevice(v);
+      // The CLI parses; the library validates (checkAdaptSettings), and its error names the flag here.
+      const D = ADAPT_DEFAULTS;
+      const method = (stringOpt(v, 'method') ?? D.method) as AdaptMethod;
+      const blocks = (stringOpt(v, 'blocks') ?? D.blocks) as Blocks;
+      const mode = (stringOpt(v, 'adabn-mode') ?? 'implicit') as AdaBNMode;
+      if (mode === 'none') throw new ConvLoraError('E_USAGE', 'Expected implicit or explicit for --adabn-mode but received "none" (leave --adabn out instead)');
+      const layout = (stringOpt(v, 'layout') ?? PAPER_LORA.layout) as LoraConfig['layout'];
+      const checks: [string, string, () => void][] = [
+        ['--method', 'method', () => checkAdaptSettings({ method })], ['--blocks', 'blocks', () => checkAdaptSettings({ blocks })],
+        ['--adabn-mode', 'adabn', () => checkAdaptSettings({ adabn: mode })], ['--layout', 'lora.layout', () => checkAdaptSettings({ lora: { ...PAPER_LORA, layout } })],
+      ];
+      for (const [flag, key, check] of checks) {
+        try { check(); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace(`\`${key}\``, flag)); }
+      }
+      const unetPath = stringOpt(v, 'unet', true);
+      const kind = headFor(method);
+      const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
+      const outFor = (name: string): string => stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${name}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
+      const rank = numberOpt(v, 'rank', PAPER_LORA.rank, { integer: true, min: 1 });
+      const settings = {
+        method, blocks, adabn: v.adabn === true ? mode : 'none', device,
+        epochs: numberOpt(v, 'epochs', D.epochs, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', D.lr, { min: 0 }),
+        batchSize: numberOpt(v, 'batch-size', D.batchSize, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', D.seed, { integer: true, min: 0 }),
+        lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
+        tolerance: numberOpt(v, 'tolerance', D.tolerance, { min: 0 }),
+        report: progressReporter(io, v.quiet === true), parallel: dp,
+      } as const;
+      const main = dp === null || dp.main;
+      if (v.scans !== undefined || v.bids !== undefined) {
+        const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
+          ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v) });
+        const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, bestEpoch: r.bestEpoch, history: r.history };
+        if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
+        return 0;
+      }
+      for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices']) {
+        if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} goes with --scans or --bids, not --data`);
+      }
+      const target = cliDomain(stringOpt(v, 'target', true), 'target');
+      const data = stringOpt(v, 'data', true);
+      const out = outFor(target);
+      await checkData(data, [target]);
+      const d = await openDomain(data, target, 'target');
+      const train = await loadScans(d.split.train, d.info);
+      const val = await loadScans(d.split.val, d.info);
+      const { model, info } = await loadUnet(unetPath, device);
+      const warning = orientationWarning(info.orientation, [...train, ...val], target);
+      if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
+      const registry = new AdapterRegistry(model);
+      const head = headPath === undefined ? null : (await loadHead(headPath, device, info)).head;
+      try {
+        const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
+        try {
+          if (main) await saveAdapter(out, r.adapter);
+        } finally { disposeAdapter(r.adapter); }
+        const res = { adapter: out, target, method, bestEpoch: r.bestEpoch, history: r.history };
+        if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${out}\n`);
+        return 0;
+      } finally {
+        head?.dispose();
+        registry.dispose();
+        model.dispose();
+      }
+    });
   },
 };

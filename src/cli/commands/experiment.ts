@@ -4,7 +4,7 @@ import { markdownTable, paperTable, writeReport } from '../../pipeline/report.js
 
 import { writeFigures } from '../figures.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
 
 export function parseSeeds(raw: string | undefined, fallback: number[]): number[] {
   if (raw === undefined) return fallback;
@@ -25,24 +25,29 @@ export const experimentCommand: Command = {
     filters: { type: 'string' }, 'batch-size': { type: 'string' }, tolerance: { type: 'string' }, resume: { type: 'boolean' },
   },
   async run(v0, _p, io) {
-    const v = applyConfig('experiment', v0, this.options);
-    const device = setupDevice(v);
-    const table = stringOpt(v, 'table') ?? '1';
-    if (table !== '1' && table !== '2') throw new ConvLoraError('E_USAGE', `Expected 1 or 2 for --table but received ${JSON.stringify(table)}`);
-    const targets = stringOpt(v, 'targets')?.split(',').map((t) => cliDomain(t.trim(), 'targets'));
-    const unet = stringOpt(v, 'unet');
-    const out = stringOpt(v, 'out', true);
-    const r = await runExperiment({
-      data: stringOpt(v, 'data', true), out, methods: table === '1' ? TABLE1 : TABLE2, seeds: parseSeeds(stringOpt(v, 'seeds'), [42, 123, 12345]),
-      ...(targets === undefined ? {} : { targets }), ...(unet === undefined ? {} : { unet }),
-      sourceEpochs: numberOpt(v, 'source-epochs', 100, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', 20, { integer: true, min: 1 }),
-      adaptEpochs: numberOpt(v, 'adapt-epochs', 5, { integer: true, min: 0 }), filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }),
-      batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
-      device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
+    // Over the ranks of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
+    return withDataParallel(io, async (dp) => {
+      const v = applyConfig('experiment', v0, this.options);
+      const device = setupDevice(v);
+      const table = stringOpt(v, 'table') ?? '1';
+      if (table !== '1' && table !== '2') throw new ConvLoraError('E_USAGE', `Expected 1 or 2 for --table but received ${JSON.stringify(table)}`);
+      const targets = stringOpt(v, 'targets')?.split(',').map((t) => cliDomain(t.trim(), 'targets'));
+      const unet = stringOpt(v, 'unet');
+      const out = stringOpt(v, 'out', true);
+      const r = await runExperiment({
+        data: stringOpt(v, 'data', true), out, methods: table === '1' ? TABLE1 : TABLE2, seeds: parseSeeds(stringOpt(v, 'seeds'), [42, 123, 12345]),
+        ...(targets === undefined ? {} : { targets }), ...(unet === undefined ? {} : { unet }),
+        sourceEpochs: numberOpt(v, 'source-epochs', 100, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', 20, { integer: true, min: 1 }),
+        adaptEpochs: numberOpt(v, 'adapt-epochs', 5, { integer: true, min: 0 }), filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }),
+        batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
+        device, resume: v.resume === true, report: progressReporter(io, v.quiet === true), parallel: dp,
+      });
+      // Every rank holds the gathered result; rank 0 writes it.
+      if (dp !== null && !dp.main) return 0;
+      const files = await writeReport(r, out, { figures: (res) => writeFigures(res, out) });
+      if (v.json === true) io.stdout.write(`${JSON.stringify({ files, table: r.table }, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n`);
+      else io.stdout.write(`${markdownTable(r)}\n\n${paperTable(r)}\n\n${files.join('\n')}\n`);
+      return 0;
     });
-    const files = await writeReport(r, out, { figures: (res) => writeFigures(res, out) });
-    if (v.json === true) io.stdout.write(`${JSON.stringify({ files, table: r.table }, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n`);
-    else io.stdout.write(`${markdownTable(r)}\n\n${paperTable(r)}\n\n${files.join('\n')}\n`);
-    return 0;
   },
 };

@@ -7,7 +7,7 @@ import { Progress } from '../progress.js';
 import { architectures, DEFAULT_ARCH, modelSpec } from '../../models/zoo.js';
 
 import { numberOpt, stringOpt, type Command } from '../command.js';
-import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain } from '../pipeline-opts.js';
+import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
 
 const TRAIN_OPTIONS = {
   ...COMMON_OPTIONS, data: { type: 'string' }, out: { type: 'string' }, source: { type: 'string' }, epochs: { type: 'string' },
@@ -22,38 +22,42 @@ export const trainSourceCommand: Command = {
     + '       either form: [--ema DECAY] (validate and keep an exponential moving average of the weights, e.g. 0.995) [--init unet.safetensors] (fine-tune from these weights)',
   options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' }, ema: { type: 'string' }, init: { type: 'string' } },
   async run(v0, _p, io) {
-    const v = applyConfig('train-source', v0, this.options);
-    const device = setupDevice(v);
-    const seed = numberOpt(v, 'seed', 42, { integer: true, min: 0 });
-    // The CLI parses; the library's zoo lookup validates, and its error names the flag here.
-    const arch = stringOpt(v, 'arch') ?? DEFAULT_ARCH;
-    let spec;
-    try { spec = modelSpec(arch); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace('`arch`', '--arch')); }
-    let randomized;
-    if (v.randomize === true) {
-      if (stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--randomize trains on simulated subjects: leave out --data');
-      const anatomy = (stringOpt(v, 'anatomy') ?? ANATOMY_KINDS.join(',')).split(',').map((a) => a.trim());
-      for (const a of anatomy) if (!(ANATOMY_KINDS as readonly string[]).includes(a)) throw new ConvLoraError('E_USAGE', `Expected ${ANATOMY_KINDS.join(' and/or ')} for --anatomy but received ${JSON.stringify(a)}`);
-      const subjects = numberOpt(v, 'subjects', 40, { integer: true, min: 1 }), valSubjects = numberOpt(v, 'val-subjects', 8, { integer: true, min: 1 });
-      const bar = new Progress(io.stderr, 'simulating subjects', subjects + valSubjects, { enabled: v.quiet !== true });
-      randomized = await simulatedSet({
-        anatomy: anatomy as AnatomyKind[], subjects, valSubjects, voxel: numberOpt(v, 'voxel', 2, { min: 0.5 }), seed,
-        ...(stringOpt(v, 'batches') === undefined ? {} : { batches: stringOpt(v, 'batches') as RandomizedBatching }),
-        ...(stringOpt(v, 'slices') === undefined ? {} : { slicesPerSubject: numberOpt(v, 'slices', 0, { integer: true, min: 1 }) }), onSubject: (done) => bar.update(done),
+    // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
+    return withDataParallel(io, async (dp) => {
+      const v = applyConfig('train-source', v0, this.options);
+      const main = dp === null || dp.main;
+      const device = setupDevice(v);
+      const seed = numberOpt(v, 'seed', 42, { integer: true, min: 0 });
+      // The CLI parses; the library's zoo lookup validates, and its error names the flag here.
+      const arch = stringOpt(v, 'arch') ?? DEFAULT_ARCH;
+      let spec;
+      try { spec = modelSpec(arch); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace('`arch`', '--arch')); }
+      let randomized;
+      if (v.randomize === true) {
+        if (stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--randomize trains on simulated subjects: leave out --data');
+        const anatomy = (stringOpt(v, 'anatomy') ?? ANATOMY_KINDS.join(',')).split(',').map((a) => a.trim());
+        for (const a of anatomy) if (!(ANATOMY_KINDS as readonly string[]).includes(a)) throw new ConvLoraError('E_USAGE', `Expected ${ANATOMY_KINDS.join(' and/or ')} for --anatomy but received ${JSON.stringify(a)}`);
+        const subjects = numberOpt(v, 'subjects', 40, { integer: true, min: 1 }), valSubjects = numberOpt(v, 'val-subjects', 8, { integer: true, min: 1 });
+        const bar = new Progress(io.stderr, 'simulating subjects', subjects + valSubjects, { enabled: v.quiet !== true && main });
+        randomized = await simulatedSet({
+          anatomy: anatomy as AnatomyKind[], subjects, valSubjects, voxel: numberOpt(v, 'voxel', 2, { min: 0.5 }), seed,
+          ...(stringOpt(v, 'batches') === undefined ? {} : { batches: stringOpt(v, 'batches') as RandomizedBatching }),
+          ...(stringOpt(v, 'slices') === undefined ? {} : { slicesPerSubject: numberOpt(v, 'slices', 0, { integer: true, min: 1 }) }), onSubject: (done) => bar.update(done),
+        });
+        if (main) bar.done(`${randomized.train.length} + ${randomized.val.length} subjects`);
+      }
+      const r = await trainSource({
+        ...(randomized === undefined ? { data: stringOpt(v, 'data', true) } : { randomized }), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
+        epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
+        lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed,
+        arch, filters: numberOpt(v, 'filters', spec.defaultFilters, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
+        // The decay's range (0 < decay < 1) is checked by the library, which names the value.
+        ...(stringOpt(v, 'ema') === undefined ? {} : { ema: numberOpt(v, 'ema', 0) }),
+        ...(stringOpt(v, 'init') === undefined ? {} : { init: stringOpt(v, 'init', true) }), parallel: dp,
       });
-      bar.done(`${randomized.train.length} + ${randomized.val.length} subjects`);
-    }
-    const r = await trainSource({
-      ...(randomized === undefined ? { data: stringOpt(v, 'data', true) } : { randomized }), out: stringOpt(v, 'out', true), source: cliDomain(stringOpt(v, 'source') ?? 'GE_3', 'source'),
-      epochs: numberOpt(v, 'epochs', 100, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
-      lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed,
-      arch, filters: numberOpt(v, 'filters', spec.defaultFilters, { integer: true, min: 1 }), device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
-      // The decay's range (0 < decay < 1) is checked by the library, which names the value.
-      ...(stringOpt(v, 'ema') === undefined ? {} : { ema: numberOpt(v, 'ema', 0) }),
-      ...(stringOpt(v, 'init') === undefined ? {} : { init: stringOpt(v, 'init', true) }),
+      if (main) io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
+      return 0;
     });
-    io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
-    return 0;
   },
 };
 
@@ -63,19 +67,22 @@ export const trainEshCommand: Command = {
   usage: 'convlora train-esh --data DIR --unet unet.safetensors --out DIR [--head esh|udas] [--epochs 20] [--batch-size 32] [--lr 1e-3] [--seed 42] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
   options: { ...TRAIN_OPTIONS, unet: { type: 'string' }, head: { type: 'string' } },
   async run(v0, _p, io) {
-    const v = applyConfig('train-esh', v0, this.options);
-    const device = setupDevice(v);
-    const kind = stringOpt(v, 'head') ?? 'esh';
-    if (kind !== 'esh' && kind !== 'udas') throw new ConvLoraError('E_USAGE', `Expected esh or udas for --head but received ${JSON.stringify(kind)}`);
-    const source = stringOpt(v, 'source');
-    const r = await trainHead({
-      data: stringOpt(v, 'data', true), unet: stringOpt(v, 'unet', true), out: stringOpt(v, 'out', true), kind,
-      ...(source === undefined ? {} : { source: cliDomain(source, 'source') }),
-      epochs: numberOpt(v, 'epochs', 20, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
-      lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
-      device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true),
+    // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
+    return withDataParallel(io, async (dp) => {
+      const v = applyConfig('train-esh', v0, this.options);
+      const device = setupDevice(v);
+      const kind = stringOpt(v, 'head') ?? 'esh';
+      if (kind !== 'esh' && kind !== 'udas') throw new ConvLoraError('E_USAGE', `Expected esh or udas for --head but received ${JSON.stringify(kind)}`);
+      const source = stringOpt(v, 'source');
+      const r = await trainHead({
+        data: stringOpt(v, 'data', true), unet: stringOpt(v, 'unet', true), out: stringOpt(v, 'out', true), kind,
+        ...(source === undefined ? {} : { source: cliDomain(source, 'source') }),
+        epochs: numberOpt(v, 'epochs', 20, { integer: true, min: 1 }), batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }),
+        lr: numberOpt(v, 'lr', 1e-3, { min: 0 }), seed: numberOpt(v, 'seed', 42, { integer: true, min: 0 }),
+        device, resume: v.resume === true, tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }), report: progressReporter(io, v.quiet === true), parallel: dp,
+      });
+      if (dp === null || dp.main) io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
+      return 0;
     });
-    io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
-    return 0;
   },
 };

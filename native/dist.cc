@@ -194,10 +194,9 @@ Napi::Value distInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// A differentiable all-reduce (sum) of one float tensor: forward sums the ranks' values, backward sums
-// the ranks' gradients, because each rank's loss depends on every rank's input through the sum
-// (torch.distributed.nn.functional.all_reduce). Failures inside backward surface through the autograd
-// engine as a std::runtime_error whose message starts with kDistMarker, which rethrowAsJs codes E_DIST.
+// An in-place sum over the ranks for SyncBatchNorm, which runs inside autograd (forward and backward):
+// failures surface through the autograd engine as a std::runtime_error carrying kDistMarker, which
+// rethrowAsJs turns into E_DIST.
 void allReduceSumInPlace(at::Tensor& t, const char* where) {
   Group* g = group;
   if (g == nullptr) throw std::runtime_error(std::string(kDistMarker) + where + ": no process group");
@@ -212,25 +211,73 @@ void allReduceSumInPlace(at::Tensor& t, const char* where) {
   }
 }
 
-struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
-  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
-    at::Tensor y = x.detach().clone(at::MemoryFormat::Contiguous);
-    allReduceSumInPlace(y, "SyncBatchNorm statistics all-reduce");
-    return y;
+// Per-channel sums of [B, C, H, W]: over a contiguous [B H W, C] view when the tensor is channels-last
+// (column sums, which libtorch vectorizes across channels), else over dims 0, 2, 3.
+at::Tensor channelSum(const at::Tensor& t) {
+  const int64_t C = t.size(1);
+  if (t.is_contiguous(at::MemoryFormat::ChannelsLast)) return t.permute({0, 2, 3, 1}).reshape({-1, C}).sum(0);
+  return t.sum({0, 2, 3});
+}
+
+// Training-mode BatchNorm with the global batch's statistics, forward and backward written out as
+// PyTorch's SyncBatchNorm does (torch/nn/modules/_functions.py), with libtorch ops that run on the CPU:
+// forward all-reduces each rank's [n mean, M2 + n mean^2, n] in float64 (M2: the sum of squares about the
+// rank's own mean, so the combination loses nothing in float32 terms); backward all-reduces the
+// per-channel sums of dy and dy (x - mean), from which every rank forms its own dx. Two collectives per
+// layer and step, no autograd graph through the statistics.
+struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            at::Tensor runningMean, at::Tensor runningVar, double momentum, double eps) {
+    const int64_t C = x.size(1);
+    const std::vector<int64_t> perChannel{1, C, 1, 1};
+    const double count = static_cast<double>(x.numel() / C);
+    at::Tensor meanLocal = channelSum(x) / count;
+    at::Tensor m2 = channelSum((x - meanLocal.view(perChannel)).square_());
+    at::Tensor m64 = meanLocal.to(at::kDouble);
+    at::Tensor stats = at::cat({m64 * count, m2.to(at::kDouble) + m64 * m64 * count, at::full({1}, count, m64.options())});
+    allReduceSumInPlace(stats, "SyncBatchNorm statistics all-reduce");
+    const double n = stats[2 * C].item<double>();
+    if (n < 2) throw std::runtime_error("SyncBatchNorm needs more than one value per channel over all ranks");
+    at::Tensor mean64 = stats.narrow(0, 0, C) / n;
+    at::Tensor var64 = (stats.narrow(0, C, C) / n - mean64 * mean64).clamp_min(0);
+    at::Tensor mean = mean64.to(x.scalar_type()), invstd = at::rsqrt(var64 + eps).to(x.scalar_type());
+    at::Tensor scale = weight.defined() ? invstd * weight : invstd;
+    at::Tensor shift = -mean * scale;
+    if (bias.defined()) shift = shift + bias;
+    runningMean.mul_(1 - momentum).add_(mean, momentum);
+    runningVar.mul_(1 - momentum).add_((var64 * (n / (n - 1))).to(runningVar.scalar_type()), momentum);
+    ctx->save_for_backward({x, weight, mean, invstd});
+    ctx->saved_data["n"] = n;
+    return at::addcmul(shift.view(perChannel), x, scale.view(perChannel));
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list grads) {
-    at::Tensor g = grads[0].contiguous().clone();
-    allReduceSumInPlace(g, "SyncBatchNorm gradient all-reduce");
-    return {g};
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    const double n = ctx->saved_data["n"].toDouble();
+    const int64_t C = x.size(1);
+    const std::vector<int64_t> perChannel{1, C, 1, 1};
+    at::Tensor gy = grads[0];
+    at::Tensor xmu = x - mean.view(perChannel);
+    at::Tensor sums = at::cat({channelSum(gy), channelSum(gy * xmu)});
+    allReduceSumInPlace(sums, "SyncBatchNorm gradient all-reduce");
+    at::Tensor sumDy = sums.narrow(0, 0, C), sumDyXmu = sums.narrow(0, C, C);
+    at::Tensor gscale = weight.defined() ? invstd * weight : invstd;
+    // dx = (dy - sum(dy) / n - (x - mean) invstd^2 sum(dy (x - mean)) / n) invstd w
+    at::Tensor k = (invstd * invstd * sumDyXmu / n).view(perChannel);
+    at::Tensor dx = (gy - (sumDy / n).view(perChannel) - xmu.mul_(k)).mul_(gscale.view(perChannel));
+    at::Tensor dw = weight.defined() ? (sumDyXmu * invstd) : at::Tensor();
+    at::Tensor db = ctx->needs_input_grad(2) ? sumDy.clone() : at::Tensor();
+    // Every rank's parameter gradients here are already the global sums; divide by the world size so
+    // that the data-parallel gradient all-reduce (a sum over ranks) counts them once.
+    const double world = static_cast<double>(group->size);
+    if (dw.defined()) dw = dw / world;
+    if (db.defined()) db = db / world;
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
-// distSyncBatchNorm(x, w|-1, b|-1, runningMean, runningVar, momentum, eps): training-mode BatchNorm of
-// [B, C, H, W] with the statistics of the global batch (every rank's x together), as PyTorch's
-// SyncBatchNorm. One differentiable all-reduce of [sum, sum of squares, count] per call. The sums are
-// taken about the running mean (the same on every rank), which keeps E[x^2] - E[x]^2 accurate in float32
-// once the running mean is near the batch mean. The running buffers are updated in place (unbiased
-// variance over the global count), as at::batch_norm does with one process.
+// distSyncBatchNorm(x, w|-1, b|-1, runningMean, runningVar, momentum, eps): SyncBatchNormFn on the handles.
 Napi::Value distSyncBatchNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   current(env, "SyncBatchNorm");
@@ -239,29 +286,7 @@ Napi::Value distSyncBatchNorm(const Napi::CallbackInfo& info) {
     c10::optional<at::Tensor> w = opt(env, info[1]), b = opt(env, info[2]);
     at::Tensor& rm = get(env, info[3]);
     at::Tensor& rv = get(env, info[4]);
-    const double momentum = f64(info[5]), eps = f64(info[6]);
-    const int64_t C = x.size(1);
-    const std::vector<int64_t> perChannel{1, C, 1, 1};
-    at::Tensor shift = rm.detach().view(perChannel);
-    at::Tensor xc = x - shift;
-    at::Tensor count = at::full({1}, static_cast<double>(x.numel() / C), xc.options());
-    at::Tensor local = at::cat({xc.sum({0, 2, 3}), (xc * xc).sum({0, 2, 3}), count});
-    at::Tensor global = AllReduceSum::apply(local);
-    const double n = global[2 * C].item<double>();
-    if (n < 2) throw std::runtime_error("SyncBatchNorm needs more than one value per channel over all ranks");
-    at::Tensor mean = global.narrow(0, 0, C) / n;
-    at::Tensor var = global.narrow(0, C, C) / n - mean * mean;
-    at::Tensor y = (xc - mean.view(perChannel)) * at::rsqrt(var + eps).view(perChannel);
-    if (w.has_value()) y = y * w->view(perChannel);
-    if (b.has_value()) y = y + b->view(perChannel);
-    {
-      at::NoGradGuard noGrad;
-      at::Tensor m = mean.detach() + rm;
-      at::Tensor v = var.detach() * (n / (n - 1));
-      rm.mul_(1 - momentum).add_(m, momentum);
-      rv.mul_(1 - momentum).add_(v, momentum);
-    }
-    return handle(env, y);
+    return handle(env, SyncBatchNormFn::apply(x, w.value_or(at::Tensor()), b.value_or(at::Tensor()), rm, rv, f64(info[5]), f64(info[6])));
   } catch (...) {
     rethrowAsJs(env);
   }

@@ -13,8 +13,8 @@
  * loss over 20 steps at lr 1e-4. The data-parallel run must stay within twice that drift; a run without
  * SyncBatchNorm (CONVLORA_SYNC_BN=0, per-rank statistics) must not, which shows the check can fail.
  * Measured here (2026-11-30, largest loss difference over the run; data parallel / order / no sync):
- * train-source 1.4e-4 / 1.1e-4 / 8.5e-3, adapt 2.6e-6 / 3.8e-6 / 2.8e-5; BatchNorm statistics 0.012 / 0.016 /
- * 0.097 and 3.1e-4 / 4.0e-4 / 0.028. The test prints its own numbers.
+ * train-source 1.3e-4 / 1.1e-4 / 8.5e-3, adapt 2.0e-6 / 3.8e-6 / 2.8e-5; BatchNorm statistics 0.013 / 0.016 /
+ * 0.097 and 2.4e-4 / 4.0e-4 / 0.028. The test prints its own numbers.
  *
  * `experiment` over 2 ranks (its jobs dealt out, results gathered to rank 0) writes the same table.
  * Then: killing one rank ends the other with E_DIST well inside 60 s, and the last complete run state

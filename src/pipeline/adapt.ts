@@ -138,6 +138,7 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   const lora = o.lora ?? PAPER_LORA;
   const device = o.device ?? 'cpu';
   const dp = o.parallel ?? null;
+  dp?.checkDevice(o.device ?? 'cpu');
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
   const stage = `adapt ${target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;

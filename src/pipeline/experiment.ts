@@ -101,6 +101,7 @@ export function cell(values: number[]): Cell {
 
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
   const dp = o.parallel ?? null;
+  dp?.checkDevice(o.device ?? 'cpu');
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
   const device = o.device ?? 'cpu';

@@ -50,6 +50,7 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   const seed = checkInt('seed', o.seed ?? 42, 0);
   const device = o.device ?? 'cpu';
   const dp = o.parallel ?? null;
+  dp?.checkDevice(o.device ?? 'cpu');
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
   const stage = `train-${kind}`;

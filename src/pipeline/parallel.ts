@@ -34,6 +34,16 @@ export class DataParallel {
     this.syncStats = o.syncStats ?? true;
   }
 
+  /**
+   * The collectives here are Gloo's, on CPU tensors: data-parallel training on a GPU needs NCCL, which
+   * this build does not have (E_DIST_UNAVAILABLE, before any work).
+   */
+  checkDevice(device: string): void {
+    if (device !== 'cpu') {
+      throw new ConvLoraError('E_DIST_UNAVAILABLE', `Data-parallel training runs on the CPU (Gloo) in this build; ${JSON.stringify(device)} needs NCCL collectives, which convlora does not have yet: train on --device cpu, or as one process per GPU job without a process group`);
+    }
+  }
+
   /** Whether this rank writes files and reports progress: rank 0. */
   get main(): boolean { return this.rank === 0; }
 

@@ -98,6 +98,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
   const device = o.device ?? 'cpu';
   const emaDecay = o.ema === undefined ? null : checkEmaDecay(o.ema);
   const dp = o.parallel ?? null;
+  dp?.checkDevice(o.device ?? 'cpu');
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
   const runDir = join(o.out, 'source-run');

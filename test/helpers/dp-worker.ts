@@ -5,10 +5,13 @@
  *
  *   node dp-worker.js source DATA OUT_DIR RESULT.json EPOCHS BATCH LR
  *   node dp-worker.js adapt DATA UNET RESULT.json EPOCHS BATCH LR
+ *   node dp-worker.js esh DATA UNET RESULT.json EPOCHS BATCH LR      (train-esh; OUT beside RESULT.json)
  */
 import { promises as fsp } from 'node:fs';
 import { loadSafetensors } from '../../src/nn/safetensors.js';
 import { trainSource } from '../../src/pipeline/source.js';
+import { trainHead } from '../../src/pipeline/heads.js';
+import { join } from 'node:path';
 import { adaptDomain } from '../../src/pipeline/adapt.js';
 import { loadScans, openDomain } from '../../src/pipeline/dataset.js';
 import { createHead, loadUnet } from '../../src/pipeline/models.js';
@@ -25,27 +28,34 @@ const report = (e: PipelineEvent): void => { if (e.type === 'step') losses.push(
 const arrays = (m: Map<string, Tensor>): Record<string, number[]> =>
   Object.fromEntries([...m].filter(([, t]) => t.dtype === 'float32').map(([k, t]) => [k, Array.from(t.data() as Float32Array)]));
 
-const dp = joinDataParallel();
-let ok = false;
-try {
-  let tensors: Record<string, number[]>;
-  if (mode === 'source') {
-    const r = await trainSource({ data, out: where, epochs, batchSize, lr, seed: 1, filters: 4, report, parallel: dp });
-    tensors = dp === null || dp.main ? arrays((await loadSafetensors(r.checkpoint)).tensors) : {};
-  } else {
-    const d = await openDomain(data, 'Philips_3', 'target');
-    const train = await loadScans(d.split.train, d.info), val = await loadScans(d.split.val, d.info);
-    const { model } = await loadUnet(where);
-    manualSeed(5);
-    const head = createHead('esh', 4);
-    const registry = new AdapterRegistry(model);
-    const r = await adaptDomain(registry, head, train, val, d.info, { target: 'Philips_3', method: 'convlora', adabn: 'implicit', epochs, batchSize, lr, seed: 3, report, parallel: dp, select: 'last' });
-    tensors = arrays(r.adapter.tensors);
-    disposeAdapter(r.adapter);
-    registry.dispose();
-    head.dispose();
-  }
-  if (dp === null || dp.main) await fsp.writeFile(result, JSON.stringify({ losses, tensors, worldSize: dp?.worldSize ?? 1 }));
-  ok = true;
-} finally { leaveDataParallel(dp, ok); }
+// `node --test dist/test/` also loads this file, without arguments: nothing to run then.
+if (mode !== undefined) await runWorker();
 
+async function runWorker(): Promise<void> {
+  const dp = joinDataParallel();
+  let ok = false;
+  try {
+    let tensors: Record<string, number[]>;
+    if (mode === 'source') {
+      const r = await trainSource({ data, out: where, epochs, batchSize, lr, seed: 1, filters: 4, report, parallel: dp });
+      tensors = dp === null || dp.main ? arrays((await loadSafetensors(r.checkpoint)).tensors) : {};
+    } else if (mode === 'esh') {
+      const r = await trainHead({ data, unet: where, out: result.replace(/\.json$/, ''), kind: 'esh', epochs, batchSize, lr, seed: 2, report, parallel: dp });
+      tensors = dp === null || dp.main ? arrays((await loadSafetensors(join(result.replace(/\.json$/, ''), 'esh-run', `epoch-${String(r.history.length).padStart(4, '0')}.safetensors`))).tensors) : {};
+    } else {
+      const d = await openDomain(data, 'Philips_3', 'target');
+      const train = await loadScans(d.split.train, d.info), val = await loadScans(d.split.val, d.info);
+      const { model } = await loadUnet(where);
+      manualSeed(5);
+      const head = createHead('esh', 4);
+      const registry = new AdapterRegistry(model);
+      const r = await adaptDomain(registry, head, train, val, d.info, { target: 'Philips_3', method: 'convlora', adabn: 'implicit', epochs, batchSize, lr, seed: 3, report, parallel: dp, select: 'last' });
+      tensors = arrays(r.adapter.tensors);
+      disposeAdapter(r.adapter);
+      registry.dispose();
+      head.dispose();
+    }
+    if (dp === null || dp.main) await fsp.writeFile(result, JSON.stringify({ losses, tensors, worldSize: dp?.worldSize ?? 1 }));
+    ok = true;
+  } finally { leaveDataParallel(dp, ok); }
+}

@@ -1,6 +1,6 @@
 /**
  * Data-parallel training (pipeline/parallel.ts) against one process with the same global batches:
- * 20 `train-source` steps and 5 `adapt` steps (ConvLoRA + ESH, implicit AdaBN), 2 ranks on 127.0.0.1
+ * 20 `train-source` steps, 10 `train-esh` steps and 5 `adapt` steps (ConvLoRA + ESH, implicit AdaBN), 2 ranks on 127.0.0.1
  * (Gloo), every process with one thread. Compared: per-step losses, final weights (adapter tensors for
  * adapt) and BatchNorm running statistics.
  *
@@ -13,7 +13,7 @@
  * loss over 20 steps at lr 1e-4. The data-parallel run must stay within twice that drift; a run without
  * SyncBatchNorm (CONVLORA_SYNC_BN=0, per-rank statistics) must not, which shows the check can fail.
  * Measured here (2026-11-30, largest loss difference over the run; data parallel / order / no sync):
- * train-source 1.3e-4 / 1.1e-4 / 8.5e-3, adapt 2.0e-6 / 3.8e-6 / 2.8e-5; BatchNorm statistics 0.013 / 0.016 /
+ * train-source 1.3e-4 / 1.1e-4 / 8.5e-3, train-esh 6.0e-8 / 6.0e-8 / 5.0e-4, adapt 2.0e-6 / 3.8e-6 / 2.8e-5; BatchNorm statistics 0.013 / 0.016 /
  * 0.097 and 2.4e-4 / 4.0e-4 / 0.028. The test prints its own numbers.
  *
  * `experiment` over 2 ranks (its jobs dealt out, results gathered to rank 0) writes the same table.
@@ -115,6 +115,17 @@ describe('data-parallel training over 2 ranks equals one process', { skip: distA
     // Rank 0 alone wrote the run: one checkpoint, one run state.
     assert.ok(existsSync(join(dir, 's2', 'unet.safetensors')));
     assert.equal(JSON.parse(readFileSync(join(dir, 's2', 'source-run', 'state.json'), 'utf8')).epochsDone, 2);
+  });
+
+  test('train-esh: 10 steps (1 epoch of 10 batches of 20 slices, lr 1e-4) on the frozen U-Net', async () => {
+    assert.ok(base !== undefined && existsSync(base), 'the train-source test ran first');
+    // The head's last-epoch weights and BatchNorm statistics (its run state), not the best-epoch checkpoint.
+    const args = (name: string): string[] => ['esh', data, base, join(dir, `${name}.json`), '1', '20', '1e-4'];
+    const single = await run(args('h1'));
+    const reordered = await run(args('h1t2'), { env: { CONVLORA_THREADS: '2' } });
+    const parallel = await run(args('h2'), { ranks: 2 });
+    const unsynced = await run(args('h2n'), { ranks: 2, env: { CONVLORA_SYNC_BN: '0' } });
+    checkRuns(single, reordered, parallel, unsynced, 'train-esh', 10);
   });
 
   test('adapt (ConvLoRA + ESH, implicit AdaBN): 5 steps of 32 slices, lr 1e-4', async () => {

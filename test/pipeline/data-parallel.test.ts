@@ -18,7 +18,7 @@
  *
  * `experiment` over 2 ranks (its jobs dealt out, results gathered to rank 0) writes the same table.
  * Then: killing one rank ends the other with E_DIST well inside 60 s, and the last complete run state
- * (written by rank 0 alone, atomically) still loads.
+ * (written by rank 0 alone, atomically) still loads, and `--resume` under 2 ranks continues from it.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -156,7 +156,7 @@ describe('data-parallel training over 2 ranks equals one process', { skip: distA
     assert.deepEqual(rows('e2'), r1);
   });
 
-  test('a killed rank ends the other with E_DIST within 60 s; the last complete run state still loads', async () => {
+  test('a killed rank ends the other with E_DIST within 60 s; the last complete run state still loads and 2 ranks resume from it', async () => {
     const out = join(dir, 'kill');
     const port = await freePort();
     const args = [cli, 'train-source', '--data', data, '--out', out, '--epochs', '50', '--batch-size', '8', '--filters', '4', '--quiet'];
@@ -180,5 +180,12 @@ describe('data-parallel training over 2 ranks equals one process', { skip: distA
     const w = await loadSafetensors(join(out, 'source-run', `epoch-${String(st.epochsDone).padStart(4, '0')}.safetensors`));
     assert.ok(w.tensors.size > 100);
     process.stderr.write(`# rank 0 ended ${seconds.toFixed(1)} s after the kill, ${st.epochsDone} epoch(s) saved: ${err.trim().split('\n').pop()}\n`);
+    // --resume under 2 ranks continues from it: one more epoch, then the final checkpoint.
+    const more = st.epochsDone + 1;
+    const again = start([cli, 'launch', '--nproc', '2', '--', ...args.slice(1).map((a) => (a === '50' ? String(more) : a)), '--resume'], {});
+    const resumed = await again.done;
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.equal((JSON.parse(await fsp.readFile(state, 'utf8')) as { epochsDone: number }).epochsDone, more);
+    assert.ok(existsSync(join(out, 'unet.safetensors')));
   });
 });

@@ -89,6 +89,8 @@ export interface NativeBinding {
   bceWithLogits(logits: Handle, target: Handle, weight: Handle, reduction: 0 | 1 | 2): Handle;
   /** Whether native/dist.cc was compiled with Gloo (scripts/build-native.mjs found gloo's headers). */
   distAvailable(): boolean;
+  /** Whether the addon told glibc to keep freed memory in the heap (native/common.cc; CONVLORA_MALLOC=system: no). */
+  mallocRetains: boolean;
   /** Rendezvous through a TCPStore hosted by rank 0 at addr:port, then a Gloo group; iface '' picks the device by address. */
   distInit(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number, iface: string): void;
   /** In place over every rank; tensors are flattened into one buffer per dtype. 'avg' divides the sum by the world size. */

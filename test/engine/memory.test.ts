@@ -6,8 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Adam, liveTensors, manualSeed, ops, randn, tidy } from '../../src/engine/index.js';
-import { disposeSmallNet, makeSmallNet, rssMiB, smallNetForward } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Adam, liveTensors, manualSeed, native, ops, randn, tidy } from '../../src/engine/index.js';
+import { disposeSmallNet, makeSmallNet, repoRoot, rssMiB, smallNetForward } from './helpers.js';
+
+const engineUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'engine', 'index.js')).href;
 
 const STEPS = 500;
 const WARMUP = 100;
@@ -61,4 +66,16 @@ test(`${STEPS} training steps: live tensor count exact after every step, RSS fla
   opt.dispose();
   disposeSmallNet(net);
   assert.equal(liveTensors(), start);
+});
+
+test('freed memory stays in the heap (glibc) unless CONVLORA_MALLOC=system', (t) => {
+  const b = native();
+  if (process.platform !== 'linux') { t.skip('glibc only'); return; }
+  // This process: retained, unless the environment asked for the system's policy.
+  const expected = process.env.CONVLORA_MALLOC !== 'system' && !(process.env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.');
+  assert.equal(b.mallocRetains, expected);
+  const probe = (env: Record<string, string>): string => execFileSync(process.execPath, ['--input-type=module', '-e',
+    `import { native } from ${JSON.stringify(engineUrl)}; process.stdout.write(String(native().mallocRetains));`], { env: { ...process.env, ...env } }).toString();
+  assert.equal(probe({ CONVLORA_MALLOC: 'system' }), 'false');
+  assert.equal(probe({ CONVLORA_MALLOC: 'retain', GLIBC_TUNABLES: '' }), 'true');
 });

@@ -80,8 +80,20 @@ function diff(a: RunResult, b: RunResult): { loss: number; bn: number; weights: 
   return { loss, bn, weights };
 }
 
+interface FourRuns { single: RunResult; reordered: RunResult; parallel: RunResult; unsynced: RunResult }
+
+/** The four runs of one comparison: 1 process (1 thread), 1 process (2 threads), 2 ranks, 2 ranks without SyncBatchNorm. */
+async function fourRuns(args: (name: string) => string[], tag: string): Promise<FourRuns> {
+  return {
+    single: await run(args(`${tag}1`)),
+    reordered: await run(args(`${tag}1t2`), { env: { CONVLORA_THREADS: '2' } }),
+    parallel: await run(args(`${tag}2`), { ranks: 2 }),
+    unsynced: await run(args(`${tag}2n`), { ranks: 2, env: { CONVLORA_SYNC_BN: '0' } }),
+  };
+}
+
 /** The data-parallel run within twice the order drift on every measure; the run without SyncBatchNorm outside it on the loss. */
-function checkRuns(single: RunResult, reordered: RunResult, parallel: RunResult, unsynced: RunResult, what: string, steps: number): void {
+function checkRuns({ single, reordered, parallel, unsynced }: FourRuns, what: string, steps: number): void {
   assert.equal(single.losses.length, steps);
   assert.equal(parallel.worldSize, 2);
   const order = diff(reordered, single), dp = diff(parallel, single), noSync = diff(unsynced, single);
@@ -106,12 +118,9 @@ describe('data-parallel training over 2 ranks equals one process', { skip: distA
 
   test('train-source: 20 steps (2 epochs of 10 batches of 20 slices, lr 1e-4)', async () => {
     const args = (name: string): string[] => ['source', data, join(dir, name), join(dir, `${name}.json`), '2', '20', '1e-4'];
-    const single = await run(args('s1'));
+    const runs = await fourRuns(args, 's');
     base = join(dir, 's1', 'unet.safetensors');
-    const reordered = await run(args('s1t2'), { env: { CONVLORA_THREADS: '2' } });
-    const parallel = await run(args('s2'), { ranks: 2 });
-    const unsynced = await run(args('s2n'), { ranks: 2, env: { CONVLORA_SYNC_BN: '0' } });
-    checkRuns(single, reordered, parallel, unsynced, 'train-source', 20);
+    checkRuns(runs, 'train-source', 20);
     // Rank 0 alone wrote the run: one checkpoint, one run state.
     assert.ok(existsSync(join(dir, 's2', 'unet.safetensors')));
     assert.equal(JSON.parse(readFileSync(join(dir, 's2', 'source-run', 'state.json'), 'utf8')).epochsDone, 2);
@@ -121,22 +130,16 @@ describe('data-parallel training over 2 ranks equals one process', { skip: distA
     assert.ok(base !== undefined && existsSync(base), 'the train-source test ran first');
     // The head's last-epoch weights and BatchNorm statistics (its run state), not the best-epoch checkpoint.
     const args = (name: string): string[] => ['esh', data, base, join(dir, `${name}.json`), '1', '20', '1e-4'];
-    const single = await run(args('h1'));
-    const reordered = await run(args('h1t2'), { env: { CONVLORA_THREADS: '2' } });
-    const parallel = await run(args('h2'), { ranks: 2 });
-    const unsynced = await run(args('h2n'), { ranks: 2, env: { CONVLORA_SYNC_BN: '0' } });
-    checkRuns(single, reordered, parallel, unsynced, 'train-esh', 10);
+    checkRuns(await fourRuns(args, 'h'), 'train-esh', 10);
   });
 
   test('adapt (ConvLoRA + ESH, implicit AdaBN): 5 steps of 32 slices, lr 1e-4', async () => {
     assert.ok(base !== undefined && existsSync(base), 'the train-source test ran first');
     const args = (name: string): string[] => ['adapt', data, base, join(dir, `${name}.json`), '1', '32', '1e-4'];
-    const single = await run(args('a1'));
-    const reordered = await run(args('a1t2'), { env: { CONVLORA_THREADS: '2' } });
-    const parallel = await run(args('a2'), { ranks: 2 });
-    const unsynced = await run(args('a2n'), { ranks: 2, env: { CONVLORA_SYNC_BN: '0' } });
-    assert.ok(Object.keys(single.tensors).some((k) => k.endsWith('lora_B')) && Object.keys(single.tensors).some((k) => k.endsWith('running_var')), 'the adapter holds LoRA factors and BatchNorm statistics');
-    checkRuns(single, reordered, parallel, unsynced, 'adapt', 5);
+    const runs = await fourRuns(args, 'a');
+    const names = Object.keys(runs.single.tensors);
+    assert.ok(names.some((k) => k.endsWith('lora_B')) && names.some((k) => k.endsWith('running_var')), 'the adapter holds LoRA factors and BatchNorm statistics');
+    checkRuns(runs, 'adapt', 5);
   });
 
   test('experiment over 2 ranks (convlora launch) writes the same table and rows as one process', async () => {

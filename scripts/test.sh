@@ -16,4 +16,7 @@ bash scripts/setup.sh
 # The package install test installs the packed package offline: its runtime dependencies must be in npm's cache.
 node scripts/cache-deps.mjs
 # A hung test (a child process left alive, say) fails after 20 minutes instead of holding CI to its limit.
-exec node --test --test-concurrency=1 --test-timeout=1200000 --test-force-exit dist/test/
+# Only the *.test.js files: given the folder, node --test also loads every helper module and counts each as
+# a passing test that asserts nothing (12 of them).
+mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
+exec node --test --test-concurrency=1 --test-timeout=1200000 --test-force-exit "${tests[@]}"

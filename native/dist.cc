@@ -266,13 +266,11 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     // dx = (dy - sum(dy) / n - (x - mean) invstd^2 sum(dy (x - mean)) / n) invstd w
     at::Tensor k = (invstd * invstd * sumDyXmu / n).view(perChannel);
     at::Tensor dx = (gy - (sumDy / n).view(perChannel) - xmu.mul_(k)).mul_(gscale.view(perChannel));
-    at::Tensor dw = weight.defined() ? (sumDyXmu * invstd) : at::Tensor();
-    at::Tensor db = ctx->needs_input_grad(2) ? sumDy.clone() : at::Tensor();
-    // Every rank's parameter gradients here are already the global sums; divide by the world size so
-    // that the data-parallel gradient all-reduce (a sum over ranks) counts them once.
+    // The parameter gradients here are already sums over every rank; divided by the world size, the
+    // data-parallel gradient all-reduce (a sum over ranks) counts them once.
     const double world = static_cast<double>(group->size);
-    if (dw.defined()) dw = dw / world;
-    if (db.defined()) db = db / world;
+    at::Tensor dw = weight.defined() && ctx->needs_input_grad(1) ? sumDyXmu * invstd / world : at::Tensor();
+    at::Tensor db = ctx->needs_input_grad(2) ? sumDy / world : at::Tensor();
     return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

@@ -199,8 +199,9 @@ export function broadcast(tensors: readonly Tensor[], root = 0): void {
 
 /**
  * Training-mode BatchNorm of x [B, C, H, W] with the statistics of the global batch, every rank's x
- * together (PyTorch's SyncBatchNorm): one differentiable all-reduce of the per-channel sums, sums of
- * squares and counts, so the backward pass also sums the statistics' gradients over the ranks. The
+ * together (PyTorch's SyncBatchNorm, native/dist.cc): the forward all-reduces each rank's per-channel
+ * count, mean and sum of squares (float64), the backward the per-channel sums of dy and dy (x - mean), so
+ * every rank's input gradient accounts for every rank's loss: two small collectives per call. The
  * running buffers (identical on every rank) are updated in place with the global mean and unbiased
  * variance. Every rank must call it for the same layers in the same order.
  */

@@ -193,31 +193,25 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
         dp?.barrier();
       }
       const checkpoint = join(o.out, 'unet.safetensors');
-      if (!main) {
-        dp!.barrier();
-        return { checkpoint, history };
+      if (main) {
+        // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
+        // Randomized training draws its images per epoch, so its validation images stand in for them.
+        const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
+          const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
+          return fp === null ? {} : { fingerprint: fp };
+        };
+        if (r === undefined) await saveNetwork(checkpoint, kept, { ...meta, epoch: epochs, history, ...fingerprintOf(kept) });
+        else {
+          // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
+          const { model: bestModel, info: keptInfo } = await loadUnet(bestPath, device);
+          try {
+            await saveNetwork(checkpoint, bestModel, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(bestModel) });
+          } finally { bestModel.dispose(); }
+        }
       }
-      try {
-        await writeFinal();
-      } finally { dp?.barrier(); }
+      // Data-parallel: no rank returns (and reads the checkpoint) before rank 0 has written it.
+      dp?.barrier();
       return { checkpoint, history };
-
-      async function writeFinal(): Promise<void> {
-      // The model's own view of its training scans (lora/fingerprint.ts): `segment` warns on scans far from it.
-      // Randomized training draws its images per epoch, so its validation images stand in for them.
-      const fingerprintOf = (m: SegmentationNet): { fingerprint?: Fingerprint } => {
-        const fp = fingerprintScans(m, train.length > 0 ? train : val, { device });
-        return fp === null ? {} : { fingerprint: fp };
-      };
-      if (r === undefined) await saveNetwork(checkpoint, kept, { ...meta, epoch: epochs, history, ...fingerprintOf(kept) });
-      else {
-        // Randomized training swings from epoch to epoch: keep the best validation epoch (simulated scans only).
-        const { model: bestModel, info: keptInfo } = await loadUnet(bestPath, device);
-        try {
-          await saveNetwork(checkpoint, bestModel, { ...meta, epoch: keptInfo.epoch ?? epochs, inference: keptInfo.inference === 'adabn' ? 'adabn' : 'eval', history, randomize: r.options ?? {}, batches: r.batches ?? 'per-image', ...fingerprintOf(bestModel) });
-        } finally { bestModel.dispose(); }
-      }
-      }
     } finally {
       ema?.dispose();
       model.dispose();

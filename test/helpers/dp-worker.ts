@@ -4,7 +4,7 @@
  * writes what the test compares: the per-step losses and the resulting tensors, as JSON.
  *
  *   node dp-worker.js source DATA OUT_DIR RESULT.json EPOCHS BATCH LR
- *   node dp-worker.js adapt DATA UNET RESULT.json EPOCHS BATCH LR
+ *   node dp-worker.js adapt DATA UNET RESULT.json EPOCHS BATCH LR [implicit|explicit]
  *   node dp-worker.js esh DATA UNET RESULT.json EPOCHS BATCH LR      (train-esh; OUT beside RESULT.json)
  */
 import { promises as fsp } from 'node:fs';
@@ -21,7 +21,7 @@ import { joinDataParallel, leaveDataParallel } from '../../src/pipeline/parallel
 import type { PipelineEvent } from '../../src/pipeline/events.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 
-const [mode, data, where, result, epochsArg, batchArg, lrArg] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+const [mode, data, where, result, epochsArg, batchArg, lrArg, adabnArg] = process.argv.slice(2) as [string, string, string, string, string, string, string, string | undefined];
 const epochs = Number(epochsArg), batchSize = Number(batchArg), lr = Number(lrArg);
 const losses: number[] = [];
 const report = (e: PipelineEvent): void => { if (e.type === 'step') losses.push(e.loss); };
@@ -49,7 +49,7 @@ async function runWorker(): Promise<void> {
       manualSeed(5);
       const head = createHead('esh', 4);
       const registry = new AdapterRegistry(model);
-      const r = await adaptDomain(registry, head, train, val, d.info, { target: 'Philips_3', method: 'convlora', adabn: 'implicit', epochs, batchSize, lr, seed: 3, report, parallel: dp, select: 'last' });
+      const r = await adaptDomain(registry, head, train, val, d.info, { target: 'Philips_3', method: 'convlora', adabn: adabnArg === 'explicit' ? 'explicit' : 'implicit', epochs, batchSize, lr, seed: 3, report, parallel: dp, select: 'last' });
       tensors = arrays(r.adapter.tensors);
       disposeAdapter(r.adapter);
       registry.dispose();

@@ -6,9 +6,10 @@
  * gzip goes through the web's CompressionStream/DecompressionStream.
  */
 import { ConvLoraError, checkInt } from '../errors.js';
-import { DEFAULT_CONFORM, maskToInput, prepareForModel, type PreparedScan } from '../data/conform.js';
+import { DEFAULT_CLEANUP, DEFAULT_CONFORM, maskToInput, prepareForModel, type PreparedScan } from '../data/conform.js';
 import { decodeNifti, encodeNiftiRaw, type NiftiVolume } from '../data/nifti-bytes.js';
 import { niftiError } from '../data/nifti-header.js';
+import { cleanBrainMask } from '../data/morphology.js';
 import { runSlicesAsync } from '../pipeline/slices.js';
 import { brainVolumeWarning, spacingWarning } from '../pipeline/segment-checks.js';
 import type { OnnxModel } from '../pipeline/onnx-model.js';
@@ -85,6 +86,8 @@ export interface WebSegmentOptions {
   batchSize?: number;
   /** Called after each batch with the slices done and their total. */
   onProgress?: (done: number, total: number) => void;
+  /** Clean the mask (largest component, holes filled), as `segment` does; default DEFAULT_CLEANUP. */
+  cleanup?: boolean;
 }
 
 /** Decode NIfTI bytes (gzip or not) as a 3D scan; E_SHAPE for anything else. */
@@ -130,7 +133,8 @@ export async function segmentBytes(bytes: Uint8Array, model: Pick<OnnxModel, 'ru
       return out;
     });
   } finally { await adapted?.dispose(); }
-  const mask = maskToInput(prep, logits);
+  const onGrid = maskToInput(prep, logits);
+  const mask = (o.cleanup ?? DEFAULT_CLEANUP) ? cleanBrainMask(onGrid, [img.dims[0]!, img.dims[1]!, img.dims[2]!]) : onGrid;
   const brainVoxels = mask.reduce((n, v) => n + v, 0);
   const brainMl = (brainVoxels * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;
   const bv = brainVolumeWarning(brainMl);

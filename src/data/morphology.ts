@@ -130,3 +130,12 @@ export function distanceMap(mask: Uint8Array, dims: Dims, spacing: readonly [num
   for (let q = 0; q < n; q++) out[q] = Math.sqrt(a[q]!);
   return out;
 }
+
+/**
+ * A brain mask as brain-extraction tools define it: one object without enclosed cavities. Keeps the
+ * largest 6-connected component (HD-BET and ROBEX keep the largest component too), then fills every
+ * background region the volume's border cannot reach. Empty in, empty out.
+ */
+export function cleanBrainMask(mask: Uint8Array, dims: Dims): Uint8Array {
+  return fillHoles(largestComponent(mask, dims), dims);
+}

@@ -2,7 +2,7 @@
 // oracle (the distance to every foreground voxel, minimised).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { distanceMap, fillHoles, largestComponent } from '../../src/data/morphology.js';
+import { cleanBrainMask, distanceMap, fillHoles, largestComponent } from '../../src/data/morphology.js';
 import { Rng } from '../../src/data/rng.js';
 import { isCoded } from './helpers.js';
 
@@ -39,6 +39,23 @@ test('largestComponent keeps the bigger blob; face contact joins, edge contact d
   const kept = [...out.keys()].filter((v) => out[v] === 1).map((v) => [v % 8, Math.floor(v / 8)]);
   assert.deepEqual(kept, [[5, 0], [6, 0], [6, 1], [7, 1]]);
   assert.deepEqual(largestComponent(new Uint8Array(32), d), new Uint8Array(32));
+});
+
+test('cleanBrainMask keeps the largest piece and fills its cavity; a cavity open to the border stays', () => {
+  const d: Dims = [12, 9, 9];
+  const m = shell(d, 1, 7); // a closed hollow 7^3 cube: 218 voxels around a 5^3 cavity
+  m[idx(d, 10, 4, 4)] = 1; // a stray voxel, its own piece
+  m[idx(d, 11, 4, 4)] = 1;
+  const out = cleanBrainMask(m, d);
+  let n = 0;
+  for (const v of out) n += v;
+  assert.equal(n, 7 ** 3, 'the solid cube, the stray piece gone');
+  assert.equal(out[idx(d, 10, 4, 4)], 0);
+  assert.equal(out[idx(d, 4, 4, 4)], 1, 'the cavity filled');
+  const open = shell(d, 1, 7);
+  open[idx(d, 4, 4, 1)] = 0; // a hole in a face: the cavity reaches the border
+  assert.deepEqual(cleanBrainMask(open, d), open);
+  assert.deepEqual(cleanBrainMask(new Uint8Array(d[0] * d[1] * d[2]), d), new Uint8Array(d[0] * d[1] * d[2]), 'empty in, empty out');
 });
 
 test('distanceMap equals brute force on random masks with anisotropic voxels', () => {

@@ -16,6 +16,7 @@ import { generatePhantomDataset, phantomVolume } from '../../src/data/phantom.js
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
 import { CC359_DOMAINS } from '../../src/data/cc359.js';
 import { evaluateMasks } from '../../src/metrics/index.js';
+import { cleanBrainMask, fillHoles, largestComponent } from '../../src/data/morphology.js';
 import { trainSource } from '../../src/pipeline/source.js';
 import { trainHead } from '../../src/pipeline/heads.js';
 import { openDomain } from '../../src/pipeline/dataset.js';
@@ -138,6 +139,19 @@ test('segment: a scan at a quarter of the training voxel size is resampled by de
   const [lo, hi] = PLAUSIBLE_BRAIN_ML;
   const implausible = stored.r.brainMl < lo || stored.r.brainMl > hi;
   assert.equal(stored.r.warnings.some((w) => /^brain mask of \d+ ml is outside 350-2300 ml/.test(w)), implausible, `${stored.r.brainMl} ml`);
+
+  // Clean-up (on by default): the mask written is the network's own mask, as --no-cleanup writes it, with
+  // only its largest component kept and enclosed holes filled. This wrong mask has pieces to drop.
+  await segment('quarter-stored-raw.nii.gz', ['--no-conform', '--no-cleanup']);
+  const binary = async (f: string): Promise<Uint8Array> => Uint8Array.from((await readNifti(join(run, f))).data, (v) => (v > 0 ? 1 : 0));
+  const raw = await binary('quarter-stored-raw.nii.gz'), cleaned = await binary('quarter-stored.nii.gz');
+  const dims = fine.image.dims as [number, number, number];
+  // Voxels where two masks differ (a count: deepEqual's message for 16 M voxels would not fit the heap).
+  const differing = (a: Uint8Array, b: Uint8Array): number => a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
+  assert.equal(differing(cleaned, cleanBrainMask(raw, dims)), 0, 'the default mask is the raw one cleaned');
+  assert.ok(differing(cleaned, raw) > 0, 'the raw mask had more than one piece or a hole');
+  assert.equal(differing(largestComponent(cleaned, dims), cleaned), 0, 'one piece');
+  assert.equal(differing(fillHoles(cleaned, dims), cleaned), 0, 'no enclosed hole');
 });
 
 // The automatic choice on the held-out scans of the two scanners this file trained for, and on a scan

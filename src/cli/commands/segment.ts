@@ -31,10 +31,10 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--no-cleanup (the mask as the network gives it: no largest component, no hole filling)] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
-    engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, brain: { type: 'string' },
+    engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, 'no-cleanup': { type: 'boolean' }, brain: { type: 'string' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
@@ -63,6 +63,7 @@ export const segmentCommand: Command = {
     const common = {
       model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
       prob: v.prob === true, device, engine, ...(threads === undefined ? {} : { threads }), reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
+      ...(v['no-cleanup'] === true ? { cleanup: false } : {}),
     };
     const shardSpec = stringOpt(v, 'shard');
     if (await isDirectory(input)) {

@@ -129,11 +129,17 @@ export function probabilitiesToInput(prep: PreparedScan, prob: Float32Array): Fl
  * probabilities are interpolated back first and thresholded at 0.5 on the input grid.
  */
 export function maskToInput(prep: PreparedScan, logits: Float32Array): Uint8Array {
+  // Plain loops: TypedArray.from with a map function is several times slower on a 1 mm head's millions of voxels.
   if (prep.resampled !== null) {
-    const prob = Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x)));
-    return Uint8Array.from(probabilitiesToInput(prep, prob), (p) => (p > 0.5 ? 1 : 0));
+    const prob = new Float32Array(logits.length);
+    for (let i = 0; i < logits.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]!));
+    const back = probabilitiesToInput(prep, prob);
+    const mask = new Uint8Array(back.length);
+    for (let i = 0; i < back.length; i++) mask[i] = back[i]! > 0.5 ? 1 : 0;
+    return mask;
   }
-  const mask = Uint8Array.from(logits, (x) => (x > 0 ? 1 : 0));
+  const mask = new Uint8Array(logits.length);
+  for (let i = 0; i < logits.length; i++) mask[i] = logits[i]! > 0 ? 1 : 0;
   return unturn(prep, toOriginalGrid(mask, prep.geometry));
 }
 

@@ -6,10 +6,9 @@
  * gzip goes through the web's CompressionStream/DecompressionStream.
  */
 import { ConvLoraError, checkInt } from '../errors.js';
-import { DEFAULT_CLEANUP, DEFAULT_CONFORM, maskToInput, prepareForModel, type PreparedScan } from '../data/conform.js';
+import { DEFAULT_CONFORM, prepareForModel, segmentationMask, type PreparedScan } from '../data/conform.js';
 import { decodeNifti, encodeNiftiRaw, type NiftiVolume } from '../data/nifti-bytes.js';
 import { niftiError } from '../data/nifti-header.js';
-import { cleanBrainMask } from '../data/morphology.js';
 import { runSlicesAsync } from '../pipeline/slices.js';
 import { brainVolumeWarning, spacingWarning } from '../pipeline/segment-checks.js';
 import type { OnnxModel } from '../pipeline/onnx-model.js';
@@ -133,8 +132,7 @@ export async function segmentBytes(bytes: Uint8Array, model: Pick<OnnxModel, 'ru
       return out;
     });
   } finally { await adapted?.dispose(); }
-  const onGrid = maskToInput(prep, logits);
-  const mask = (o.cleanup ?? DEFAULT_CLEANUP) ? cleanBrainMask(onGrid, [img.dims[0]!, img.dims[1]!, img.dims[2]!]) : onGrid;
+  const mask = segmentationMask(prep, logits, img.dims, o.cleanup);
   const brainVoxels = mask.reduce((n, v) => n + v, 0);
   const brainMl = (brainVoxels * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;
   const bv = brainVolumeWarning(brainMl);

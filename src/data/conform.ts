@@ -10,6 +10,7 @@
  *   4. restore:   predictions back through each step onto the input's own grid.
  * Plain TypeScript on arrays: no file system, no engine.
  */
+import { cleanBrainMask } from './morphology.js';
 import { ConvLoraError } from '../errors.js';
 import type { NiftiVolume } from './nifti-bytes.js';
 import { axisCodes, isIdentity, reorientData, reorientShape, reorientation, type Reorientation } from './orientation.js';
@@ -141,6 +142,16 @@ export function maskToInput(prep: PreparedScan, logits: Float32Array): Uint8Arra
   const mask = new Uint8Array(logits.length);
   for (let i = 0; i < logits.length; i++) mask[i] = logits[i]! > 0 ? 1 : 0;
   return unturn(prep, toOriginalGrid(mask, prep.geometry));
+}
+
+/**
+ * The mask `segment` writes (CLI, library, browser app): maskToInput on the input's grid `dims`, then
+ * cleaned (cleanBrainMask) unless `cleanup` is false. The paper's evaluation (pipeline/evaluate.ts) scores
+ * maskToInput's mask as it is.
+ */
+export function segmentationMask(prep: PreparedScan, logits: Float32Array, dims: readonly number[], cleanup = DEFAULT_CLEANUP): Uint8Array {
+  const mask = maskToInput(prep, logits);
+  return cleanup ? cleanBrainMask(mask, [dims[0]!, dims[1]!, dims[2]!]) : mask;
 }
 
 function unturn<T extends Uint8Array | Float32Array>(prep: PreparedScan, data: T): T {

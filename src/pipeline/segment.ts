@@ -25,7 +25,7 @@ import { ConvLoraError } from '../errors.js';
 import { snapshotBatchNorm, type BatchNormSnapshot } from '../lora/adabn.js';
 import type { Device } from '../engine/tensor.js';
 import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
-import { DEFAULT_CLEANUP, DEFAULT_CONFORM, maskToInput, prepareForModel, probabilitiesToInput, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
+import { DEFAULT_CONFORM, prepareForModel, probabilitiesToInput, segmentationMask, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
 import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js';
 import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
 import { asSegmentationNet, type SegmentationNet } from '../models/zoo.js';
@@ -35,7 +35,6 @@ import { OnnxSession, openOnnxWithStatistics, type Engine, type OnnxWithStatisti
 import { adaptToScan } from './onnx-adabn.js';
 import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
 import { TEST_TIME_SEED, testTimeAdaBN, type TestTimeResult } from './test-time.js';
-import { cleanBrainMask } from '../data/morphology.js';
 import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
 
 export interface SegmenterOptions {
@@ -283,7 +282,7 @@ export class Segmenter {
       try { logits = await this.logits(prep, fitted.model); } finally { await fitted.model.dispose(); }
       adabn = { scans: 1, slices: fitted.slices, batches: fitted.batches, seed: this.o.seed ?? TEST_TIME_SEED };
     } else logits = await this.logits(prep);
-    const inputMask = this.cleanup(maskToInput(prep, logits), img.dims);
+    const inputMask = segmentationMask(prep, logits, img.dims, o.cleanup);
     const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits)) : inputMask;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     if (brainOutput !== undefined) {
@@ -298,10 +297,6 @@ export class Segmenter {
     return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl, seconds: (Date.now() - t0) / 1000,
       orientation: { input: prep.inputCodes, model: this.grid.orientation, reoriented: prep.turn !== null }, resampled: prep.resampled,
       adapter: adapter === null ? null : this.files.get(adapter) ?? null, choice, adabn, distribution, warnings };
-  }
-
-  private cleanup(mask: Uint8Array, dims: readonly number[]): Uint8Array {
-    return (this.o.cleanup ?? DEFAULT_CLEANUP) ? cleanBrainMask(mask, [dims[0]!, dims[1]!, dims[2]!]) : mask;
   }
 
   dispose(): void {

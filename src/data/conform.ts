@@ -16,6 +16,7 @@ import type { NiftiVolume } from './nifti-bytes.js';
 import { axisCodes, isIdentity, reorientData, reorientShape, reorientation, type Reorientation } from './orientation.js';
 import { preprocessImage, sliceCount, sliceGeometry, toOriginalGrid, type SliceGeometry } from './preprocess.js';
 import { resampleLinear, resampledDims } from './resample.js';
+import { fromView, toView, viewDims, type ViewCount } from './views.js';
 
 /** What a model records about its training volumes (checkpoint metadata). */
 export interface ModelGrid {
@@ -25,6 +26,8 @@ export interface ModelGrid {
   orientation: string | null;
   /** Median voxel size (mm, model axes) of the training volumes, or null when unknown. */
   spacing: readonly number[] | null;
+  /** Views the model was trained on (data/views.ts): 1 (axis 0 only, every model before v2) or 3. Default 1. */
+  views?: ViewCount;
 }
 
 /**
@@ -49,10 +52,10 @@ export const DEFAULT_CONFORM: ConformMode = 'auto';
 export const DEFAULT_CLEANUP = true;
 
 /** What a U-Net checkpoint records about its training volumes (unknown orientation or voxel size: null). */
-export function modelGrid(info: { size?: number | undefined; orientation?: unknown; spacing?: unknown }): ModelGrid {
+export function modelGrid(info: { size?: number | undefined; orientation?: unknown; spacing?: unknown; views?: unknown }): ModelGrid {
   const sp = info.spacing;
   const spacing = Array.isArray(sp) && sp.length === 3 && sp.every((x) => typeof x === 'number' && x > 0) ? sp as number[] : null;
-  return { size: info.size ?? 256, orientation: typeof info.orientation === 'string' ? info.orientation : null, spacing };
+  return { size: info.size ?? 256, orientation: typeof info.orientation === 'string' ? info.orientation : null, spacing, ...(info.views === 3 ? { views: 3 as const } : {}) };
 }
 
 /** Largest relative difference between a scan's and a model's voxel sizes (per axis, relative to the model's). */
@@ -79,10 +82,18 @@ export interface PreparedScan {
   resampled: { from: number[]; to: number[] } | null;
   /** Largest relative voxel-size difference from the model's (null: the model records none). */
   mismatch: number | null;
+  /**
+   * Every view the model was trained on, view 0 first (its arrays are `images`, `shape`, `geometry` above);
+   * one entry for a one-view model. Each view is the grid volume permuted (views.ts) and sliced as above.
+   */
+  views: ViewSlices[];
 }
 
+/** One view's slices of a prepared scan. */
+export interface ViewSlices { view: number; images: Float32Array; shape: [number, number, number]; geometry: SliceGeometry }
+
 /** Steps 1-3. Throws E_SHAPE for a non-3D volume, E_CHECKPOINT when `conform` is 'always' but the model records no voxel size. */
-export function prepareForModel(img: NiftiVolume, model: ModelGrid, opts: { reorient?: boolean; conform?: ConformMode; what?: string } = {}): PreparedScan {
+export function prepareForModel(img: Pick<NiftiVolume, 'dims' | 'spacing' | 'affine' | 'data'>, model: ModelGrid, opts: { reorient?: boolean; conform?: ConformMode; what?: string } = {}): PreparedScan {
   const what = opts.what ?? 'volume';
   if (img.dims.length < 3 || img.dims.slice(3).some((d) => d !== 1)) {
     throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${what} but received dims [${img.dims.join(', ')}]`);
@@ -107,14 +118,55 @@ export function prepareForModel(img: NiftiVolume, model: ModelGrid, opts: { reor
   const data = resample ? resampleLinear(workData, workDims, gridDims) : workData;
 
   const geometry = sliceGeometry(gridDims, [0, gridDims[0] - 1], model.size, what);
+  const images = preprocessImage(data, geometry);
+  const shape: [number, number, number] = [sliceCount(geometry), geometry.size, geometry.size];
+  const views: ViewSlices[] = [{ view: 0, images, shape, geometry }];
+  for (let v = 1; v < (model.views ?? 1); v++) {
+    const g = sliceGeometry(viewDims(gridDims, v), [0, viewDims(gridDims, v)[0] - 1], model.size, what);
+    views.push({ view: v, images: preprocessImage(toView(Float32Array.from(data), gridDims, v), g), shape: [sliceCount(g), g.size, g.size], geometry: g });
+  }
   return {
-    images: preprocessImage(data, geometry),
-    shape: [sliceCount(geometry), geometry.size, geometry.size],
+    images, shape,
     spacing: [gridSpacing[0]!, gridSpacing[2]!, gridSpacing[1]!],
     geometry, inputCodes, turn, workDims, workSpacing, gridDims,
     resampled: resample ? { from: [...workSpacing], to: [...model.spacing!] } : null,
-    mismatch,
+    mismatch, views,
   };
+}
+
+/**
+ * Probabilities on the network's grid (`gridDims`, model axes) from the logits of each given view
+ * ([S, size, size] per entry of `logits`, in the order of `prep.views`; fewer entries use the first views
+ * only): the sigmoid of each view mapped back onto the grid, averaged over the views.
+ */
+export function fusedGridProbabilities(prep: PreparedScan, logits: readonly Float32Array[]): Float32Array {
+  if (logits.length === 0 || logits.length > prep.views.length) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected logits of 1 to ${prep.views.length} views but received ${logits.length}`);
+  }
+  const n = prep.gridDims[0] * prep.gridDims[1] * prep.gridDims[2];
+  const sum = new Float32Array(n);
+  logits.forEach((l, i) => {
+    const v = prep.views[i]!;
+    const p = new Float32Array(l.length);
+    for (let k = 0; k < l.length; k++) p[k] = 1 / (1 + Math.exp(-l[k]!));
+    const back = fromView(toOriginalGrid(p, v.geometry), prep.gridDims, v.view);
+    for (let k = 0; k < n; k++) sum[k]! += back[k]!;
+  });
+  const inv = 1 / logits.length;
+  for (let k = 0; k < n; k++) sum[k]! *= inv;
+  return sum;
+}
+
+/**
+ * Step 4 for several views: the fused probabilities (fusedGridProbabilities) back onto the input's grid
+ * (interpolated when resampled), thresholded at 0.5. With view 0 alone it is maskToInput up to rounding at logit 0.
+ */
+export function fusedMaskToInput(prep: PreparedScan, logits: readonly Float32Array[]): Uint8Array {
+  const grid = fusedGridProbabilities(prep, logits);
+  const onWork = prep.resampled === null ? grid : resampleLinear(grid, prep.gridDims, prep.workDims);
+  const mask = new Uint8Array(onWork.length);
+  for (let i = 0; i < onWork.length; i++) mask[i] = onWork[i]! > 0.5 ? 1 : 0;
+  return unturn(prep, mask);
 }
 
 /** Step 4 for probabilities [S, size, size]: back onto the input's grid (interpolated when resampled). */

@@ -71,10 +71,20 @@ export function randomizeImage(vol: Pick<TissueVolume, 'dims' | 'fractions'>, se
   } else {
     for (const t of TISSUES) means[t] = rng.next();
   }
-  const [nx, ny, nz] = vol.dims;
-  const n = nx * ny * nz;
-  let img = mixSignals(vol, means);
+  const d = degradeImage(mixSignals(vol, means), vol.dims, rng, o);
+  return { image: d.image, draw: { means, realistic: useReal, ...d.draw } };
+}
 
+/** What degradeImage drew. */
+export type DegradeDraw = Omit<RandomizeDraw, 'means' | 'realistic'>;
+
+/**
+ * Steps 2-7 of randomizeImage on an image already drawn (values >= 0; `img` may be modified): texture,
+ * thick slices, blur, bias, gamma and Rician noise, drawn from `rng` in that order. Real images under
+ * intensity augmentation and images synthesized from label maps (head-synthesis.ts) share it.
+ */
+export function degradeImage(img: Float32Array, dims: readonly [number, number, number], rng: Rng, o: RandomizeOptions = {}): { image: Float32Array; draw: DegradeDraw } {
+  const n = img.length;
   // Texture: one Gaussian draw per voxel scaled by the voxel's mean (a tissue's sd is a share of its mean).
   const tex = rng.uniform(0, o.textureSd ?? 0.1);
   for (let i = 0; i < n; i++) img[i] = Math.max(0, img[i]! * (1 + tex * rng.normal()));
@@ -83,14 +93,14 @@ export function randomizeImage(vol: Pick<TissueVolume, 'dims' | 'fractions'>, se
   if (rng.next() < share('lowResShare', o.lowResShare ?? 0.5)) {
     thickAxis = rng.int(3);
     thickness = rng.uniform(1, o.maxThickness ?? 3);
-    img = thickSlices(img, vol.dims, thickAxis, thickness);
+    img = thickSlices(img, dims, thickAxis, thickness);
   }
   const maxBlur = o.maxBlur ?? 1;
   const blur: [number, number, number] = [rng.uniform(0, maxBlur), rng.uniform(0, maxBlur), rng.uniform(0, maxBlur)];
-  blur.forEach((s, a) => { if (s > 0.05) gaussianBlurAxis(img, vol.dims, a, s); });
+  blur.forEach((s, a) => { if (s > 0.05) gaussianBlurAxis(img, dims, a, s); });
 
   const biasSd = rng.uniform(0, o.maxBias ?? 0.4);
-  applyBias(img, vol.dims, biasSd, rng);
+  applyBias(img, dims, biasSd, rng);
 
   let max = 0;
   for (let i = 0; i < n; i++) if (img[i]! > max) max = img[i]!;
@@ -102,7 +112,7 @@ export function randomizeImage(vol: Pick<TissueVolume, 'dims' | 'fractions'>, se
     const re = v + noise * rng.normal(), im = noise * rng.normal();
     img[i] = Math.sqrt(re * re + im * im);
   }
-  return { image: img, draw: { means, realistic: useReal, thickAxis, thickness, blur, biasSd, gamma, noise } };
+  return { image: img, draw: { thickAxis, thickness, blur, biasSd, gamma, noise } };
 }
 
 /** Box-average `thickness` voxels along `axis` (a thick slice), then interpolate back to the grid. */

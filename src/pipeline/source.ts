@@ -221,7 +221,7 @@ export async function trainSource(o: TrainSourceOptions): Promise<TrainSourceRes
 }
 
 /** An initial network for fine-tuning: read, checked against the architecture and `filters`, identified by its file's sha256. */
-async function readInit(path: string, arch: string, filters: number, device: Device): Promise<{ model: SegmentationNet; path: string; sha256: string; epoch: number | null }> {
+export async function readInit(path: string, arch: string, filters: number, device: Device): Promise<{ model: SegmentationNet; path: string; sha256: string; epoch: number | null }> {
   if (typeof path !== 'string' || path === '') throw new ConvLoraError('E_INVALID_ARG', `Expected a U-Net checkpoint path for \`init\` but received ${JSON.stringify(path)}`);
   const { model, info } = await loadUnet(path, device);
   const initArch = info.arch ?? DEFAULT_ARCH;

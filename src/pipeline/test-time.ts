@@ -29,6 +29,11 @@ export interface TestTimeOptions {
   device?: Device;
   /** 'head' (default): each scan's head span only; 'all': every slice. */
   span?: 'head' | 'all';
+  /**
+   * Use at most this many of the shuffled slices (default: all). A three-view model has three times the
+   * slices of a one-view one; a few batches of them estimate the statistics as well, at a fraction of the time.
+   */
+  maxSlices?: number;
 }
 
 export interface TestTimeResult { scans: number; slices: number; batches: number; seed: number }
@@ -53,6 +58,7 @@ export function testTimeAdaBN(model: Module, scans: readonly { images: Float32Ar
     return Array.from({ length: hi - lo + 1 }, (_, k) => [i, lo + k] as const);
   });
   new Rng(hashSeed(seed, 0)).shuffle(refs);
+  if (o.maxSlices !== undefined) refs.splice(checkInt('maxSlices', o.maxSlices, 1));
   function* batches(): Generator<Tensor> {
     for (let at = 0; at < refs.length; at += batchSize) {
       const chunk = refs.slice(at, at + batchSize);

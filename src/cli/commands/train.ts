@@ -1,6 +1,7 @@
 import { ConvLoraError } from '../../errors.js';
 import { trainSource } from '../../pipeline/source.js';
 import { trainHead } from '../../pipeline/heads.js';
+import { trainOnHeads } from '../../pipeline/train-heads.js';
 import { simulatedSet, type RandomizedBatching } from '../../pipeline/randomized.js';
 import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulated-subjects.js';
 import { Progress } from '../progress.js';
@@ -19,8 +20,9 @@ export const trainSourceCommand: Command = {
   summary: 'Train the U-Net on the labelled source domain (GE_3): Adam 1e-3, batch 32, BCE, 100 epochs',
   usage: 'convlora train-source --data DIR --out DIR [--arch ' + architectures().join('|') + '] [--source GE_3] [--epochs 100] [--batch-size 32] [--lr 1e-3] [--seed 42] [--filters 16] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]\n'
     + '       convlora train-source --randomize --out DIR [--anatomy colin27,procedural] [--subjects 40] [--val-subjects 8] [--voxel 2] [--slices N per subject and epoch] [--batches per-image|mixed] [--epochs E] ...   (domain randomization on simulated subjects, no data needed)\n'
-    + '       either form: [--ema DECAY] (validate and keep an exponential moving average of the weights, e.g. 0.995) [--init unet.safetensors] (fine-tune from these weights)',
-  options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' }, ema: { type: 'string' }, init: { type: 'string' } },
+    + '       convlora train-source --heads DIR --out DIR [--views 1|3] [--slices N per view, head and epoch] [--synth-share 0.5] [--voxel 2] [--adabn-slices 96] [--epochs 20] [--batch-size 16] [--lr 5e-4] ...   (real labelled heads: DIR/t1, DIR/mask, DIR/labels; split and selection in docs/real-heads-split.md)\n'
+    + '       any form: [--ema DECAY] (validate and keep an exponential moving average of the weights, e.g. 0.995) [--init unet.safetensors] (fine-tune from these weights)',
+  options: { ...TRAIN_OPTIONS, arch: { type: 'string' }, filters: { type: 'string' }, randomize: { type: 'boolean' }, anatomy: { type: 'string' }, subjects: { type: 'string' }, 'val-subjects': { type: 'string' }, voxel: { type: 'string' }, slices: { type: 'string' }, batches: { type: 'string' }, ema: { type: 'string' }, init: { type: 'string' }, heads: { type: 'string' }, views: { type: 'string' }, 'synth-share': { type: 'string' }, 'adabn-slices': { type: 'string' } },
   async run(v0, _p, io) {
     // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
     return withDataParallel(io, async (dp) => {
@@ -32,6 +34,20 @@ export const trainSourceCommand: Command = {
       const arch = stringOpt(v, 'arch') ?? DEFAULT_ARCH;
       let spec;
       try { spec = modelSpec(arch); } catch (e) { throw new ConvLoraError('E_USAGE', (e as Error).message.replace('`arch`', '--arch')); }
+      const heads = stringOpt(v, 'heads');
+      if (heads !== undefined) {
+        if (dp !== null) throw new ConvLoraError('E_USAGE', '--heads trains in one process; run it without a launcher');
+        if (v.randomize === true || stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--heads trains on the labelled heads of DIR: leave out --randomize and --data');
+        const opt = (name: string, min: number, integer = true): number | undefined => (stringOpt(v, name) === undefined ? undefined : numberOpt(v, name, min, { integer, min }));
+        const r = await trainOnHeads({
+          heads, out: stringOpt(v, 'out', true), seed, device, resume: v.resume === true, report: progressReporter(io, v.quiet === true),
+          ...defined({ epochs: opt('epochs', 1), batchSize: opt('batch-size', 2), lr: opt('lr', 0, false), filters: opt('filters', 1), voxel: opt('voxel', 0.1, false),
+            slicesPerView: opt('slices', 1), synthShare: opt('synth-share', 0, false), adabnSlices: opt('adabn-slices', 1), ema: opt('ema', 0, false),
+            views: opt('views', 1) as 1 | 3 | undefined, init: stringOpt(v, 'init') }),
+        });
+        io.stdout.write(v.json === true ? `${JSON.stringify(r, null, 2)}\n` : `${r.checkpoint}\n`);
+        return 0;
+      }
       let randomized;
       if (v.randomize === true) {
         if (stringOpt(v, 'data') !== undefined) throw new ConvLoraError('E_USAGE', '--randomize trains on simulated subjects: leave out --data');
@@ -60,6 +76,11 @@ export const trainSourceCommand: Command = {
     });
   },
 };
+
+/** The entries of `o` that are not undefined (exactOptionalPropertyTypes). */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
 
 export const trainEshCommand: Command = {
   name: 'train-esh',

@@ -4,6 +4,7 @@ export {
   type NiftiVolume, type NiftiWriteInput, type ReadOptions, type WriteOptions, type NiftiData, type NiftiHeader, type Affine,
 } from './nifti.js';
 export { NIFTI_DATATYPES } from './nifti-header.js';
+export { niftiExtensions, type NiftiExtension } from './nifti-extensions.js';
 export { DEFAULT_MAX_VOXELS } from './nifti-codec.js';
 export { niftiAffine, qformAffine, affineToQuatern } from './nifti-affine.js';
 export {

@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_VOXELS, TRAILING_SLACK, applyScaling, checkFinite, datatypeOf, decodeVoxels, encodeVoxels,
   expectedLength, hasScaling, isGzip, voxelCount, type NiftiData,
 } from './nifti-codec.js';
+import { encodeExtensions, niftiExtensions } from './nifti-extensions.js';
 import { HEADER_SIZE, NIFTI_DATATYPES, defaultHeader, niftiError, parseHeader, writeHeader, type NiftiHeader } from './nifti-header.js';
 
 /** A decoded NIfTI image. */
@@ -68,7 +69,10 @@ export interface NiftiWriteInput {
   affine?: Affine;
   /** Stored datatype; default: the natural code of `data`'s array type. */
   datatype?: number;
-  /** Header to start from (e.g. the source image's): keeps its codes, units, descrip and extensions. */
+  /**
+   * Header to start from (e.g. the source image's): keeps its codes, units, descrip and extension records
+   * (walked and re-encoded; a chain that does not end where its area does is E_NIFTI_EXTENSION).
+   */
   header?: NiftiHeader;
 }
 
@@ -94,8 +98,8 @@ function buildHeader(input: NiftiWriteInput, datatype: number, version: 1 | 2, k
   }
   h.datatype = datatype;
   h.bitpix = (NIFTI_DATATYPES[datatype]?.bytes ?? 1) * 8;
-  const ext = src?.extensions;
-  h.extensions = ext !== undefined && ext.length >= 4 && ext.length % 16 === 4 ? ext : new Uint8Array(4);
+  // The source's records, walked (a malformed chain is refused, not copied) and re-encoded little-endian.
+  h.extensions = encodeExtensions(src === undefined ? [] : niftiExtensions(src));
   h.voxOffset = HEADER_SIZE[version] + h.extensions.length;
   if (input.affine !== undefined) setAffine(h, input.affine, src !== undefined);
   if (input.spacing !== undefined) input.spacing.forEach((s, i) => { h.pixdim[i + 1] = s; });

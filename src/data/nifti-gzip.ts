@@ -57,8 +57,15 @@ export async function gunzipAllAsync(bytes: Uint8Array, limit: number): Promise<
   try { return await gunzipAsync(bytes, { maxOutputLength: limit }); } catch (err) { throw gzipError(err); }
 }
 
-/** Header of an uncompressed or gzip file prefix (for shallow checks that never inflate the voxels). */
+/**
+ * Header of an uncompressed or gzip file prefix (for shallow checks that never inflate the voxels). A
+ * gzip stream is inflated on to vox_offset, so that the extension area is read whole; an uncompressed
+ * prefix that ends before vox_offset gives a header without extensions.
+ */
 export function headerOf(bytes: Uint8Array): NiftiHeader {
-  return parseHeader(isGzip(bytes) ? gunzipPrefix(bytes, 544) : bytes);
+  if (!isGzip(bytes)) return parseHeader(bytes);
+  const prefix = gunzipPrefix(bytes, 544);
+  const h = parseHeader(prefix);
+  return prefix.length >= h.voxOffset ? h : parseHeader(gunzipPrefix(bytes, h.voxOffset));
 }
 

@@ -5,6 +5,7 @@
  * Only single-file images (`n+1`, `n+2`) are supported; detached `.hdr`/`.img` pairs are refused.
  */
 import { ConvLoraError } from '../errors.js';
+import { walkExtensions } from './nifti-extensions.js';
 
 /** NIfTI datatype codes this library reads and writes, with bytes per voxel. */
 export const NIFTI_DATATYPES: Readonly<Record<number, { name: string; bytes: number }>> = {
@@ -58,7 +59,12 @@ export interface NiftiHeader {
   srowX: number[];
   srowY: number[];
   srowZ: number[];
-  /** Raw bytes between the end of the header and vox_offset (extender + extensions); may be empty. */
+  /**
+   * The whole extension area, in the header's byte order: the bytes between the end of the header and
+   * vox_offset (the 4-byte extender and the chain of records; see nifti-extensions.ts). Empty when there
+   * is no extender, or when the header was parsed from a prefix of the file that ends before vox_offset:
+   * an area is never cut short.
+   */
   extensions: Uint8Array;
 }
 
@@ -186,7 +192,8 @@ function checkMagic(bytes: Uint8Array, version: 1 | 2): void {
 }
 
 /**
- * Parse and validate a header from the first bytes of an (uncompressed) NIfTI file.
+ * Parse and validate a header from the first bytes of an (uncompressed) NIfTI file: the whole file, or a
+ * prefix of it (then `extensions` is empty unless the prefix reaches vox_offset).
  * Throws E_NIFTI with detail E_NIFTI_HEADER_TRUNCATED, _HEADER_SIZE, _MAGIC, _PAIR, _DIM_COUNT,
  * _DIM, _OVERFLOW, _DATATYPE, _BITPIX, _VOX_OFFSET, _PIXDIM, _SCALE, _AFFINE or _EXTENSION.
  */
@@ -206,9 +213,10 @@ export function parseHeader(bytes: Uint8Array): NiftiHeader {
   const header = h as unknown as NiftiHeader;
   header.extensions = new Uint8Array(0);
   validateHeader(header);
-  const end = Math.min(header.voxOffset, bytes.length);
-  header.extensions = bytes.slice(size, Math.max(size, end));
-  validateExtensions(header, bytes.length);
+  // A prefix of the file (a partial read) is still checked as far as it goes, but gives no extensions.
+  const records = walkExtensions(bytes, { headerSize: size, voxOffset: header.voxOffset, littleEndian: le });
+  // A copy, as a plain Uint8Array: a Buffer's slice() would be a view keeping the whole file alive.
+  if (records !== null) header.extensions = new Uint8Array(bytes.subarray(size, header.voxOffset));
   return header;
 }
 
@@ -239,23 +247,10 @@ function validateHeader(h: NiftiHeader): void {
   }
 }
 
-/** Walk the extension chain: each extension's esize must be a positive multiple of 16 inside vox_offset. */
-function validateExtensions(h: NiftiHeader, fileLength: number): void {
-  const ext = h.extensions;
-  // Only a complete extension area is walked; a file cut inside it is reported as truncated later.
-  if (ext.length < 4 || ext[0] === 0 || ext.length < h.voxOffset - HEADER_SIZE[h.version]) return;
-  const view = new DataView(ext.buffer, ext.byteOffset, ext.length);
-  let at = 4;
-  while (at < ext.length) {
-    const esize = at + 8 <= ext.length ? view.getInt32(at, h.littleEndian) : -1;
-    if (esize < 16 || esize % 16 !== 0 || at + esize > ext.length) {
-      throw niftiError('E_NIFTI_EXTENSION', `Malformed header extension at byte ${HEADER_SIZE[h.version] + at}: esize ${esize} (vox_offset ${h.voxOffset}, file ${fileLength} bytes)`);
-    }
-    at += esize;
-  }
-}
-
-/** Serialize a header (always little-endian) into the first bytes of `out`, extensions included. */
+/**
+ * Serialize a header (always little-endian) into the first bytes of `out`, then `h.extensions` as they
+ * are: the writer (nifti-bytes.ts) sets them to an area encoded little-endian, its chain walked.
+ */
 export function writeHeader(h: NiftiHeader, out: Uint8Array): void {
   const size = HEADER_SIZE[h.version];
   const view = new DataView(out.buffer, out.byteOffset, size);

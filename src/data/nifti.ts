@@ -25,10 +25,11 @@ export function parseNifti(bytes: Uint8Array, opts: ReadOptions = {}): NiftiVolu
     const header = parseHeader(bytes);
     return toVolume(bytes, header, voxelCount(header, maxVoxels), nonFinite);
   }
-  const header = parseHeader(gunzipPrefix(bytes, 544));
-  const count = voxelCount(header, maxVoxels);
-  const raw = gunzipAll(bytes, expectedLength(header, count) + TRAILING_SLACK);
-  return toVolume(raw, header, count, nonFinite);
+  // The header of the inflated prefix bounds the inflation; the whole file's has the whole extension area.
+  const prefix = parseHeader(gunzipPrefix(bytes, 544));
+  const count = voxelCount(prefix, maxVoxels);
+  const raw = gunzipAll(bytes, expectedLength(prefix, count) + TRAILING_SLACK);
+  return toVolume(raw, parseHeader(raw), count, nonFinite);
 }
 
 /** Prefix a coded error with the file it came from; other errors become E_IO. */
@@ -46,16 +47,16 @@ export async function readNifti(path: string, opts: ReadOptions = {}): Promise<N
   try {
     const bytes = await fsp.readFile(path);
     if (!isGzip(bytes)) return parseNifti(bytes, { maxVoxels, nonFinite });
-    const header = parseHeader(gunzipPrefix(bytes, 544));
-    const count = voxelCount(header, maxVoxels);
-    const raw = await gunzipAllAsync(bytes, expectedLength(header, count) + TRAILING_SLACK);
-    return toVolume(raw, header, count, nonFinite);
+    const prefix = parseHeader(gunzipPrefix(bytes, 544));
+    const count = voxelCount(prefix, maxVoxels);
+    const raw = await gunzipAllAsync(bytes, expectedLength(prefix, count) + TRAILING_SLACK);
+    return toVolume(raw, parseHeader(raw), count, nonFinite);
   } catch (err) {
     throw withPath(path, err);
   }
 }
 
-/** Read and validate only the header (the voxel data is neither inflated nor checked). */
+/** Read and validate only the header, its extension area whole (the voxel data is neither inflated nor checked). */
 export async function readNiftiHeader(path: string, opts: Pick<ReadOptions, 'maxVoxels'> = {}): Promise<NiftiHeader> {
   const { maxVoxels } = readOpts(opts);
   let fh: Awaited<ReturnType<typeof fsp.open>> | undefined;
@@ -73,6 +74,12 @@ export async function readNiftiHeader(path: string, opts: Pick<ReadOptions, 'max
       const short = err instanceof ConvLoraError && err.detail === 'E_NIFTI_GZIP_TRUNCATED';
       if (!short || size <= buf.length) throw err;
       header = headerOf(await fsp.readFile(path));
+    }
+    if (!isGzip(buf) && header.voxOffset > buf.length && size > buf.length) {
+      // An extension area beyond the first 64 KiB of a plain file: read on to vox_offset for it whole.
+      const more = new Uint8Array(Math.min(size, header.voxOffset));
+      await fh.read(more, 0, more.length, 0);
+      header = parseHeader(more);
     }
     voxelCount(header, maxVoxels);
     return header;

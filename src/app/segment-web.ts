@@ -5,14 +5,13 @@
  * slicing and min-max; the mask mapped back to the scan's own grid), so the masks are the same.
  * gzip goes through the web's CompressionStream/DecompressionStream.
  */
-import { ConvLoraError, checkInt } from '../errors.js';
-import { DEFAULT_CONFORM, prepareForModel, segmentationMask, type PreparedScan } from '../data/conform.js';
+import { ConvLoraError } from '../errors.js';
+import { DEFAULT_CONFORM } from '../data/conform.js';
 import { decodeNifti, encodeNiftiRaw, type NiftiVolume } from '../data/nifti-bytes.js';
 import { niftiError } from '../data/nifti-header.js';
-import { runSlicesAsync } from '../pipeline/slices.js';
-import { brainVolumeWarning, spacingWarning } from '../pipeline/segment-checks.js';
 import type { OnnxModel } from '../pipeline/onnx-model.js';
-import { adaptToScan } from '../pipeline/onnx-adabn.js';
+import { segmentScan } from '../pipeline/infer/core.js';
+import { OnnxBackend, type OnnxAdaBN } from '../pipeline/infer/onnx.js';
 
 async function collect(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const reader = stream.getReader();
@@ -70,11 +69,7 @@ export interface WebSegmentResult {
 }
 
 /** Test-time AdaBN outside libtorch: the model's statistics graph, its bytes, and how to open a session on patched bytes. */
-export interface WebAdaBN {
-  stats: Pick<OnnxModel, 'runOutputs' | 'summary'>;
-  bytes: Uint8Array;
-  open: (bytes: Uint8Array) => Promise<Pick<OnnxModel, 'run' | 'dispose'>>;
-}
+export type WebAdaBN = OnnxAdaBN;
 
 export interface WebSegmentOptions {
   /** Test-time AdaBN per scan (for a model selected with it), as `segment` does; without it the stored statistics are used. */
@@ -102,41 +97,16 @@ export async function decodeScan(bytes: Uint8Array, what = 'scan'): Promise<Nift
   return img;
 }
 
-/** Segment one scan's NIfTI bytes with an exported model: the mask on the scan's grid, as `segment --engine onnx` writes it. */
+/** Segment one scan's NIfTI bytes with an exported model: the mask on the scan's grid, as `segment --engine onnx` writes it (infer/core.ts). */
 export async function segmentBytes(bytes: Uint8Array, model: Pick<OnnxModel, 'run' | 'grid' | 'info'>, o: WebSegmentOptions = {}): Promise<WebSegmentResult> {
   const t0 = Date.now();
   const what = o.what ?? 'scan';
-  const batchSize = checkInt('batchSize', o.batchSize ?? 16, 1);
   const img = await decodeScan(bytes, what);
-  const prep: PreparedScan = prepareForModel(img, model.grid, { reorient: true, conform: DEFAULT_CONFORM, what });
-  const warnings: string[] = [];
-  const w = spacingWarning(prep, model.grid.spacing);
-  if (w !== null) warnings.push(w);
-  if (model.info.inference === 'adabn' && o.adabn === undefined) {
-    warnings.push('the model was selected with test-time AdaBN per scan, but its statistics graph (<model>.stats.onnx) was not given: predicted with its stored BatchNorm statistics');
-  }
-  const S = prep.shape[0];
-  let done = 0;
-  let run: Pick<OnnxModel, 'run'> = model;
-  let adapted: Pick<OnnxModel, 'run' | 'dispose'> | null = null;
-  if (o.adabn !== undefined) {
-    adapted = (await adaptToScan(o.adabn.stats, o.adabn.bytes, prep.images, prep.shape, o.adabn.open, { what })).model;
-    run = adapted;
-  }
-  let logits: Float32Array;
-  try {
-    logits = await runSlicesAsync(prep.images, prep.shape, batchSize, async (x, b, h, wd) => {
-      const out = await run.run(x, b, h, wd);
-      done += b;
-      o.onProgress?.(done, S);
-      return out;
-    });
-  } finally { await adapted?.dispose(); }
-  const mask = segmentationMask(prep, logits, img.dims, o.cleanup);
-  const brainVoxels = mask.reduce((n, v) => n + v, 0);
-  const brainMl = (brainVoxels * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;
-  const bv = brainVolumeWarning(brainMl);
-  if (bv !== null) warnings.push(bv);
-  const raw = encodeNiftiRaw({ dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: mask, datatype: 2 });
-  return { maskFile: await gzipWeb(raw), mask, dims: img.dims, brainVoxels, brainMl, warnings, seconds: (Date.now() - t0) / 1000 };
+  const backend = new OnnxBackend(model, { adabn: o.adabn ?? null, what });
+  const r = await segmentScan(img, backend, {
+    what, reorient: true, conform: DEFAULT_CONFORM,
+    ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }), ...(o.cleanup === undefined ? {} : { cleanup: o.cleanup }), ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+  });
+  const raw = encodeNiftiRaw({ dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: r.mask, datatype: 2 });
+  return { maskFile: await gzipWeb(raw), mask: r.mask, dims: img.dims, brainVoxels: r.brainVoxels, brainMl: r.brainMl, warnings: r.warnings, seconds: (Date.now() - t0) / 1000 };
 }

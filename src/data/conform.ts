@@ -157,6 +157,12 @@ export function fusedGridProbabilities(prep: PreparedScan, logits: readonly Floa
   return sum;
 }
 
+/** Step 4 for the fused probabilities of several views (fusedGridProbabilities), interpolated back onto the input's grid. */
+export function fusedProbabilitiesToInput(prep: PreparedScan, logits: readonly Float32Array[]): Float32Array {
+  const grid = fusedGridProbabilities(prep, logits);
+  return unturn(prep, prep.resampled === null ? grid : resampleLinear(grid, prep.gridDims, prep.workDims));
+}
+
 /**
  * Step 4 for several views: the fused probabilities (fusedGridProbabilities) back onto the input's grid
  * (interpolated when resampled), thresholded at 0.5. With view 0 alone it is maskToInput up to rounding at logit 0.

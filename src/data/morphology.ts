@@ -79,6 +79,25 @@ export function largestComponent(mask: Uint8Array, dims: Dims): Uint8Array {
   return out;
 }
 
+/** Sizes (voxels) of the 6-connected components of `mask`, largest first; empty mask: []. */
+export function componentSizes(mask: Uint8Array, dims: Dims): number[] {
+  const n = checkMask('mask', mask, dims);
+  const label = new Int32Array(n), stack = new Int32Array(n);
+  const sizes: number[] = [];
+  for (let v = 0; v < n; v++) {
+    if (mask[v] !== 1 || label[v] !== 0) continue;
+    sizes.push(flood(mask, dims, [v], label, sizes.length + 1, stack));
+  }
+  return sizes.sort((a, b) => b - a);
+}
+
+/** Whether any voxel of `mask` lies on one of the volume's six faces. */
+export function touchesBorder(mask: Uint8Array, dims: Dims): boolean {
+  checkMask('mask', mask, dims);
+  for (const v of border(dims)) if (mask[v] === 1) return true;
+  return false;
+}
+
 /**
  * Exact 1D squared distance transform of `f` (lower envelope of parabolas, Felzenszwalb & Huttenlocher
  * 2012), in place over a strided line: d(p) = min_q (w (p - q)^2 + f(q)), w = voxel size squared.

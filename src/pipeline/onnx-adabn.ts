@@ -9,10 +9,9 @@
  */
 import onnxProto from 'onnx-proto';
 import { ConvLoraError, checkInt } from '../errors.js';
-import { headSpan } from '../data/head-span.js';
-import { Rng, hashSeed } from '../data/rng.js';
 import { ADABN_LAYERS_KEY } from '../nn/onnx.js';
 import type { OnnxModel } from './onnx-model.js';
+import { adabnSlicePlan, gatherSlices, type SliceStack } from './slices.js';
 
 const { onnx } = onnxProto;
 
@@ -29,26 +28,31 @@ export function adabnLayers(metadata: Record<string, string>, what = 'statistics
   return layers;
 }
 
-export interface OnnxAdaBNOptions { batchSize?: number; seed?: number }
+export interface OnnxAdaBNOptions { batchSize?: number; seed?: number; /** As test-time.ts `maxSlices`. */ maxSlices?: number }
 
 /** Running statistics re-estimated on one scan's slices [S, H, W]: initializer name -> values. */
 export async function estimateStatistics(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, images: Float32Array, shape: readonly [number, number, number],
   o: OnnxAdaBNOptions = {}): Promise<{ values: Map<string, Float32Array>; slices: number; batches: number }> {
+  return estimateStatisticsOf(stats, [{ images, shape }], o);
+}
+
+/**
+ * Running statistics re-estimated on slices of several stacks (a scan's views): the slices of
+ * slices.ts adabnSlicePlan, in batches of batchSize, as testTimeAdaBN batches them.
+ */
+export async function estimateStatisticsOf(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, stacks: readonly SliceStack[],
+  o: OnnxAdaBNOptions = {}): Promise<{ values: Map<string, Float32Array>; slices: number; batches: number }> {
   const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
   const seed = checkInt('seed', o.seed ?? 42, 0);
   const layers = adabnLayers(stats.summary.metadata);
-  const [, H, W] = shape, plane = H * W;
-  const [lo, hi] = headSpan(images, shape);
-  // As testTimeAdaBN: the head's slices, shuffled once with (seed, 0), in batches of batchSize.
-  const refs = new Rng(hashSeed(seed, 0)).shuffle(Array.from({ length: hi - lo + 1 }, (_, k) => lo + k));
+  const [, H, W] = stacks[0]!.shape;
+  const refs = adabnSlicePlan(stacks, { seed, ...(o.maxSlices === undefined ? {} : { maxSlices: o.maxSlices }) });
   const sums = layers.map((l) => ({ mean: new Float64Array(l.channels), var: new Float64Array(l.channels) }));
   const names = layers.flatMap((l) => [l.mean, l.var]);
   let batches = 0;
   for (let at = 0; at < refs.length; at += batchSize) {
-    const chunk = refs.slice(at, at + batchSize);
-    const x = new Float32Array(chunk.length * plane);
-    chunk.forEach((k, b) => x.set(images.subarray(k * plane, (k + 1) * plane), b * plane));
-    const out = await stats.runOutputs(x, chunk.length, H, W, names);
+    const b = Math.min(batchSize, refs.length - at);
+    const out = await stats.runOutputs(gatherSlices(stacks, refs, at, batchSize), b, H, W, names);
     layers.forEach((l, i) => {
       const m = out[l.mean]!, v = out[l.var]!;
       const acc = sums[i]!;
@@ -84,6 +88,12 @@ export function withInitializers(bytes: Uint8Array, values: ReadonlyMap<string, 
  */
 export async function adaptToScan<M>(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, bytes: Uint8Array, images: Float32Array, shape: readonly [number, number, number],
   open: (bytes: Uint8Array) => Promise<M>, o: OnnxAdaBNOptions & { what?: string } = {}): Promise<{ model: M; slices: number; batches: number }> {
-  const est = await estimateStatistics(stats, images, shape, o);
+  return adaptToViews(stats, bytes, [{ images, shape }], open, o);
+}
+
+/** adaptToScan over several stacks of slices (a scan's views; estimateStatisticsOf). */
+export async function adaptToViews<M>(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, bytes: Uint8Array, stacks: readonly SliceStack[],
+  open: (bytes: Uint8Array) => Promise<M>, o: OnnxAdaBNOptions & { what?: string } = {}): Promise<{ model: M; slices: number; batches: number }> {
+  const est = await estimateStatisticsOf(stats, stacks, o);
   return { model: await open(withInitializers(bytes, est.values, o.what)), slices: est.slices, batches: est.batches };
 }

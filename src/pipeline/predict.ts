@@ -1,4 +1,5 @@
 /** Batched inference over preprocessed slices, without gradients. */
+import { checkInt } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import { noGrad } from '../engine/runtime.js';
 import { tidy, type Device, type Tensor } from '../engine/tensor.js';
@@ -9,6 +10,7 @@ import { tidy, type Device, type Tensor } from '../engine/tensor.js';
  */
 export function runSlices(images: Float32Array, shape: readonly [number, number, number], batchSize: number, device: Device,
   fn: (x: Tensor) => Tensor[]): Float32Array[] {
+  checkInt('batchSize', batchSize, 1);
   const [S, H, W] = shape;
   const plane = H * W;
   let outs: Float32Array[] = [];

@@ -18,24 +18,22 @@
  * may be wrong. A directory of scans runs with the model loaded once; a scan that fails is reported
  * and the rest go on.
  */
+import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { checkShard, shardItems, type Shard } from './shard.js';
-import { ConvLoraError } from '../errors.js';
-import { snapshotBatchNorm, type BatchNormSnapshot } from '../lora/adabn.js';
+import { ConvLoraError, checkInt, invalidArg } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
 import { readNifti, readNiftiHeader, writeNifti, type NiftiVolume } from '../data/nifti.js';
-import { DEFAULT_CONFORM, prepareForModel, probabilitiesToInput, segmentationMask, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
+import { DEFAULT_CONFORM, prepareForModel, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
 import { AdapterRegistry, disposeAdapter, loadAdapter } from '../lora/adapter.js';
-import { bnInputStatistics, statisticSlices } from '../lora/fingerprint.js';
-import { asSegmentationNet, type SegmentationNet } from '../models/zoo.js';
-import { loadUnet, modelGrid, type ModelInfo } from './models.js';
-import { probabilities, runSlices, runSlicesAsync } from './predict.js';
-import { OnnxSession, openOnnxWithStatistics, type Engine, type OnnxWithStatistics } from './onnx-session.js';
-import { adaptToScan } from './onnx-adabn.js';
-import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
-import { TEST_TIME_SEED, testTimeAdaBN, type TestTimeResult } from './test-time.js';
-import { brainVolumeWarning, distributionWarning, fallbackWarning, spacingWarning } from './segment-checks.js';
+import { loadUnet, modelGrid } from './models.js';
+import { OnnxSession, openOnnxWithStatistics, ENGINES, type Engine } from './onnx-session.js';
+import type { AdapterChoice, Candidate } from './adapter-choice.js';
+import type { TestTimeResult } from './test-time.js';
+import { checkScanOptions, segmentScan } from './infer/core.js';
+import { OnnxBackend } from './infer/onnx.js';
+import { TorchBackend } from './infer/torch.js';
 
 export interface SegmenterOptions {
   model: string;
@@ -71,6 +69,26 @@ export interface SegmenterOptions {
    * component and fill enclosed holes. Default DEFAULT_CLEANUP (on). Probabilities (`prob`) are never cleaned.
    */
   cleanup?: boolean;
+  /** Views to predict and fuse (infer/core.ts): 1 or the model's trained views; default the model's record. */
+  views?: number;
+}
+
+const isBool = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+const isPath = (v: unknown): boolean => typeof v === 'string' && v !== '';
+
+/** Every public option of Segmenter.open, checked once in the library (coded errors naming the option). */
+export function checkSegmenterOptions(o: SegmenterOptions): void {
+  if (typeof o !== 'object' || o === null) invalidArg('options', 'an options object', o);
+  if (!isPath(o.model)) invalidArg('model', 'a model file path', o.model);
+  if (o.adapter !== undefined && !isPath(o.adapter)) invalidArg('adapter', 'an adapter file path', o.adapter);
+  if (o.adapters !== undefined && !isPath(o.adapters) && !(Array.isArray(o.adapters) && o.adapters.every(isPath))) invalidArg('adapters', 'a folder or a list of adapter files', o.adapters);
+  for (const k of ['adabn', 'prob', 'reorient', 'cleanup'] as const) if (!isBool(o[k])) invalidArg(k, 'true or false', o[k]);
+  if (o.seed !== undefined) checkInt('seed', o.seed, 0);
+  if (o.threads !== undefined) checkInt('threads', o.threads, 0);
+  if (o.device !== undefined && !(typeof o.device === 'string' && /^(cpu|cuda(:\d+)?)$/.test(o.device))) invalidArg('device', "'cpu', 'cuda' or 'cuda:N'", o.device);
+  if (o.engine !== undefined && !ENGINES.includes(o.engine)) invalidArg('engine', "'torch' or 'onnx'", o.engine);
+  if (o.conform !== undefined && typeof o.conform !== 'boolean' && !['auto', 'always', 'never'].includes(o.conform)) invalidArg('conform', "true, false, 'auto', 'always' or 'never'", o.conform);
+  checkScanOptions({ ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }), ...(o.views === undefined ? {} : { views: o.views }) });
 }
 
 function conformMode(c: boolean | ConformMode | undefined): ConformMode {
@@ -98,21 +116,21 @@ export interface SegmentResult {
   adabn: TestTimeResult | null;
   /** Distance of the scan from the model's training scans and the farthest of those (null: the model has no fingerprint). */
   distribution: { distance: number; threshold: number } | null;
+  /** Views predicted and fused. */
+  views: number;
   /** Reasons the mask may be wrong (segment-checks.ts); empty when none. */
   warnings: string[];
 }
 
 /** A model (and its adapters) loaded once, segmenting one scan per call. Call dispose() after. */
 export class Segmenter {
-  /** BatchNorm buffers re-estimated on a whole folder (adaptToScans), restored after every model switch. */
-  #folderStats: { saved: BatchNormSnapshot; result: TestTimeResult } | null = null;
+  private constructor(private readonly o: SegmenterOptions, private readonly backend: TorchBackend | OnnxBackend, private readonly files: Map<string, string>,
+    private readonly close: () => void) {}
 
-  /** Exactly one of `registry` (engine 'torch') and `onnx` (engine 'onnx') is set. */
-  private constructor(private readonly o: SegmenterOptions, private readonly registry: AdapterRegistry | null, private readonly onnxModel: OnnxWithStatistics | null,
-    readonly grid: ModelGrid, private readonly info: ModelInfo, private readonly active: string | null, private readonly candidates: Candidate[],
-    private readonly files: Map<string, string>) {}
+  get grid(): ModelGrid { return this.backend.grid; }
 
   static async open(o: SegmenterOptions): Promise<Segmenter> {
+    checkSegmenterOptions(o);
     if (o.adapters !== undefined && o.adapter !== undefined) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapter` or `adapters` but received both');
     if (o.adapters !== undefined && o.adabn === true) throw new ConvLoraError('E_INVALID_ARG', 'Expected either `adapters` (which falls back to test-time AdaBN by itself) or `adabn` but received both');
     const engine = o.engine ?? 'torch';
@@ -143,7 +161,9 @@ export class Segmenter {
       }
       if (o.adapter !== undefined) byName.set('target', o.adapter);
       model.eval();
-      return new Segmenter(o, registry, null, grid, info, o.adapter === undefined ? null : 'target', candidates, byName);
+      const backend = new TorchBackend(registry, grid, info, o.adapter === undefined ? null : 'target', candidates,
+        { ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.seed === undefined ? {} : { seed: o.seed }), ...(o.device === undefined ? {} : { device: o.device }), adapted: o.adapter !== undefined || o.adapters !== undefined });
+      return new Segmenter(o, backend, byName, () => backend.dispose());
     } catch (err) {
       registry.dispose();
       model.dispose();
@@ -160,60 +180,30 @@ export class Segmenter {
     if (o.device !== undefined && o.device !== 'cpu') throw new ConvLoraError('E_INVALID_ARG', `Expected device 'cpu' with engine 'onnx' but received ${JSON.stringify(o.device)}`);
     const m = await openOnnxWithStatistics({ model: o.model, ...(o.adapter === undefined ? {} : { adapter: o.adapter }), ...(o.threads === undefined ? {} : { threads: o.threads }) });
     const session = m.session;
+    const close = (): void => {
+      // onnxruntime releases a session asynchronously; nothing waits on it, and a failure there changes no result.
+      session.dispose().catch(() => undefined);
+      m.stats?.dispose().catch(() => undefined);
+    };
     if (conformMode(o.conform) === 'always' && session.grid.spacing === null) {
-      await session.dispose();
-      await m.stats?.dispose();
+      close();
       throw new ConvLoraError('E_CHECKPOINT', `${o.model} does not record the voxel size it was trained at, so scans cannot be resampled to it`);
     }
-    const files = new Map(o.adapter === undefined ? [] : [['target', o.adapter]]);
-    return new Segmenter(o, null, m, session.grid, session.info, o.adapter === undefined ? null : 'target', [], files);
+    const open = (b: Uint8Array): Promise<OnnxSession> => OnnxSession.open(b, { what: o.model, ...(o.threads === undefined ? {} : { threads: o.threads }) });
+    const backend = new OnnxBackend(session, {
+      adabn: m.stats === null ? null : { stats: m.stats, bytes: m.bytes, open }, adapted: o.adapter !== undefined, what: o.model,
+      ...(o.adabn === false ? { useAdaBN: false } : {}), ...(o.seed === undefined ? {} : { seed: o.seed }),
+    });
+    return new Segmenter(o, backend, new Map(o.adapter === undefined ? [] : [['target', o.adapter]]), close);
   }
 
-  private get model(): SegmentationNet {
-    if (this.registry === null) throw new ConvLoraError('E_INVALID_ARG', "Expected engine 'torch' for this step but received engine 'onnx'");
-    return asSegmentationNet(this.registry.model);
-  }
-
-  /** Logits [S, H, W] of the prepared slices: the one step the engines do differently. */
-  private async logits(prep: PreparedScan, onnx: OnnxSession | null = this.onnxModel?.session ?? null): Promise<Float32Array> {
-    const batchSize = this.o.batchSize ?? 16;
-    const session = onnx;
-    if (session !== null) return runSlicesAsync(prep.images, prep.shape, batchSize, (x, b, h, w) => session.run(x, b, h, w));
-    const model = this.model;
-    return runSlices(prep.images, prep.shape, batchSize, this.o.device ?? 'cpu', (x) => [model.forward(x)])[0]!;
-  }
-
-  /** Test-time AdaBN per scan: asked for, or the model's recorded inference mode when nothing else fits it to the scan. */
-  private get perScanAdaBN(): boolean {
-    return this.registry !== null && (this.o.adabn ?? this.recordsAdaBN);
-  }
-
-  /** The ONNX engine's test-time AdaBN (pipeline/onnx-adabn.ts): the model records it, it is not refused, and the statistics graph is there. */
-  private get onnxAdaBN(): boolean {
-    return this.onnxModel?.stats != null && this.o.adabn !== false && this.recordsAdaBN;
-  }
-
-  /** The model records test-time AdaBN as its inference mode and nothing else fits it to the scan. */
-  private get recordsAdaBN(): boolean {
-    return this.o.adapter === undefined && this.o.adapters === undefined && this.info.inference === 'adabn';
-  }
-
-  /** The model for prediction: `name` (an adapter, merged, or null: the source model), with a folder's statistics if any. */
-  private use(name: string | null): void {
-    if (this.registry === null) return; // an ONNX graph has its adapter merged already
-    this.registry.activate(name, { merge: true });
-    this.model.eval();
-    this.#folderStats?.saved.restore();
-  }
-
-  private async read(input: string): Promise<{ img: NiftiVolume; prep: PreparedScan }> {
+  private async read(input: string): Promise<NiftiVolume> {
     const header = await readNiftiHeader(input);
     const dims = header.dim.slice(1, 1 + (header.dim[0] ?? 0));
     if (dims.length < 3 || dims.slice(3).some((d) => d !== 1)) {
       throw new ConvLoraError('E_SHAPE', `Expected a 3D volume in ${input} but received dims [${dims.join(', ')}]`);
     }
-    const img = await readNifti(input);
-    return { img, prep: prepareForModel(img, this.grid, { reorient: this.o.reorient !== false, conform: conformMode(this.o.conform), what: input }) };
+    return readNifti(input);
   }
 
   /**
@@ -222,92 +212,40 @@ export class Segmenter {
    * returned as failures and left out.
    */
   async adaptToScans(inputs: readonly string[]): Promise<{ result: TestTimeResult; failures: SegmentFailure[] }> {
+    if (!(this.backend instanceof TorchBackend)) throw new ConvLoraError('E_INVALID_ARG', "Expected engine 'torch' for test-time AdaBN over a folder but received engine 'onnx'");
     const preps: PreparedScan[] = [];
     const failures: SegmentFailure[] = [];
     for (const input of inputs) {
-      try { preps.push((await this.read(input)).prep); } catch (err) { failures.push(failure(input, err)); }
+      try { preps.push(prepareForModel(await this.read(input), this.grid, { reorient: this.o.reorient !== false, conform: conformMode(this.o.conform), what: input })); } catch (err) { failures.push(failure(input, err)); }
     }
     if (preps.length === 0) throw new ConvLoraError('E_DATA', `None of the ${inputs.length} scans could be read for test-time AdaBN`);
-    this.#dropFolderStats();
-    this.use(this.active);
-    const result = testTimeAdaBN(this.model, preps, this.ttaOptions());
-    this.#folderStats = { result, saved: snapshotBatchNorm(this.model) };
-    return { result, failures };
-  }
-
-  #dropFolderStats(): void {
-    this.#folderStats?.saved.dispose();
-    this.#folderStats = null;
-  }
-
-  private ttaOptions(): { seed?: number; device: Device } {
-    return { device: this.o.device ?? 'cpu', ...(this.o.seed === undefined ? {} : { seed: this.o.seed }) };
+    return { result: this.backend.adaptToScans(preps), failures };
   }
 
   async segment(input: string, output: string, brainOutput?: string): Promise<SegmentResult> {
     const t0 = Date.now();
     const o = this.o;
-    const { img, prep } = await this.read(input);
-    const warnings: string[] = [];
-    const push = (w: string | null): void => { if (w !== null) warnings.push(w); };
-    push(spacingWarning(prep, this.grid.spacing));
-    if (this.registry === null && o.adabn === undefined && this.recordsAdaBN && !this.onnxAdaBN) {
-      push('the model was selected with test-time AdaBN per scan (inference: adabn), but its ONNX statistics graph (<model>.stats.onnx, written by `convlora export`) is missing: predicted with its stored BatchNorm statistics');
-    }
-
-    // The scan as the source model sees it: for the distribution warning and the adapter choice (libtorch only).
-    this.registry?.activate(null);
-    const stats = this.registry === null || (this.info.fingerprint === undefined && this.candidates.length === 0) ? null
-      : bnInputStatistics(this.model, prep.images, prep.shape, { slices: statisticSlices(prep.images, prep.shape), device: o.device ?? 'cpu' });
-    const distribution = stats === null ? null : sourceDistance(this.model, stats, this.info.fingerprint);
-    push(distributionWarning(distribution));
-
-    let choice: AdapterChoice | null = null;
-    let adapter = this.active;
-    let adabn = this.#folderStats?.result ?? null;
-    if (this.candidates.length > 0) {
-      choice = chooseAdapter(this.registry!, this.candidates, prep.images, prep.shape, { device: o.device ?? 'cpu', ...(stats === null ? {} : { sourceStats: stats }) });
-      adapter = choice.chosen === null ? null : this.candidates.find((c) => c.name === choice!.chosen)!.adapter;
-      push(fallbackWarning(choice));
-    }
-    this.use(adapter);
-    if ((this.perScanAdaBN && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, [prep], this.ttaOptions());
-
-    let logits: Float32Array;
-    if (this.onnxAdaBN) {
-      // Re-estimate on this scan with the statistics graph, then predict with a copy of the graph holding them.
-      const m = this.onnxModel!;
-      const open = (b: Uint8Array): Promise<OnnxSession> => OnnxSession.open(b, { what: this.o.model, ...(this.o.threads === undefined ? {} : { threads: this.o.threads }) });
-      const fitted = await adaptToScan(m.stats!, m.bytes, prep.images, prep.shape, open, { what: this.o.model, ...(this.o.seed === undefined ? {} : { seed: this.o.seed }) });
-      try { logits = await this.logits(prep, fitted.model); } finally { await fitted.model.dispose(); }
-      adabn = { scans: 1, slices: fitted.slices, batches: fitted.batches, seed: this.o.seed ?? TEST_TIME_SEED };
-    } else logits = await this.logits(prep);
-    const inputMask = segmentationMask(prep, logits, img.dims, o.cleanup);
-    const data = o.prob === true ? probabilitiesToInput(prep, probabilities(logits)) : inputMask;
+    const img = await this.read(input);
+    const r = await segmentScan(img, this.backend, {
+      what: input, reorient: o.reorient !== false, conform: conformMode(o.conform), prob: o.prob === true,
+      ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }), ...(o.cleanup === undefined ? {} : { cleanup: o.cleanup }), ...(o.views === undefined ? {} : { views: o.views }),
+    });
+    const data = r.prob ?? r.mask;
     await writeNifti(output, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data, datatype: o.prob === true ? 16 : 2 });
     if (brainOutput !== undefined) {
       // The scan itself (same datatype and scaling) with the non-brain voxels zeroed, like BET's output image.
       const stripped = img.data.slice();
-      for (let i = 0; i < stripped.length; i++) if (inputMask[i] === 0) stripped[i] = 0;
+      for (let i = 0; i < stripped.length; i++) if (r.mask[i] === 0) stripped[i] = 0;
       await writeNifti(brainOutput, { dims: img.dims, spacing: img.spacing, affine: img.affine, header: img.header, data: stripped, datatype: img.datatype });
     }
-    const brain = inputMask.reduce((n, v) => n + v, 0);
-    const brainMl = (brain * img.spacing.slice(0, 3).reduce((a, b) => a * b, 1)) / 1000;
-    push(brainVolumeWarning(brainMl));
-    return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: brain, brainMl, seconds: (Date.now() - t0) / 1000,
-      orientation: { input: prep.inputCodes, model: this.grid.orientation, reoriented: prep.turn !== null }, resampled: prep.resampled,
-      adapter: adapter === null ? null : this.files.get(adapter) ?? null, choice, adabn, distribution, warnings };
+    const choice = (r.fit.choice ?? null) as AdapterChoice | null;
+    return { input, output, brain: brainOutput ?? null, voxels: data.length, brainVoxels: r.brainVoxels, brainMl: r.brainMl, seconds: (Date.now() - t0) / 1000,
+      orientation: { input: r.prep.inputCodes, model: this.grid.orientation, reoriented: r.prep.turn !== null }, resampled: r.prep.resampled,
+      adapter: r.fit.adapter === null ? null : this.files.get(r.fit.adapter) ?? null, choice, adabn: r.fit.adabn, distribution: r.fit.distribution, views: r.views, warnings: r.warnings };
   }
 
   dispose(): void {
-    this.#dropFolderStats();
-    // onnxruntime releases a session asynchronously; nothing waits on it, and a failure there changes no result.
-    this.onnxModel?.session.dispose().catch(() => undefined);
-    this.onnxModel?.stats?.dispose().catch(() => undefined);
-    if (this.registry === null) return;
-    const model = this.registry.model;
-    this.registry.dispose();
-    model.dispose();
+    this.close();
   }
 }
 
@@ -324,6 +262,9 @@ export async function adapterFiles(adapters: string | readonly string[]): Promis
 }
 
 export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
+  if (!isPath(o?.input)) invalidArg('input', 'a scan file path', o?.input);
+  if (!isPath(o.output)) invalidArg('output', 'an output file path', o.output);
+  if (o.brain !== undefined && !isPath(o.brain)) invalidArg('brain', 'an output file path', o.brain);
   const s = await Segmenter.open(o);
   try {
     return await s.segment(o.input, o.output, o.brain);
@@ -362,8 +303,14 @@ function failure(input: string, err: unknown): SegmentFailure {
  * `adabn`, the folder is taken as one scanner: test-time AdaBN over all its scans, then each predicted.
  * A scan that fails is recorded with its error code and the others go on.
  */
-export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; shard?: Shard; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
-  Promise<{ results: SegmentResult[]; failures: SegmentFailure[]; scans: number }> {
+export async function segmentDirectory(o: SegmenterOptions & { inputDir: string; outputDir: string; brainDir?: string; shard?: Shard; skipExisting?: boolean; onScan?: (done: number, total: number, r: SegmentResult | SegmentFailure) => void }):
+  Promise<{ results: SegmentResult[]; failures: SegmentFailure[]; skipped: string[]; scans: number }> {
+  if (!isPath(o?.inputDir)) invalidArg('inputDir', 'a folder path', o?.inputDir);
+  if (!isPath(o.outputDir)) invalidArg('outputDir', 'a folder path', o.outputDir);
+  if (o.brainDir !== undefined && !isPath(o.brainDir)) invalidArg('brainDir', 'a folder path', o.brainDir);
+  if (!isBool(o.skipExisting)) invalidArg('skipExisting', 'true or false', o.skipExisting);
+  if (o.onScan !== undefined && typeof o.onScan !== 'function') invalidArg('onScan', 'a function', o.onScan);
+  checkSegmenterOptions(o);
   const shard = o.shard === undefined ? null : checkShard(o.shard);
   const names = (await readdir(o.inputDir).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the folder ${o.inputDir}: ${err.message}`, { cause: err }); }))
     .filter((n) => NIFTI_NAME.test(n)).sort();
@@ -376,8 +323,14 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
   }
   // This task's scans; the others' names still go into the folder statistics below, so every shard
   // normalizes with the statistics an unsharded run would use and writes the masks it would write.
-  const mine = shard === null ? names : shardItems(names, shard);
-  if (mine.length === 0) return { results: [], failures: [], scans: 0 };
+  const assigned = shard === null ? names : shardItems(names, shard);
+  // A folder run again after an interruption: scans whose outputs all exist are done (every file is
+  // written under a temporary name and renamed, so an existing output is a complete one).
+  const done = (n: string): boolean => existsSync(join(o.outputDir, outputName(n, o.prob === true)))
+    && (o.brainDir === undefined || existsSync(join(o.brainDir, brainName(n))));
+  const skipped = o.skipExisting === true ? assigned.filter(done).map((n) => join(o.inputDir, n)) : [];
+  const mine = o.skipExisting === true ? assigned.filter((n) => !done(n)) : assigned;
+  if (mine.length === 0) return { results: [], failures: [], skipped, scans: assigned.length };
   const s = await Segmenter.open(o);
   const results: SegmentResult[] = [];
   const failures: SegmentFailure[] = [];
@@ -403,7 +356,7 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
   } finally {
     s.dispose();
   }
-  return { results, failures, scans: mine.length };
+  return { results, failures, skipped, scans: assigned.length };
 }
 
 /** True when `path` is an existing directory. */

@@ -14,10 +14,9 @@
 import { checkInt, ConvLoraError } from '../errors.js';
 import { tensor } from '../engine/create.js';
 import type { Device, Tensor } from '../engine/tensor.js';
-import { hashSeed, Rng } from '../data/rng.js';
 import type { Module } from '../nn/module.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
-import { headSpan } from '../lora/fingerprint.js';
+import { adabnSlicePlan, gatherSlices } from './slices.js';
 
 /** Seed of the slice shuffle: fixed, so the same scans give the same statistics and masks every run. */
 export const TEST_TIME_SEED = 42;
@@ -51,20 +50,10 @@ export function testTimeAdaBN(model: Module, scans: readonly { images: Float32Ar
   for (const s of scans) {
     if (s.shape[1] !== H || s.shape[2] !== W) throw new ConvLoraError('E_SHAPE', `Expected ${H} x ${W} slices in every scan but received ${s.shape[1]} x ${s.shape[2]}`);
   }
-  const plane = H * W;
-  // [scan, slice] of every slice used, shuffled once (seed, epoch 0), as Batches shuffles a training epoch.
-  const refs = scans.flatMap((s, i) => {
-    const [lo, hi] = o.span === 'all' ? [0, s.shape[0] - 1] : headSpan(s.images, s.shape);
-    return Array.from({ length: hi - lo + 1 }, (_, k) => [i, lo + k] as const);
-  });
-  new Rng(hashSeed(seed, 0)).shuffle(refs);
-  if (o.maxSlices !== undefined) refs.splice(checkInt('maxSlices', o.maxSlices, 1));
+  const refs = adabnSlicePlan(scans, { seed, ...(o.span === undefined ? {} : { span: o.span }), ...(o.maxSlices === undefined ? {} : { maxSlices: o.maxSlices }) });
   function* batches(): Generator<Tensor> {
     for (let at = 0; at < refs.length; at += batchSize) {
-      const chunk = refs.slice(at, at + batchSize);
-      const x = new Float32Array(chunk.length * plane);
-      chunk.forEach(([i, k], b) => x.set(scans[i]!.images.subarray(k * plane, (k + 1) * plane), b * plane));
-      const t = tensor(x, [chunk.length, 1, H, W], { device: o.device ?? 'cpu' });
+      const t = tensor(gatherSlices(scans, refs, at, batchSize), [Math.min(batchSize, refs.length - at), 1, H, W], { device: o.device ?? 'cpu' });
       try { yield t; } finally { t.dispose(); }
     }
   }

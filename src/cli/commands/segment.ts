@@ -31,10 +31,10 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--no-cleanup (the mask as the network gives it: no largest component, no hole filling)] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
+  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--no-cleanup (the mask as the network gives it: no largest component, no hole filling)] [--views 1|3 (views fused; default the model\'s record)] [--skip-existing (a folder: leave scans whose outputs exist, as after an interrupted run)] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
-    engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, 'no-cleanup': { type: 'boolean' }, brain: { type: 'string' },
+    engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, 'no-cleanup': { type: 'boolean' }, brain: { type: 'string' }, views: { type: 'string' }, 'skip-existing': { type: 'boolean' },
   },
   async run(v0, _p, io) {
     const v = applyConfig('segment', v0, this.options);
@@ -64,6 +64,7 @@ export const segmentCommand: Command = {
       model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
       prob: v.prob === true, device, engine, ...(threads === undefined ? {} : { threads }), reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),
       ...(v['no-cleanup'] === true ? { cleanup: false } : {}),
+      ...(stringOpt(v, 'views') === undefined ? {} : { views: numberOpt(v, 'views', 1, { integer: true, min: 1 }) }),
     };
     const shardSpec = stringOpt(v, 'shard');
     if (await isDirectory(input)) {
@@ -75,8 +76,9 @@ export const segmentCommand: Command = {
       if (shard !== undefined && v.quiet !== true) io.stderr.write(`shard ${shard.index}/${shard.count}${env === null ? '' : ` (from ${env.from})`}: scans ${shard.index}, ${shard.index + shard.count}, ... of the folder's sorted names\n`);
       let bar: Progress | null = null;
       const started = Date.now();
-      const { results, failures, scans } = await segmentDirectory({
+      const { results, failures, skipped, scans } = await segmentDirectory({
         ...common, inputDir: input, outputDir: output, ...(brain === undefined ? {} : { brainDir: brain }), ...(shard === undefined ? {} : { shard }),
+        ...(v['skip-existing'] === true ? { skipExisting: true } : {}),
         onScan: (done, total, r) => {
           bar ??= new Progress(io.stderr, 'segment', total, { enabled: v.quiet !== true });
           if ('code' in r) io.stderr.write(`\n${r.input}: error ${r.code}: ${r.message}\n`);
@@ -88,11 +90,12 @@ export const segmentCommand: Command = {
         },
       });
       (bar as Progress | null)?.done(`${((Date.now() - started) / 1000).toFixed(1)} s`);
-      if (v.json === true) io.stdout.write(`${JSON.stringify({ results, failures }, null, 2)}\n`);
+      if (v.json === true) io.stdout.write(`${JSON.stringify({ results, failures, skipped }, null, 2)}\n`);
       const turned = results.filter((r) => r.orientation.reoriented).length;
       if (v.quiet !== true) {
+        if (skipped.length > 0) io.stderr.write(`skipped ${skipped.length} scan${skipped.length === 1 ? '' : 's'} whose outputs exist (--skip-existing)\n`);
         if (scans === 0) io.stderr.write(`shard ${shard!.index}/${shard!.count}: no scans for this task (the folder has fewer than ${shard!.count})\n`);
-        io.stderr.write(`segmented ${results.length} of ${results.length + failures.length} scans into ${output}${turned > 0 ? ` (${turned} turned into the model's orientation ${results[0]!.orientation.model} and back)` : ''}\n`);
+        io.stderr.write(`segmented ${results.length} of ${results.length + failures.length}${skipped.length > 0 ? ' remaining' : ''} scans into ${output}${turned > 0 ? ` (${turned} turned into the model's orientation ${results[0]!.orientation.model} and back)` : ''}\n`);
         if (failures.length > 0) io.stderr.write(`failed: ${failures.map((f) => `${f.input} (${f.code})`).join(', ')}\n`);
       }
       return failures.length > 0 ? 1 : 0;

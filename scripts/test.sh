@@ -2,14 +2,18 @@
 # The README's test command: set up (idempotent), then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser app's test drives Debian's chromium headless (no browser download).
-if ! command -v chromium >/dev/null; then
+# Debian packages only the tests use: chromium, which the browser app's test drives headless (no browser
+# download), and python3-nibabel, the independent NIfTI reader of the interop suite (test/data/nifti-interop).
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+dpkg-query -W -f='${Status}' python3-nibabel 2>/dev/null | grep -q "install ok installed" || need+=(python3-nibabel)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
-    echo "test: chromium is missing (apt-get install -y chromium); the browser test will be skipped" >&2
+    echo "test: missing ${need[*]} (apt-get install -y ${need[*]}): without chromium the browser test is skipped, without python3-nibabel the NIfTI interop test fails" >&2
   else
-    echo "test: installing Debian's chromium for the browser app's test" >&2
+    echo "test: installing Debian's ${need[*]} for the tests" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 fi
 bash scripts/setup.sh

@@ -10,33 +10,9 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { encodeNifti, parseNifti, readNifti, readNiftiHeader, writeNifti } from '../../src/data/nifti.js';
 import { niftiExtensions } from '../../src/data/nifti-extensions.js';
 import { fixture, isCoded, readJson, tempDir } from './helpers.js';
+import { concat, noise, record, stripNul } from './nifti-build.js';
 
 const HEADER = { 1: 348, 2: 540 } as const;
-
-/** Deterministic noise bytes (an LCG): incompressible, so a gzip prefix inflates to few bytes. */
-function noise(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s >>> 24; }
-  return out;
-}
-
-/** One record as NIfTI lays it out, little-endian: esize (default: 8 + data, padded to 16), ecode, data. */
-function record(code: number, data: Uint8Array, esize = Math.ceil((8 + data.length) / 16) * 16): Uint8Array {
-  const out = new Uint8Array(Math.max(esize, 8 + data.length));
-  const v = new DataView(out.buffer);
-  v.setInt32(0, esize, true);
-  v.setInt32(4, code, true);
-  out.set(data, 8);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
 
 /**
  * `file` (encodeNifti's, with no extensions: header, 4-byte extender, voxels) with `area` (extender and
@@ -131,12 +107,6 @@ test(`a chain that does not end at vox_offset is E_NIFTI_EXTENSION however the f
     }
   }
 });
-
-function stripNul(b: Uint8Array): Uint8Array {
-  let n = b.length;
-  while (n > 0 && b[n - 1] === 0) n--;
-  return b.subarray(0, n);
-}
 
 interface NibabelFile {
   file: string; version: 1 | 2; littleEndian: boolean; voxOffset: number; sclSlope: number; sclInter: number;

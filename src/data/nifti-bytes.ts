@@ -145,8 +145,11 @@ export function encodeNiftiRaw(input: NiftiWriteInput, opts: Pick<WriteOptions, 
   const src = input.header;
   // Integer files with scl_slope keep it: raw integer data is written as is, and a float volume read
   // with scaling goes back to its stored integers through the same slope. Anything else is stored unscaled.
+  // 64-bit integers are read into a Float64Array as stored (scaled, into a Float32Array), so a Float64Array
+  // of them is raw data.
   const keepScale = src !== undefined && hasScaling(src) && datatype === src.datatype && datatype !== 16 && datatype !== 64;
-  const unscale = keepScale && (input.data instanceof Float32Array || input.data instanceof Float64Array);
+  const raw64 = input.data instanceof Float64Array && (datatype === 1024 || datatype === 1280);
+  const unscale = keepScale && !raw64 && (input.data instanceof Float32Array || input.data instanceof Float64Array);
   const h = buildHeader(input, datatype, version, keepScale);
   const voxels = encodeVoxels(input.data, datatype, unscale ? [h.sclSlope, Number.isNaN(h.sclInter) ? 0 : h.sclInter] : undefined);
   const out = new Uint8Array(h.voxOffset + voxels.length);

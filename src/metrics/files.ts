@@ -66,10 +66,22 @@ export function pairVolumes(pred: NiftiVolume, gt: NiftiVolume, predPath: string
   return { gt: gt.data, pred: pred.data, shape: [...gd].reverse(), spacing: [...gs].reverse() };
 }
 
-/** Read both masks (NaN/Inf voxels count as background) and pair them. */
+/**
+ * The mask a file holds, by the suffix of its name (see caseFile): a probability map (`_prob`) is
+ * foreground above 0.5, as `segment` thresholds it; a skull-stripped scan (`_brain`) wherever it is not
+ * 0 (intensities may be negative); anything else wherever it is > 0, which the metrics assume.
+ */
+function asMask(vol: NiftiVolume, path: string): NiftiVolume {
+  const { suffix } = caseFile(path);
+  if (suffix === '_prob') return { ...vol, data: Uint8Array.from(vol.data, (v) => (v > 0.5 ? 1 : 0)) };
+  if (suffix === '_brain') return { ...vol, data: Uint8Array.from(vol.data, (v) => (v !== 0 ? 1 : 0)) };
+  return vol;
+}
+
+/** Read both masks (NaN/Inf voxels count as background; see asMask for `_prob` and `_brain` files) and pair them. */
 export async function loadMaskPair(predPath: string, gtPath: string): Promise<MaskPair> {
   const [pred, gt] = await Promise.all([readNifti(predPath, { nonFinite: 'zero' }), readNifti(gtPath, { nonFinite: 'zero' })]);
-  return pairVolumes(pred, gt, predPath, gtPath);
+  return pairVolumes(asMask(pred, predPath), asMask(gt, gtPath), predPath, gtPath);
 }
 
 function foreground(data: ArrayLike<number>): number {
@@ -87,9 +99,25 @@ export async function evaluateMaskFiles(predPath: string, gtPath: string, option
 
 const NIFTI_NAME = /\.nii(\.gz)?$/;
 
-/** Case id of a mask file: the name without `.nii(.gz)` and without a trailing `_ss` (CC359 masks). */
+/**
+ * Suffixes our commands write after a case id, in the order a case's files are preferred when a folder
+ * holds several: `segment`'s mask, CC359's and the phantom generator's masks, a plain name, then
+ * `segment --prob`'s probabilities and `segment --brain`'s skull-stripped scan.
+ */
+export const CASE_SUFFIXES = ['_mask', '_ss', '', '_prob', '_brain'] as const;
+export type CaseSuffix = (typeof CASE_SUFFIXES)[number];
+const SUFFIX_RE = /^(.*?)(_mask|_ss|_prob|_brain)?$/;
+
+/** Case id and suffix of a file: `IXI012_mask.nii.gz` is case `IXI012`, suffix `_mask` (one suffix is removed). */
+export function caseFile(file: string): { id: string; suffix: CaseSuffix } {
+  const m = SUFFIX_RE.exec(basename(file).replace(NIFTI_NAME, ''));
+  const suffix = (m?.[2] ?? '') as CaseSuffix;
+  return { id: m?.[1] || basename(file), suffix };
+}
+
+/** Case id of a mask file: the name without `.nii(.gz)` and one trailing `_mask`, `_prob`, `_brain` or `_ss`. */
 export function caseIdOf(file: string): string {
-  return basename(file).replace(NIFTI_NAME, '').replace(/_ss$/, '');
+  return caseFile(file).id;
 }
 
 /**
@@ -108,33 +136,52 @@ export interface FilePairing {
   /** Case ids found only among the predictions / only among the ground truths. */
   onlyPred: string[];
   onlyGt: string[];
+  /** Every NIfTI file left out, sorted by case id, with why: no file of its case on the other side, or another file of its case is scored. */
+  unpaired: { file: string; reason: string }[];
 }
 
-async function niftiFiles(dir: string): Promise<Map<string, string>> {
+/** A folder's NIfTI files by case id: the preferred file of each case (CASE_SUFFIXES order) and the others. */
+async function niftiFiles(dir: string): Promise<{ byId: Map<string, string>; setAside: FilePairing['unpaired'] }> {
   let names: string[];
   try {
     names = await fsp.readdir(dir);
   } catch (err) {
     throw new ConvLoraError('E_IO', `Could not list ${dir}: ${(err as Error).message}`, { cause: err });
   }
+  const rank = (name: string): number => CASE_SUFFIXES.indexOf(caseFile(name).suffix);
   const byId = new Map<string, string>();
-  for (const name of names.filter((n) => NIFTI_NAME.test(n)).sort()) {
+  const setAside: FilePairing['unpaired'] = [];
+  for (const name of names.filter((n) => NIFTI_NAME.test(n)).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))) {
     const id = caseIdOf(name);
-    if (byId.has(id)) throw new ConvLoraError('E_DATA', `Expected one mask per case in ${dir} but ${byId.get(id) ?? ''} and ${name} are both case ${JSON.stringify(id)}`);
-    byId.set(id, join(dir, name));
+    const chosen = byId.get(id);
+    if (chosen === undefined) { byId.set(id, join(dir, name)); continue; }
+    if (rank(chosen) === rank(name)) {
+      throw new ConvLoraError('E_DATA', `Expected one file per case and kind in ${dir} but ${basename(chosen)} and ${name} are both case ${JSON.stringify(id)}`);
+    }
+    setAside.push({ file: join(dir, name), reason: `case ${id} is scored with ${chosen}` });
   }
-  return byId;
+  return { byId, setAside };
 }
 
-/** Match the NIfTI files of two directories by case id (see caseIdOf), sorted by id. */
+/**
+ * Match the NIfTI files of two directories by case id (see caseFile: `<id>`, `<id>_mask`, `_ss`, `_prob`
+ * or `_brain`), sorted by id. A folder holding several files of a case uses one, in CASE_SUFFIXES order.
+ */
 export async function pairMaskDirs(predDir: string, gtDir: string): Promise<FilePairing> {
   const [preds, gts] = await Promise.all([niftiFiles(predDir), niftiFiles(gtDir)]);
-  const pairs = [...gts.keys()].filter((id) => preds.has(id)).sort()
-    .map((id) => ({ id, domain: domainOfCase(id), pred: preds.get(id) ?? '', gt: gts.get(id) ?? '' }));
+  const pairs = [...gts.byId.keys()].filter((id) => preds.byId.has(id)).sort()
+    .map((id) => ({ id, domain: domainOfCase(id), pred: preds.byId.get(id) ?? '', gt: gts.byId.get(id) ?? '' }));
+  const alone = (mine: Map<string, string>, other: Map<string, string>, otherDir: string): FilePairing['unpaired'] =>
+    [...mine].filter(([id]) => !other.has(id)).map(([id, file]) => ({ file, reason: `no file of case ${id} in ${otherDir}` }));
+  const unpaired = [...preds.setAside, ...gts.setAside, ...alone(preds.byId, gts.byId, gtDir), ...alone(gts.byId, preds.byId, predDir)]
+    .map((u) => ({ ...u, id: caseIdOf(u.file) }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.file < b.file ? -1 : 1))
+    .map(({ file, reason }) => ({ file, reason }));
   return {
     pairs,
-    onlyPred: [...preds.keys()].filter((id) => !gts.has(id)).sort(),
-    onlyGt: [...gts.keys()].filter((id) => !preds.has(id)).sort(),
+    onlyPred: [...preds.byId.keys()].filter((id) => !gts.byId.has(id)).sort(),
+    onlyGt: [...gts.byId.keys()].filter((id) => !preds.byId.has(id)).sort(),
+    unpaired,
   };
 }
 

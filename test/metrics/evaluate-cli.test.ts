@@ -142,7 +142,7 @@ test('directory form: matches cases, warns about the unmatched, prints per-case 
   dir = join(gtDir, '..');
   const r = await run(['--pred', predDir, '--gt', gtDir, '--tolerance', '0.5', '--json']);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.err, /warning: skipping 1 case\(s\) found in .*gt only: CC0200_philips_3_50_F/);
+  assert.match(r.err, /warning: 1 file\(s\) stayed unpaired:\n {2}.*gt\/CC0200_philips_3_50_F_ss\.nii\.gz: no file of case CC0200_philips_3_50_F in .*pred\n/);
   const j = JSON.parse(r.out) as {
     cases: { id: string; domain: string; surfaceDice: number }[];
     domains: { domain: string; cases: number; surfaceDice: { n: number; mean: number; std: number } }[];

@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
 import { aggregate, type AggregateRow, type CaseMetrics } from '../../metrics/aggregate.js';
 import { evaluateMaskDirs, evaluateMaskFiles, pairMaskDirs } from '../../metrics/files.js';
@@ -52,17 +53,25 @@ async function evaluatePair(pred: string, gt: string, tolerance: number, json: b
   return 0;
 }
 
+/** Unpaired files listed on stderr; the rest are counted (all of them are in --json output). */
+const UNPAIRED_SHOWN = 10;
+
 /** Every predicted mask in `predDir` with a GT mask of the same case in `gtDir`. */
 async function evaluateDirs(predDir: string, gtDir: string, tolerance: number, json: boolean, io: CliIO): Promise<number> {
   const pairing = await pairMaskDirs(predDir, gtDir);
   if (pairing.pairs.length === 0) {
-    throw new ConvLoraError('E_DATA', `Expected mask files of the same cases in ${predDir} and ${gtDir} but found none in common`);
+    // Nothing paired, so every file is unpaired: name what each side holds.
+    const holds = (dir: string): string => {
+      const names = pairing.unpaired.map((u) => u.file).filter((f) => join(dir, basename(f)) === f).map((f) => basename(f)).sort();
+      if (names.length === 0) return `${dir} has no .nii/.nii.gz files`;
+      return `${dir} has ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, ... (${names.length} files)` : ''}`;
+    };
+    throw new ConvLoraError('E_DATA', `Expected files of the same cases in ${predDir} and ${gtDir} but found none in common (a case is a file name without .nii[.gz] and one trailing _mask, _prob, _brain or _ss): ${holds(predDir)}; ${holds(gtDir)}`);
   }
-  for (const [ids, where] of [[pairing.onlyGt, `${gtDir} only`], [pairing.onlyPred, `${predDir} only`]] as const) {
-    if (ids.length > 0) {
-      const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? `, ... (${ids.length} in all)` : '');
-      io.stderr.write(`convlora evaluate: warning: skipping ${ids.length} case(s) found in ${where}: ${shown}\n`);
-    }
+  if (pairing.unpaired.length > 0) {
+    const shown = pairing.unpaired.slice(0, UNPAIRED_SHOWN).map((u) => `  ${u.file}: ${u.reason}\n`).join('');
+    const more = pairing.unpaired.length > UNPAIRED_SHOWN ? `  ... and ${pairing.unpaired.length - UNPAIRED_SHOWN} more${json ? '' : ' (--json lists them all)'}\n` : '';
+    io.stderr.write(`convlora evaluate: warning: ${pairing.unpaired.length} file(s) stayed unpaired:\n${shown}${more}`);
   }
   const progress = new Progress(io.stderr, 'evaluate', pairing.pairs.length);
   const cases: CaseMetrics[] = await evaluateMaskDirs(pairing, { tolerance }, (done, r) =>
@@ -72,6 +81,7 @@ async function evaluateDirs(predDir: string, gtDir: string, tolerance: number, j
   if (json) {
     const out = {
       pred: predDir, gt: gtDir, tolerance,
+      unpaired: pairing.unpaired,
       cases: cases.map((c) => ({ id: c.id, domain: c.domain, surfaceDice: num(c.surfaceDice), dice: num(c.dice), hd95: num(c.hd95), assd: num(c.assd) })),
       domains: table.rows.map(summaryJson),
       overall: summaryJson(table.overall),
@@ -134,8 +144,11 @@ export const evaluateCommand: Command = {
     '',
     'Masks of any integer or float type; voxels > 0 are foreground. The GT header gives the spacing;',
     'the two files must share dims and spacing. --tolerance is the Surface Dice tolerance in mm',
-    '(default 1, as in the paper). With directories, files are matched by case (name without',
-    '.nii/.nii.gz and a trailing _ss) and a per-case and per-domain (mean ± std) table is printed.',
+    '(default 1, as in the paper). With directories, files are matched by case: the name without .nii/.nii.gz',
+    'and one trailing _mask, _prob, _brain or _ss (what segment, CC359 and phantom write), so segment\'s <id>_mask',
+    'pairs with <id>, <id>_ss or <id>_mask; a folder holding several files of a case uses _mask, _ss, plain, _prob,',
+    'then _brain. Files left unpaired are listed, and a per-case and per-domain (mean ± std) table is printed.',
+    'A _prob file is foreground above 0.5, a _brain file (skull-stripped scan) wherever it is not 0.',
     'With --model, the model (and domain adapter) segments the domain\'s split and is scored per volume.',
     'With --scans or --bids, each scan is segmented as `segment` does and scored on its own grid against its mask',
     '(<name>_mask.nii[.gz] beside it, or <name>_mask|_ss|<name>.nii[.gz] in --masks DIR); scans without a mask are skipped.',

@@ -23,4 +23,7 @@ node scripts/cache-deps.mjs
 # Only the *.test.js files: given the folder, node --test also loads every helper module and counts each as
 # a passing test that asserts nothing (12 of them).
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
+# No tensor finalizer: a tensor dropped without dispose() stays live, so every liveTensors() check
+# catches a leak every time instead of when a garbage collection happens to run first (issue 25).
+export CONVLORA_FINALIZER=off
 exec node --test --test-concurrency=1 --test-timeout=1200000 --test-force-exit "${tests[@]}"

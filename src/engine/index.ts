@@ -1,4 +1,4 @@
-export { Tensor, tidy, dispose, liveTensors, type Device } from './tensor.js';
+export { Tensor, tidy, dispose, liveTensors, TENSOR_FINALIZER, type Device } from './tensor.js';
 export * from './create.js';
 export * as ops from './ops.js';
 export { Adam, type AdamOptions, type AdamState } from './optim.js';

@@ -5,9 +5,9 @@
  * declaration, or by creating it inside `tidy(fn)`, which frees everything made inside except what
  * `fn` returns (and what was `keep()`-ed). A FinalizationRegistry frees handles of tensors that
  * were garbage-collected without disposal, but only as a safety net: in a synchronous training loop
- * finalizers do not run, so loops must use tidy or dispose.
+ * finalizers do not run, so loops must use tidy or dispose. CONVLORA_FINALIZER=off turns the net off.
  */
-import { ConvLoraError } from '../errors.js';
+import { ConvLoraError, describe } from '../errors.js';
 import { native, NONE, type DType, type Handle } from './binding.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -20,9 +20,25 @@ export type TypedArrayOf<D extends DType> = D extends 'float32' ? Float32Array
 type Scope = Tensor[];
 const scopes: Scope[] = [];
 
-const registry = new FinalizationRegistry<Handle>((h) => {
-  try { native().dispose(h); } catch { /* already freed */ }
-});
+/**
+ * Whether dropped tensors are freed when the garbage collector finalizes them: CONVLORA_FINALIZER `on`
+ * (the default) or `off`. The safety net frees a leak by chance, whenever a collection happens to run,
+ * so a test asserting that liveTensors() returns to its start may pass or fail on the same leak. With
+ * `off` a leaked tensor stays live and such a test fails every time; the test command sets it.
+ */
+export const TENSOR_FINALIZER: boolean = finalizerSetting(process.env.CONVLORA_FINALIZER);
+
+function finalizerSetting(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new ConvLoraError('E_INVALID_ARG', `Expected 'on' or 'off' for \`CONVLORA_FINALIZER\` but received ${describe(value)}`);
+}
+
+const registry = TENSOR_FINALIZER
+  ? new FinalizationRegistry<Handle>((h) => {
+    try { native().dispose(h); } catch { /* already freed */ }
+  })
+  : null;
 
 export class Tensor {
   #h: Handle;
@@ -32,7 +48,7 @@ export class Tensor {
   /** Wrap a fresh native handle; the new Tensor joins the innermost open tidy scope. */
   constructor(handle: Handle) {
     this.#h = handle;
-    registry.register(this, handle, this);
+    registry?.register(this, handle, this);
     const scope = scopes[scopes.length - 1];
     if (scope !== undefined) scope.push(this);
   }
@@ -99,7 +115,7 @@ export class Tensor {
   dispose(): void {
     if (this.#h < 0) return;
     native().dispose(this.#h);
-    registry.unregister(this);
+    registry?.unregister(this);
     this.#h = -1;
   }
 

@@ -23,6 +23,12 @@ def number(v):
     return float(v) if isinstance(v, (float, np.floating)) else int(v)
 
 
+def raw_content(ext):
+    """A record's content as bytes (the generic extensions we write have bytes content already)."""
+    content = ext.get_content()
+    return content if isinstance(content, bytes) else ext._mangle(content)
+
+
 def describe(path):
     img = nib.load(path)
     h = img.header
@@ -43,7 +49,7 @@ def describe(path):
         'sform': h.get_sform().tolist() if scode > 0 else None,
         'affine': img.affine.tolist(),
         'extensions': [
-            {'code': int(e.get_code()), 'esize': int(e.get_sizeondisk()), 'data': base64.b64encode(e._mangle(e._content)).decode('ascii')}
+            {'code': int(e.get_code()), 'esize': int(e.get_sizeondisk()), 'data': base64.b64encode(raw_content(e)).decode('ascii')}
             for e in h.extensions
         ],
         'data': [number(v) for v in np.asarray(raw).flatten(order='F')],

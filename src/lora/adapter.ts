@@ -26,7 +26,7 @@ export interface AdapterConfig {
   version: 1;
   domain: string;
   /** Adaptation method; 'adabn' and 'self-training' carry statistics / all weights instead of LoRA. */
-  method: Method | 'adabn' | 'self-training';
+  method: Method | 'adabn' | 'self-training' | 'teacher';
   blocks: Blocks | null;
   lora: LoraConfig;
   placement: Placement;
@@ -36,6 +36,11 @@ export interface AdapterConfig {
   fingerprint?: Fingerprint;
   /** What a user's own scans were (adapt on a folder or BIDS group); absent for the CC359 layout. */
   trainedOn?: AdapterTrainingData;
+  /**
+   * 'adabn': the adapter was trained for, and is used with, test-time AdaBN per scan on top of its weights
+   * (a base model that predicts that way, adapted with per-scan batches); absent: its own statistics.
+   */
+  inference?: 'adabn';
   notes?: Record<string, unknown>;
 }
 
@@ -116,6 +121,8 @@ export class AdapterRegistry {
   }
 
   get active(): string | null { return this.#active; }
+  /** The configuration of the adapter registered as `name`, or null. */
+  config(name: string): AdapterConfig | null { return this.#adapters.get(name)?.config ?? null; }
   get domains(): string[] { return [...this.#adapters.keys()]; }
 
   /** Register an adapter under `name`; it must have been trained on this base model. */

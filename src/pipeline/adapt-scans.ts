@@ -19,10 +19,12 @@ import { DEFAULT_CONFORM, type ConformMode } from '../data/conform.js';
 import { checkDomainName } from '../data/names.js';
 import { holdOut } from '../data/splits.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter, type AdapterTrainingData } from '../lora/adapter.js';
-import { adaptDomain, type AdaptEpoch, type AdaptOptions, type AdaptScan } from './adapt.js';
+import { adaptDomain, type AdaptEpoch, type AdaptOptions, type AdaptScan, type AdaptSelection } from './adapt.js';
 import { SPLIT_SEED } from './dataset.js';
 import { loadHead, loadUnet, modelGrid } from './models.js';
-import { adaptScanOf, fileOf, headSlices, keepSlices, openScanSet, prepareUserScan, type ScanSource } from './scans.js';
+import { adaptScanOf, fileOf, headSlices, keepSlices, openScanSet, prepareUserScan, type PreparedUserScan, type ScanSource } from './scans.js';
+import type { UserScan } from '../data/scans.js';
+import type { ModelGrid } from '../data/conform.js';
 import { silent } from './events.js';
 
 /** Share of a user's scans held out for model selection: 10 % (as the CC359 targets' validation split), at least 1. */
@@ -57,6 +59,34 @@ export interface AdaptScansResult {
   selection: string[];
   bestEpoch: number;
   history: AdaptEpoch[];
+  /** 'start' when the guard kept the starting model (adapt.ts AdaptResult.kept). */
+  kept: 'start' | 'adapted';
+  select: AdaptSelection;
+}
+
+/**
+ * One scan read and prepared as `segment` prepares it, as adaptation learns from it: the head slices of
+ * every view the model was trained on (one for most models), stacked; `slices: 'all'` keeps every slice.
+ */
+export async function prepareAdaptScan(scan: UserScan, grid: ModelGrid, conform: ConformMode, slices: 'head' | 'all', name: string): Promise<{ prep: PreparedUserScan; scan: AdaptScan }> {
+  const p = await prepareUserScan(scan, grid, conform);
+  let a = adaptScanOf(p, name);
+  if (slices === 'head') {
+    const parts = p.prep.views.map((v) => keepSlices({ ...a, images: v.images, shape: v.shape }, headSlices(v.images, v.shape)));
+    if (parts.every((x) => x.shape[0] === 0)) throw new ConvLoraError('E_DATA', `${scan.imagePath} shows no head: every voxel is at the intensity of its darkest`, { detail: 'E_DATA_BLANK' });
+    a = parts.length === 1 ? parts[0]! : stackSlices(parts);
+  } else if (p.prep.views.length > 1) a = stackSlices(p.prep.views.map((v) => ({ ...a, images: v.images, shape: v.shape })));
+  return { prep: p, scan: a };
+}
+
+/** Scans of one volume (its views) stacked into one, in order. */
+function stackSlices(parts: readonly AdaptScan[]): AdaptScan {
+  const [, H, W] = parts[0]!.shape, plane = H * W;
+  const total = parts.reduce((n, x) => n + x.shape[0], 0);
+  const images = new Float32Array(total * plane);
+  let at = 0;
+  for (const x of parts) { images.set(x.images, at * plane); at += x.shape[0]; }
+  return { ...parts[0]!, images, shape: [total, H, W] };
 }
 
 export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult> {
@@ -85,14 +115,8 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
     const train: AdaptScan[] = [], val: AdaptScan[] = [];
     const records: AdapterTrainingData['scans'] = [];
     for (const [i, scan] of set.scans.entries()) {
-      const p = await prepareUserScan(scan, grid, conform);
+      const { prep: p, scan: a } = await prepareAdaptScan(scan, grid, conform, slices, name);
       const role = roleOf.get(scan.stem)!;
-      let a = adaptScanOf(p, name);
-      if (slices === 'head') {
-        const kept = headSlices(a.images, a.shape);
-        if (kept.length === 0) throw new ConvLoraError('E_DATA', `${scan.imagePath} shows no head: every voxel is at the intensity of its darkest`, { detail: 'E_DATA_BLANK' });
-        a = keepSlices(a, kept);
-      }
       (role === 'train' ? train : val).push(a);
       records.push({ file: fileOf(scan), role, orientation: p.prep.inputCodes, voxelSize: [...set.headers[i]!.spacing], resampled: p.prep.resampled !== null, slices: a.shape[0] });
     }
@@ -103,14 +127,17 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
       preparation: { conform, orientation: grid.orientation, voxelSize: grid.spacing === null ? null : [...grid.spacing], size: grid.size, slices },
     };
     const { source: _s, unet: _u, head: _h, name: _n, out: _o, holdOut: _k, conform: _c, slices: _l, ...adaptOpts } = o;
-    const r = await adaptDomain(registry, head, train, val, { size: grid.size }, { ...adaptOpts, target: name, device, trainedOn });
+    // 'teacher' on a model that predicts with test-time AdaBN per scan (the bundled ones) adapts per scan, unless told otherwise.
+    const perScan = o.perScan ?? (o.method === 'teacher' && info.inference === 'adabn' && (o.adabn ?? 'none') === 'none');
+    const r = await adaptDomain(registry, head, train, val, { size: grid.size }, { ...adaptOpts, target: name, device, trainedOn,
+      ...(perScan ? { perScan, ...(typeof info.adabnSlices === 'number' ? { adabnSlices: info.adabnSlices } : {}) } : {}) });
     const out = typeof o.out === 'string' ? o.out : o.out(name);
     try {
       if (o.parallel === undefined || o.parallel === null || o.parallel.main) await saveAdapter(out, r.adapter);
     } finally {
       disposeAdapter(r.adapter);
     }
-    return { adapter: out, name, scanner: set.scanner, train: split.train.map(fileOf), selection: split.val.map(fileOf), bestEpoch: r.bestEpoch, history: r.history };
+    return { adapter: out, name, scanner: set.scanner, train: split.train.map(fileOf), selection: split.val.map(fileOf), bestEpoch: r.bestEpoch, history: r.history, kept: r.kept, select: r.select };
   } finally {
     head?.dispose();
     registry.dispose();

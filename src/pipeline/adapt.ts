@@ -28,15 +28,21 @@ import { applyPlacement, checkBlocks, loraLayers, planPlacement, type Blocks, ty
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { fingerprintScans } from '../lora/fingerprint.js';
-import { Batches, type BatchScan } from './dataset.js';
+import { Batches, ScanBatches, type BatchScan } from './dataset.js';
 import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
+import { PerturbedBatches, TEACHER_CONFIDENCE, teacherLabels, teacherLoss } from './adapt-teacher.js';
+import { meanConfidence, perturbationConsistency } from './criteria.js';
 import type { HeadKind } from './models.js';
 import { silent, type Reporter } from './events.js';
 import type { DataParallel } from './parallel.js';
 
-export type AdaptMethod = 'adabn' | 'self-training' | 'udas' | 'udas-convlora' | 'convlora';
-export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora'];
+export type AdaptMethod = 'adabn' | 'self-training' | 'udas' | 'udas-convlora' | 'convlora' | 'teacher';
+export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora', 'teacher'];
+
+/** How an adaptation's epoch is chosen: the paper's head/final agreement, the last epoch, or a label-free criterion (criteria.ts). */
+export type AdaptSelection = 'agreement' | 'last' | 'consistency' | 'confidence';
+export const ADAPT_SELECTIONS: readonly AdaptSelection[] = ['agreement', 'last', 'consistency', 'confidence'];
 
 /** The method's adaptation defaults (convlora-method.md §5): one place, read by the library and the CLI's usage. */
 export const ADAPT_DEFAULTS = { method: 'convlora' as AdaptMethod, blocks: 'all' as Blocks, adabn: 'none' as AdaBNMode, epochs: 5, lr: 1e-4, batchSize: 32, seed: 42, tolerance: 1 } as const;
@@ -94,11 +100,24 @@ export interface AdaptOptions {
    */
   parallel?: DataParallel | null;
   /**
-   * Which epoch's adapter to keep: 'agreement' (default: the best head/final agreement on the `val`
-   * scans, the label-free selection) or 'last' (the last epoch's, no selection; the `val` scans are
-   * then only reported on).
+   * Which epoch's adapter to keep: 'agreement' (default with a head: the best head/final agreement on the
+   * `val` scans, the paper's label-free selection), 'last' (the last epoch's, no selection; default without
+   * a head, except for 'teacher'), or a label-free criterion of criteria.ts on the `val` scans ('consistency',
+   * the default of 'teacher'; 'confidence'). With a criterion the starting point is the base model with the
+   * target's AdaBN statistics, and it is kept (the guard, `AdaptResult.kept`) unless an epoch beats it.
    */
-  select?: 'agreement' | 'last';
+  select?: AdaptSelection;
+  /** Teacher confidence of the 'teacher' method (adapt-teacher.ts); default TEACHER_CONFIDENCE. */
+  confidence?: number;
+  /**
+   * 'teacher' on a base model that predicts with test-time AdaBN per scan (adapt-teacher.ts): teacher,
+   * student batches, selection criterion and the adapter's use all per scan; `adabn` must be 'none'.
+   */
+  perScan?: boolean;
+  /** Test-time AdaBN's slice budget with `perScan` (the model's `adabnSlices`). */
+  adabnSlices?: number;
+  /** Called after AdaBN (epoch 0) and after each epoch with the network as it would be kept (eval mode): for benchmarks. */
+  onEpoch?: (model: SegmentationNet, epoch: number) => void | Promise<void>;
 }
 
 /**
@@ -109,12 +128,18 @@ export type AdaptScan = BatchScan & Pick<ScanData, 'spacing'>;
 
 export interface AdaptEpoch { epoch: number; loss: number; agreement: number; best: boolean }
 
-export interface AdaptResult { adapter: DomainAdapter; history: AdaptEpoch[]; bestEpoch: number }
+export interface AdaptResult {
+  adapter: DomainAdapter; history: AdaptEpoch[]; bestEpoch: number;
+  /** 'start': no epoch beat the starting model by the selection score, so the adapter reproduces it (the guard); 'adapted': an epoch's. */
+  kept: 'start' | 'adapted';
+  /** The selection score used. */
+  select: AdaptSelection;
+}
 
 function placementFor(unet: SegmentationNet, method: AdaptMethod, blocks: Blocks): Placement {
   if (method === 'adabn') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [] };
   if (method === 'self-training') return { loraTargets: [], trainableBatchNorms: [], fullyTrainable: [''] };
-  return planPlacement(unet, method, blocks);
+  return planPlacement(unet, method === 'teacher' ? 'convlora' : method, blocks);
 }
 
 /**
@@ -154,7 +179,7 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
   applyPlacement(unet, placement, name, lora);
   head?.eval().freeze();
   dp?.broadcastState([unet]);
-  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: target, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null,
+  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: target, method, blocks: method === 'convlora' || method === 'teacher' ? blocks : method === 'udas-convlora' ? '1' : null,
     lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
     ...(o.trainedOn === undefined ? {} : { trainedOn: o.trainedOn }),
     notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
@@ -174,23 +199,45 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
     } finally { xs.forEach((t) => t.dispose()); }
   };
   if (method === 'adabn' || adabn === 'explicit') await reestimate();
-  if (o.select !== undefined && o.select !== 'agreement' && o.select !== 'last') invalidArg('select', "'agreement' or 'last'", o.select);
-  const score = (): number => (kind === null || !main ? NaN : agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM));
+  if (o.select !== undefined && !ADAPT_SELECTIONS.includes(o.select)) invalidArg('select', ADAPT_SELECTIONS.map((x) => `'${x}'`).join(', '), o.select);
+  const select: AdaptSelection = o.select ?? (kind !== null ? 'agreement' : method === 'teacher' ? 'consistency' : 'last');
+  const criterion = select === 'consistency' || select === 'confidence';
+  if (criterion && val.length === 0) throw new ConvLoraError('E_INVALID_ARG', `Expected scans held out for \`select\` '${select}' but received none`);
+  const perScan = o.perScan === true;
+  if (perScan && (method !== 'teacher' || adabn !== 'none')) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected method 'teacher' without \`adabn\` for \`perScan\` but received method ${JSON.stringify(method)} with adabn ${JSON.stringify(adabn)}`);
+  }
+  const perScanOpts = { perScan, ...(o.adabnSlices === undefined ? {} : { maxSlices: checkInt('adabnSlices', o.adabnSlices, 1) }) };
+  if (perScan) config.inference = 'adabn';
+  const score = (): number => {
+    if (!main) return NaN;
+    unet.eval();
+    if (select === 'consistency') return perturbationConsistency(unet, val, device, perScanOpts);
+    if (select === 'confidence') return meanConfidence(unet, val, device, perScanOpts);
+    return select === 'agreement' && kind !== null ? agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM) : NaN;
+  };
+  const observe = async (epoch: number): Promise<void> => { if (main && o.onEpoch !== undefined) { unet.eval(); await o.onEpoch(unet, epoch); } };
   const history: AdaptEpoch[] = [];
   let bestScore = score();
   let best = extractAdapter(unet, config);
   history.push({ epoch: 0, loss: NaN, agreement: bestScore, best: true });
-  report({ type: 'epoch-end', stage, epoch: 0, epochs, loss: NaN, metric: bestScore, metricName: 'agreement', best: true, seconds: 0 });
+  report({ type: 'epoch-end', stage, epoch: 0, epochs, loss: NaN, metric: bestScore, metricName: select, best: true, seconds: 0 });
+  await observe(0);
   if (method === 'adabn' || epochs === 0) return finish();
 
   const params = unet.trainableParameters().map(([, t]) => t);
   const opt = new Adam(params, { lr });
-  const batches = new Batches(train, info, { batchSize, seed, dropLast: true });
+  // The teacher's labels: the starting model's (AdaBN statistics, LoRA zero), fixed before any update.
+  const labelled = method === 'teacher' ? teacherLabels(unet, train, device, o.confidence ?? TEACHER_CONFIDENCE, perScanOpts) : null;
+  // Per scan: batches of one scan's slices, BatchNorm normalizing by the batch, as the base model was trained.
+  const batches = labelled === null ? new Batches(train, info, { batchSize, seed, dropLast: true })
+    : new PerturbedBatches(perScan ? new ScanBatches(labelled, { batchSize, seed }) : new Batches(labelled, info, { batchSize, seed, dropLast: true }), seed);
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const t0 = Date.now();
-      if (adabn === 'implicit') unet.train(); else unet.eval(); // agreement scoring leaves it in eval mode
-      const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x) => {
+      if (adabn === 'implicit' || perScan) unet.train(); else unet.eval(); // scoring leaves it in eval mode
+      const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x, b) => {
+        if (method === 'teacher') return teacherLoss(unet.forward(x), b, device);
         if (kind === null) {
           // Self-training: the network's own thresholded predictions (made before the update) as labels,
           // taken from the same forward pass, detached. A second forward would give the same labels (same
@@ -205,15 +252,16 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
       // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
       if (adabn === 'explicit') await reestimate();
       const s = score();
-      // Without a head there is no label-free score: keep the last epoch.
-      const isBest = kind === null || o.select === 'last' || s > bestScore;
+      // Without a score (no head and no criterion) keep the last epoch.
+      const isBest = select === 'last' || (select === 'agreement' && kind === null) || s > bestScore;
       if (isBest) {
         bestScore = s;
         disposeAdapter(best);
         best = extractAdapter(unet, config);
       }
       history.push({ epoch: epoch + 1, loss, agreement: s, best: isBest });
-      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: s, metricName: 'agreement', best: isBest, seconds: (Date.now() - t0) / 1000 });
+      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: s, metricName: select, best: isBest, seconds: (Date.now() - t0) / 1000 });
+      await observe(epoch + 1);
     }
   } finally {
     opt.dispose();
@@ -222,9 +270,14 @@ export async function adaptDomain(registry: AdapterRegistry, head: Module | null
 
   function finish(): AdaptResult {
     const bestEpoch = history.reduce((e, h) => (h.best ? h.epoch : e), 0);
-    best.config.notes = { ...best.config.notes, bestEpoch, history };
+    const kept = bestEpoch === 0 && method !== 'adabn' && epochs > 0 ? 'start' as const : 'adapted' as const;
+    if (kept === 'start') {
+      report({ type: 'stage', stage, message: `no epoch beat the starting model (${adabn === 'none' ? 'the base model' : 'the base model with the target\'s AdaBN statistics'}) by ${select} `
+        + `(${history[0]!.agreement.toFixed(4)}; best epoch ${Math.max(...history.slice(1).map((h) => h.agreement)).toFixed(4)}): kept the starting model, and the adapter reproduces it` });
+    }
+    best.config.notes = { ...best.config.notes, bestEpoch, history, select, kept };
     registry.deactivate();
     for (const [, layer] of loraLayers(unet)) if (layer.adapterNames.includes(name)) layer.removeAdapter(name);
-    return { adapter: best, history, bestEpoch };
+    return { adapter: best, history, bestEpoch, kept, select };
   }
 }

@@ -12,7 +12,7 @@ const dir = tempDir('convlora-cli-');
 
 const usage: [string, string[], RegExp][] = [
   ['adapt without --target', ['adapt', '--data', dir, '--unet', 'x.safetensors'], /Missing required option --target/],
-  ['adapt with an unknown method', ['adapt', '--data', dir, '--unet', 'u', '--target', 'GE_15', '--method', 'magic'], /Expected one of adabn, self-training, udas, udas-convlora, convlora for --method but received "magic"/],
+  ['adapt with an unknown method', ['adapt', '--data', dir, '--unet', 'u', '--target', 'GE_15', '--method', 'magic'], /Expected one of adabn, self-training, udas, udas-convlora, convlora, teacher for --method but received "magic"/],
   ['adapt with bad blocks', ['adapt', '--data', dir, '--unet', 'u', '--target', 'GE_15', '--blocks', '2-3'], /Expected one of 1, 1-2, 1-3, all for --blocks but received "2-3"/],
   ['adapt with a non-domain target', ['adapt', '--data', dir, '--unet', 'u', '--target', 'Canon_3'], /Expected one of GE_15, GE_3, Philips_15, Philips_3, Siemens_15, Siemens_3 for `target` but received "Canon_3"/],
   ['train-source with zero epochs', ['train-source', '--data', dir, '--out', dir, '--epochs=0'], /Expected an integer >= 1 for --epochs but received "0"/],

@@ -8,11 +8,11 @@ import { PAPER_LORA } from '../../src/lora/convlora.js';
 const bad = (re: RegExp) => (e: Error & { code?: string }): boolean => e.code === 'E_INVALID_ARG' && re.test(e.message);
 
 test('checkAdaptSettings: every method, blocks choice, AdaBN mode and layout of the paper passes; anything else is a coded error', () => {
-  for (const method of ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora']) checkAdaptSettings({ method });
+  for (const method of ['adabn', 'self-training', 'udas', 'udas-convlora', 'convlora', 'teacher']) checkAdaptSettings({ method });
   for (const blocks of ['1', '1-2', '1-3', 'all']) checkAdaptSettings({ blocks });
   for (const adabn of ['none', 'implicit', 'explicit']) checkAdaptSettings({ adabn });
   for (const layout of ['loralib', 'peft']) checkAdaptSettings({ lora: { ...PAPER_LORA, layout } });
-  assert.throws(() => checkAdaptSettings({ method: 'magic' }), bad(/adabn, self-training, udas, udas-convlora, convlora for `method` but received "magic"/));
+  assert.throws(() => checkAdaptSettings({ method: 'magic' }), bad(/adabn, self-training, udas, udas-convlora, convlora, teacher for `method` but received "magic"/));
   assert.throws(() => checkAdaptSettings({ method: 3 }), bad(/`method` but received 3/));
   assert.throws(() => checkAdaptSettings({ blocks: '2-3' }), bad(/`blocks`/));
   assert.throws(() => checkAdaptSettings({ adabn: 'sometimes' }), bad(/none, implicit, explicit for `adabn`/));

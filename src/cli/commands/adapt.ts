@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
-import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod } from '../../pipeline/adapt.js';
+import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod, type AdaptSelection } from '../../pipeline/adapt.js';
 import { PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
 import { checkData, loadScans, openDomain } from '../../pipeline/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
@@ -25,7 +25,8 @@ export const adaptCommand: Command = {
     'convlora adapt --data DIR --target DOMAIN --unet unet.safetensors [options]          (CC359 layout)',
     '       convlora adapt --scans DIR|FILE|PATTERN [--scans ...] --name NAME --unet unet.safetensors [options]',
     '       convlora adapt --bids DIR [--scanner KEY] [--by-sequence] [--name NAME] --unet unet.safetensors [options]',
-    'options: [--method convlora|udas-convlora|udas|self-training|adabn] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit]',
+    'options: [--method convlora|udas-convlora|udas|self-training|adabn|teacher] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit]',
+    '  [--select agreement|last|consistency|confidence] (epoch choice; with a label-free criterion the starting model is kept unless an epoch beats it)',
     '  [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2]',
     '  [--layout loralib|peft] [--detach-target] [--tolerance 1] [--held-out 0.1] [--slices head|all] [--device cpu|cuda] [--config FILE] [--json]',
     '',
@@ -41,7 +42,7 @@ export const adaptCommand: Command = {
     blocks: { type: 'string' }, adabn: { type: 'boolean' }, 'adabn-mode': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
     lr: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
     layout: { type: 'string' }, 'detach-target': { type: 'boolean' }, tolerance: { type: 'string' },
-    ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' },
+    ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' }, select: { type: 'string' },
   },
   async run(v0, _p, io) {
     // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
@@ -73,13 +74,15 @@ export const adaptCommand: Command = {
         batchSize: numberOpt(v, 'batch-size', D.batchSize, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', D.seed, { integer: true, min: 0 }),
         lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
         tolerance: numberOpt(v, 'tolerance', D.tolerance, { min: 0 }),
+        ...(stringOpt(v, 'select') === undefined ? {} : { select: stringOpt(v, 'select') as AdaptSelection }),
         report: progressReporter(io, v.quiet === true), parallel: dp,
       } as const;
       const main = dp === null || dp.main;
       if (v.scans !== undefined || v.bids !== undefined) {
         const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
           ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v) });
-        const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, bestEpoch: r.bestEpoch, history: r.history };
+        const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
+        if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model (the base model${settings.adabn === 'none' ? '' : ' with the scanner\'s AdaBN statistics'})\n`);
         if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
         return 0;
       }
@@ -103,7 +106,8 @@ export const adaptCommand: Command = {
         try {
           if (main) await saveAdapter(out, r.adapter);
         } finally { disposeAdapter(r.adapter); }
-        const res = { adapter: out, target, method, bestEpoch: r.bestEpoch, history: r.history };
+        const res = { adapter: out, target, method, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
+        if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model\n`);
         if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${out}\n`);
         return 0;
       } finally {

@@ -38,9 +38,14 @@ export class TorchBackend implements ScanBackend<AdapterChoice> {
 
   get model(): SegmentationNet { return asSegmentationNet(this.registry.model); }
 
-  /** Test-time AdaBN per scan: asked for, or the model's recorded inference mode when nothing else fits it to the scan. */
-  private get perScanAdaBN(): boolean {
-    return this.o.adabn ?? (!this.o.adapted && this.info.inference === 'adabn');
+  /**
+   * Test-time AdaBN per scan with `adapter` (null: the base model) active: asked for; or, with an adapter,
+   * what the adapter records (`inference: 'adabn'`); without one, the model's record when no adapter was
+   * given or offered.
+   */
+  private perScanAdaBN(adapter: string | null): boolean {
+    if (this.o.adabn !== undefined) return this.o.adabn;
+    return adapter !== null ? this.registry.config(adapter)?.inference === 'adabn' : !this.o.adapted && this.info.inference === 'adabn';
   }
 
   /** The model for prediction: `name` (an adapter, merged, or null: the base model), with a folder's statistics if any. */
@@ -89,7 +94,7 @@ export class TorchBackend implements ScanBackend<AdapterChoice> {
     }
     this.use(adapter);
     let adabn: TestTimeResult | null = this.#folderStats?.result ?? null;
-    if ((this.perScanAdaBN && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, prep.views, this.ttaOptions());
+    if ((this.perScanAdaBN(adapter) && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, prep.views, this.ttaOptions());
     return { adabn, adapter, choice, distribution, warnings };
   }
 

@@ -1,7 +1,7 @@
 import { ConvLoraError } from '../../errors.js';
 import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/segment.js';
 import { parseShard, shardFromEnv } from '../../pipeline/shard.js';
-import { bundledModel } from '../../pipeline/bundled.js';
+import { bundledModel, resolveModel } from '../../pipeline/bundled.js';
 import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
@@ -31,7 +31,7 @@ function detailLines(r: SegmentResult): string[] {
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Brain mask of any T1 NIfTI (or a folder of them) on its own grid and affine, optionally with a domain adapter',
-  usage: 'convlora segment [--model unet.safetensors (default: the bundled model, models/)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--no-cleanup (the mask as the network gives it: no largest component, no hole filling)] [--views 1|3 (views fused; default the model\'s record)] [--skip-existing (a folder: leave scans whose outputs exist, as after an interrupted run)] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
+  usage: 'convlora segment [--model unet.safetensors|v1 (default: the bundled model, models/; v1: the previous one)] [--adapter A.safetensors | --adapters DIR] [--adabn | --no-adabn] --in scan.nii.gz|DIR --out mask.nii.gz|DIR [--brain brain.nii.gz|DIR] [--shard i/N (a folder: task i of N; default from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + CONVLORA_SHARDS)] [--prob] [--no-reorient] [--conform | --no-conform] [--no-cleanup (the mask as the network gives it: no largest component, no hole filling)] [--views 1|3 (views fused; default the model\'s record)] [--skip-existing (a folder: leave scans whose outputs exist, as after an interrupted run)] [--engine torch|onnx] [--threads N] [--device cpu|cuda] [--json]   (--engine onnx: --model may be an .onnx file from `convlora export`)',
   options: {
     ...COMMON_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, adapters: { type: 'string' }, adabn: { type: 'boolean' }, 'no-adabn': { type: 'boolean' }, in: { type: 'string' }, out: { type: 'string' },
     engine: { type: 'string' }, shard: { type: 'string' }, prob: { type: 'boolean' }, 'no-reorient': { type: 'boolean' }, conform: { type: 'boolean' }, 'no-conform': { type: 'boolean' }, 'no-cleanup': { type: 'boolean' }, brain: { type: 'string' }, views: { type: 'string' }, 'skip-existing': { type: 'boolean' },
@@ -58,8 +58,8 @@ export const segmentCommand: Command = {
     const conform = v.conform === true ? true : v['no-conform'] === true ? false : undefined;
     const adabn = v.adabn === true ? true : v['no-adabn'] === true ? false : undefined;
     const given = stringOpt(v, 'model');
-    const model = given ?? bundledModel();
-    if (given === undefined && v.quiet !== true && v.json !== true) io.stderr.write(`model: the bundled ${model} (trained on simulated scans only; see models/README.md)\n`);
+    const model = given === undefined ? bundledModel() : resolveModel(given);
+    if ((given === undefined || model !== given) && v.quiet !== true && v.json !== true) io.stderr.write(`model: the bundled ${model} (models/README.md says how it was made)\n`);
     const common = {
       model, ...(adapter === undefined ? {} : { adapter }), ...(adapters === undefined ? {} : { adapters }), ...(adabn === undefined ? {} : { adabn }),
       prob: v.prob === true, device, engine, ...(threads === undefined ? {} : { threads }), reorient: v['no-reorient'] !== true, ...(conform === undefined ? {} : { conform }),

@@ -66,7 +66,8 @@ export function mergedInfo(m: MergedModel, adapterPath: string | undefined): Mod
   const a = m.adapter;
   return {
     ...info, source: a.domain, baseHash: m.baseHash,
-    merged: { adapter: adapterPath === undefined ? null : basename(adapterPath), domain: a.domain, method: a.method, blocks: a.blocks, adabn: a.adabn, lora: a.lora, baseSource: info.source ?? null },
+    merged: { adapter: adapterPath === undefined ? null : basename(adapterPath), domain: a.domain, method: a.method, blocks: a.blocks, adabn: a.adabn, lora: a.lora, baseSource: info.source ?? null,
+      ...(a.inference === undefined ? {} : { inference: a.inference }) },
   };
 }
 
@@ -93,7 +94,8 @@ function preprocessing(grid: ModelGrid, divisor: number): Record<string, unknown
     orient: grid.orientation === null ? 'none: the model does not record its training orientation' : `permute/flip the voxel axes (no interpolation) into ${grid.orientation}, from the NIfTI affine`,
     conform: grid.spacing === null ? 'none: the model does not record its training voxel size'
       : { default: DEFAULT_CONFORM, to_mm: grid.spacing, when: `any voxel dimension differs by more than ${CONFORM_TOLERANCE * 100} %`, interpolation: 'trilinear' },
-    slices: 'every slice along voxel axis 0',
+    slices: (grid.views ?? 1) === 1 ? 'every slice along voxel axis 0'
+      : 'every slice along voxel axis 0, and (views) along axes 1 and 2 of the volume permuted to put that axis first; the metadata\'s inferenceViews says how many views to average (sigmoid probabilities on the grid)',
     intensity: 'min-max over the whole volume to [0, 1] (float32)',
     rotate: 'numpy rot90(k=1, axes=(1, 2)): slice row a, column b = volume[s, b, nz - 1 - a]',
     pad: `edge-pad the shorter side to a square (before = floor(diff / 2)), then edge-pad or centre-crop to ${grid.size} x ${grid.size}`,
@@ -107,7 +109,7 @@ function preprocessing(grid: ModelGrid, divisor: number): Record<string, unknown
  * a scanner), and so gets a statistics graph next to its ONNX model.
  */
 export function wantsStatistics(m: Pick<MergedModel, 'adapter' | 'info'>): boolean {
-  return m.adapter === null && m.info.inference === 'adabn';
+  return m.info.inference === 'adabn' && (m.adapter === null || m.adapter.inference === 'adabn');
 }
 
 /** The statistics graph's file next to an ONNX model: `model.onnx` -> `model.stats.onnx`. */

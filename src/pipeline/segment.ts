@@ -191,7 +191,7 @@ export class Segmenter {
     }
     const open = (b: Uint8Array): Promise<OnnxSession> => OnnxSession.open(b, { what: o.model, ...(o.threads === undefined ? {} : { threads: o.threads }) });
     const backend = new OnnxBackend(session, {
-      adabn: m.stats === null ? null : { stats: m.stats, bytes: m.bytes, open }, adapted: o.adapter !== undefined, what: o.model,
+      adabn: m.stats === null ? null : { stats: m.stats, bytes: m.bytes, open }, what: o.model,
       ...(o.adabn === false ? { useAdaBN: false } : {}), ...(o.seed === undefined ? {} : { seed: o.seed }),
     });
     return new Segmenter(o, backend, new Map(o.adapter === undefined ? [] : [['target', o.adapter]]), close);

@@ -24,7 +24,7 @@ export interface OnnxBackendOptions {
   adabn?: OnnxAdaBN | null;
   /** false: never test-time AdaBN; default: the model's record (`inference: 'adabn'`) unless `adapted`. */
   useAdaBN?: boolean;
-  /** An adapter was merged in at export (its statistics are the adapter's; the base model's record does not apply). */
+  /** Never re-estimate: an adapter without its own test-time AdaBN record fits the model (its metadata may predate `merged`). */
   adapted?: boolean;
   /** Shuffle seed of test-time AdaBN (default 42, as test-time.ts). */
   seed?: number;
@@ -40,9 +40,13 @@ export class OnnxBackend implements ScanBackend<never> {
   get grid(): ModelGrid { return this.model.grid; }
   get info(): ModelInfo { return this.model.info; }
 
-  /** The model records test-time AdaBN and nothing else fits it to the scan. */
+  /**
+   * The model records test-time AdaBN and nothing else fits it to the scan: no adapter was merged in, or the
+   * merged adapter records that it is used with test-time AdaBN too.
+   */
   private get recordsAdaBN(): boolean {
-    return this.o.adapted !== true && this.info.inference === 'adabn';
+    const merged = this.info.merged as { inference?: unknown } | undefined;
+    return this.o.adapted !== true && this.info.inference === 'adabn' && (merged === undefined || merged === null || merged.inference === 'adabn');
   }
 
   async fit(prep: PreparedScan): Promise<FitOutcome<never>> {

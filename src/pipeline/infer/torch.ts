@@ -64,7 +64,7 @@ export class TorchBackend implements ScanBackend<AdapterChoice> {
   adaptToScans(preps: readonly PreparedScan[]): TestTimeResult {
     this.dropFolderStats();
     this.use(this.active);
-    const result = testTimeAdaBN(this.model, preps.flatMap((p) => p.views), this.ttaOptions());
+    const result = { ...testTimeAdaBN(this.model, preps.flatMap((p) => p.views), this.ttaOptions()), scans: preps.length };
     this.#folderStats = { result, saved: snapshotBatchNorm(this.model) };
     return result;
   }
@@ -94,7 +94,10 @@ export class TorchBackend implements ScanBackend<AdapterChoice> {
     }
     this.use(adapter);
     let adabn: TestTimeResult | null = this.#folderStats?.result ?? null;
-    if ((this.perScanAdaBN(adapter) && this.#folderStats === null) || (choice !== null && choice.chosen === null)) adabn = testTimeAdaBN(this.model, prep.views, this.ttaOptions());
+    if ((this.perScanAdaBN(adapter) && this.#folderStats === null) || (choice !== null && choice.chosen === null)) {
+      // One scan, whose views are estimated from together.
+      adabn = { ...testTimeAdaBN(this.model, prep.views, this.ttaOptions()), scans: 1 };
+    }
     return { adabn, adapter, choice, distribution, warnings };
   }
 

@@ -11,7 +11,7 @@
 namespace cl {
 
 // Handle table: integer handles index a vector of at::Tensor (no per-tensor N-API object; see
-// engine-notes.md: wrapper objects fragmented the heap, finalizers never ran in sync loops).
+// docs/engine-notes.md §3: wrapper objects fragmented the heap, finalizers never ran in sync loops).
 int32_t put(at::Tensor t);
 at::Tensor& get(Napi::Env env, const Napi::Value& v);
 // Optional handle: a negative number means "none".

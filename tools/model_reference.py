@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Step 2 of the network parity fixture (independent reference in PyTorch).
 
-Builds the DART20 residual U-Net (convlora-method.md section 1), the ConvLoRA ESH (section 2) and
+Builds the DART20 residual U-Net (docs/method.md §1), the ConvLoRA ESH (section 2) and
 loralib-layout ConvLoRA layers (section 3) in plain PyTorch, loads the weights exported by convlora
 (test/fixtures/models/weights.safetensors) with load_state_dict(strict=True) -- which proves our
 checkpoint keys and shapes load into the PyTorch model by name -- and writes reference outputs to

@@ -182,7 +182,7 @@ def real_expected():
 
 
 def preprocess(vol, rng_, size, is_mask=False):
-    """The method's preprocessing (method section 6) in numpy; crop when size < side (start floor-split)."""
+    """The method's preprocessing (docs/method.md §6) in numpy; crop when size < side (start floor-split)."""
     img = vol[rng_[0]:rng_[1] + 1].astype(np.float32)
     if is_mask:
         img = (img > 0).astype(np.float32)

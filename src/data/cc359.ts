@@ -4,7 +4,7 @@
  *   <root>/Silver-standard/<Domain>/<stem>_ss.nii.gz  brain masks
  * A volume's domain is the directory it sits in. A phantom root (written by `convlora phantom`) adds
  * `<root>/dataset.json`, declaring that it is a phantom and its per-domain slice ranges and size,
- * because phantom volumes are smaller than CC359's; without that file the §6 CC359 ranges apply.
+ * because phantom volumes are smaller than CC359's; without that file the CC359 ranges of docs/method.md §6 apply.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { preprocessImage, preprocessMask, sliceCount, sliceGeometry, type SliceG
 export const CC359_DOMAINS = ['GE_15', 'GE_3', 'Philips_15', 'Philips_3', 'Siemens_15', 'Siemens_3'] as const;
 export type Domain = (typeof CC359_DOMAINS)[number];
 
-/** Inclusive slice ranges along axis 0 per domain, chosen by the authors by inspection (method §6). */
+/** Inclusive slice ranges along axis 0 per domain, chosen by the authors by inspection (docs/method.md §6). */
 export const CC359_SLICE_RANGES: Readonly<Record<Domain, readonly [number, number]>> = {
   GE_15: [60, 195], GE_3: [25, 175], Philips_15: [10, 150], Philips_3: [20, 155], Siemens_15: [25, 165], Siemens_3: [60, 165],
 };

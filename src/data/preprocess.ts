@@ -1,5 +1,5 @@
 /**
- * CC359 slice preprocessing (method §6), as one index mapping per output pixel, and its inverse.
+ * CC359 slice preprocessing (docs/method.md §6), as one index mapping per output pixel, and its inverse.
  *
  * In numpy terms, for a volume V indexed [i, j, k] = [x, y, z] (x fastest in the file):
  *   V[lo:hi+1] -> min-max to [0, 1] -> np.rot90(., k=1, axes=(1, 2)) -> edge-pad to square

@@ -11,7 +11,7 @@
  * model was looked at; docs/data.md has the table.
  *
  * Phantom geometry: a `size` phantom has voxels of 256/size mm times the preset's voxel factors, so the
- * field of view stays about 256 mm like CC359's. Slice ranges are CC359's (method §6) scaled by
+ * field of view stays about 256 mm like CC359's. Slice ranges are CC359's (docs/method.md §6) scaled by
  * size/256, and the head is centred on its range along axis 0, as CC359's heads sit in theirs.
  */
 import { CC359_SLICE_RANGES, type Domain } from './cc359.js';

@@ -12,8 +12,8 @@
  *   5. bias:       multiplicative exp(smooth field), from a coarse random grid, log-sd up to `maxBias`;
  *   6. gamma:      (x / max)^exp(N(0, `gammaSd`)) on the normalised image;
  *   7. noise:      Rician (complex Gaussian, magnitude), sd up to `maxNoise` of the image maximum.
- * Ranges follow SynthSeg's brain_generator and neurite's labels_to_image (mr-physics.md,
- * "Domain randomization"); they are defaults, not tuned to any test.
+ * Ranges follow SynthSeg's brain_generator and neurite's labels_to_image (docs/mr-physics.md §5);
+ * they are defaults, not tuned to any test.
  */
 import { ConvLoraError } from '../errors.js';
 import { Rng } from './rng.js';

@@ -13,7 +13,7 @@ export interface SplitSpec {
 
 /** Source domain: 80 % train, 10 % validation, 10 % test. */
 export const SOURCE_SPLIT: Readonly<SplitSpec> = { train: 0.8, val: 0.1 };
-/** Target domains: 10 training volumes (method §5), 10 % validation for label-free model selection, rest test. */
+/** Target domains: 10 training volumes (docs/method.md §5), 10 % validation for label-free model selection, rest test. */
 export const TARGET_SPLIT: Readonly<SplitSpec> = { train: 10, val: 0.1 };
 
 export interface Split<T> {

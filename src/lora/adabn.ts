@@ -1,5 +1,5 @@
 /**
- * AdaBN (convlora-method.md §4): target-domain BatchNorm statistics.
+ * AdaBN (docs/method.md §4): target-domain BatchNorm statistics.
  * - reestimateBatchNorm: explicit pass. Resets the selected BN layers' running statistics and
  *   recomputes them as a cumulative average (momentum null) over the given target batches, with
  *   the selected layers in train mode and every other layer in eval mode; no gradients.

@@ -1,5 +1,5 @@
 /**
- * ConvLoRA (convlora-method.md §3): a LoRA layer that wraps a Conv2d (LoRAConv2d) or a ConvTranspose2d
+ * ConvLoRA (docs/method.md §3): a LoRA layer that wraps a Conv2d (LoRAConv2d) or a ConvTranspose2d
  * (LoRAConvTranspose2d) and adds a low-rank update delta to its weight: conv(x, W + delta) with the base
  * conv's stride, padding, dilation, groups, bias.
  *

@@ -1,6 +1,6 @@
 /**
  * Where adapters go and what trains, for a zoo network (its spec, models/zoo.ts, names the blocks, convs
- * and BatchNorms); for the paper's U-Net (convlora-method.md §3 table):
+ * and BatchNorms); for the paper's U-Net (docs/method.md §3 table):
  * - 'udas': no LoRA; all of the first encoder block (init_path) trains (14,160).
  * - 'convlora' with blocks '1' (= 'udas-convlora'), '1-2', '1-3', 'all': LoRA on every conv the spec
  *   targets in the adapted encoder blocks (U-Net: kernel > 1, the 3x3 convs and the stride-2 2x2 convs),

@@ -1,5 +1,5 @@
 /**
- * Early segmentation heads (convlora-method.md §2).
+ * Early segmentation heads (docs/method.md §2).
  * - EarlySegHead (ConvLoRA): reads the encoder output x3 [B, 128, H/8, W/8];
  *   Conv3x3(128->12)+BN+ReLU -> Conv3x3(12->8)+BN+ReLU -> Conv3x3(8->1), all convs with bias;
  *   logits upsampled x8 bilinearly (align_corners false). 14,821 parameters at 16 filters.

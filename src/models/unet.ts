@@ -1,5 +1,5 @@
 /**
- * The residual U-Net of DART20 (convlora-method.md §1), with PyTorch's module paths so checkpoints
+ * The residual U-Net of DART20 (docs/method.md §1), with PyTorch's module paths so checkpoints
  * load by name: `init_path.2.conv_path.0.layer.weight` is the conv of the first pre-activation of the
  * first ResBlock. Dropout slots are Identity modules, kept so the indices match.
  * With 16 initial filters: 2,434,771 parameters.

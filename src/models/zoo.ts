@@ -32,7 +32,7 @@ const DART_UNET: ModelSpec = {
   owns: (m): m is UNet2D => m instanceof UNet2D,
   encoderBlocks: ENCODER_BLOCKS,
   statisticsBlocks: STATISTICS_BLOCKS,
-  // convlora-method.md §3: the 3x3 convs and the stride-2 2x2 convs, never the 1x1 shortcuts or ConvTranspose.
+  // docs/method.md §3: the 3x3 convs and the stride-2 2x2 convs, never the 1x1 shortcuts or ConvTranspose.
   loraTarget: convKernelAbove1,
   // The BatchNorms inside the blocks' ResBlocks, not the leading BN of a down block.
   adaptedBatchNorm: (path) => path.includes('.conv_path.'),

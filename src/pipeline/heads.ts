@@ -1,6 +1,6 @@
 /**
  * Stage 2: train an early segmentation head on the frozen source U-Net (eval mode), BCE against the
- * ground truth; keep the epoch with the best source-validation Surface Dice (convlora-method.md §5).
+ * ground truth; keep the epoch with the best source-validation Surface Dice (docs/method.md §5).
  * kind 'esh' reads the encoder output (the paper's method); 'udas' reads the first encoder block (UDAS
  * baseline); which feature that is, its channels and stride, is the network's spec's (models/zoo.ts).
  */

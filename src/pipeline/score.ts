@@ -62,7 +62,7 @@ export function headSurfaceDice(unet: SegmentationNet, head: Module, kind: HeadK
 }
 
 /**
- * Label-free model selection (convlora-method.md §5): mean over volumes of the Surface Dice between the
+ * Label-free model selection (docs/method.md §5): mean over volumes of the Surface Dice between the
  * early head's mask and the final mask (both sigmoid > 0.5), everything in eval mode.
  */
 export function agreement(unet: SegmentationNet, head: Module, kind: HeadKind, scans: readonly Pick<ScanData, 'images' | 'shape' | 'spacing'>[], device: Device, batchSize = 32, tolerance = TOLERANCE_MM): number {

@@ -1,6 +1,6 @@
 /**
  * Stage 1: train the U-Net on the labelled source domain (GE_3 by default). Defaults from
- * convlora-method.md §5: Adam lr 1e-3, batch 32, BCE with logits, 100 epochs, no augmentation.
+ * docs/method.md §5: Adam lr 1e-3, batch 32, BCE with logits, 100 epochs, no augmentation.
  * A checkpoint is written after every epoch; `resume` continues an interrupted run.
  */
 import { createHash } from 'node:crypto';

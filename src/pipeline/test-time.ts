@@ -1,6 +1,6 @@
 /**
  * Test-time AdaBN: re-estimate every BatchNorm layer's running statistics on the scans about to be
- * segmented, with no labels and no training (convlora-method.md §4, applied at inference). It is the
+ * segmented, with no labels and no training (docs/method.md §4, applied at inference). It is the
  * explicit cumulative re-estimation of `reestimateBatchNorm`, over batches of slices shuffled across
  * all the given scans with a fixed seed, as `adaptDomain` re-estimates on a target's training volumes:
  * batches of consecutive slices of one volume have a smaller within-batch variance than the source

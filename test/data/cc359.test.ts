@@ -16,7 +16,7 @@ before(async () => {
   await generatePhantomDataset(root, { size: SIZE, volumes: 2, seed: 5 });
 });
 
-// CC359's ranges (method §6) times 32/256, rounded (JS Math.round: .5 up), clamped to axis 0, by hand:
+// CC359's ranges (docs/method.md §6) times 32/256, rounded (JS Math.round: .5 up), clamped to axis 0, by hand:
 // GE_15 60-195 -> 7.5-24.375 -> 8-24;   GE_3 25-175 -> 3.125-21.875 -> 3-22;  Philips_15 10-150 -> 1.25-18.75 -> 1-19
 // Philips_3 20-155 -> 2.5-19.375 -> 3-19; Siemens_15 25-165 -> 3-21;          Siemens_3 60-165 -> 8-21 (axis 0 has 24 slices)
 const RANGES: Record<Domain, [number, number]> = {

@@ -1,4 +1,4 @@
-// Parameter counts from convlora-method.md §1-3 (the authors' code; the paper's "24.3 million" is a slipped decimal).
+// Parameter counts from docs/method.md §1-3 (the authors' code; the paper's "24.3 million" is a slipped decimal).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UNet2D } from '../../src/models/unet.js';

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages only the tests use: chromium, which the browser app's test drives headless (no browser
-# download), and python3-nibabel, the independent NIfTI reader of the interop suite (test/data/nifti-interop).
+# download), and python3-nibabel, the independent NIfTI reader of the interop suite (test/data/nifti-interop.test.ts).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 dpkg-query -W -f='${Status}' python3-nibabel 2>/dev/null | grep -q "install ok installed" || need+=(python3-nibabel)

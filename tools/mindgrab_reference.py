@@ -3,8 +3,8 @@
 
 What it is
   A plain NumPy/SciPy/PyTorch re-implementation, written for this project, of what brainchop's web app does for
-  its model 'omnimodal Skull Strip (High Mem, Fast)' (models/mindgrab), so that our own model can be compared with
-  it on the same heads. It is a benchmark reference only: nothing in src/ uses it and it is not shipped.
+  its model 'omnimodal Skull Strip (High Mem, Fast)' (brainchop's public/models/mindgrab), so that our own model can
+  be compared with it on the same heads. It is a benchmark reference only: nothing in src/ uses it and it is not shipped.
 
 Sources read (facts only; no code copied)
   brainchop  github.com/neuroneural/brainchop  commit 4c87885f3a2a8835e260d521dcec922b58d91d41

@@ -11,7 +11,7 @@
  *   teacher         adapt-teacher.ts: a frozen teacher's confident labels, perturbed student, explicit AdaBN, consistency selection + guard
  *
  *   npx tsc -p tsconfig.json && node dist/bench/real-adapt.js [--model M] [--esh E] [--heads DIR] [--methods a,b] \
- *       [--seeds 42,123,12345] [--targets 10] [--epochs 5] [--out FILE.json] [--val N (smoke runs: the first N validation heads)]
+ *       [--seeds 42,123,12345] [--targets 10] [--epochs 5] [--slices-per-scan N] [--out FILE.json] [--val N (smoke runs: the first N validation heads)]
  * Each run's rows (method, seed, targets, epoch, real metrics, criteria, kept) go to --out as they come, so
  * a long run can be read (and resumed: rows already there are not redone).
  */
@@ -52,7 +52,7 @@ const METHODS: Record<string, { method: AdaptMethod; adabn: 'none' | 'implicit' 
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: 'string' }, esh: { type: 'string' }, heads: { type: 'string' }, methods: { type: 'string' }, seeds: { type: 'string' },
-    targets: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, val: { type: 'string' },
+    targets: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, val: { type: 'string' }, 'slices-per-scan': { type: 'string' },
   } });
   const model = values.model ?? bundledModel();
   const heads = values.heads ?? '/work/shared/data/ixi-hh-dev';
@@ -130,6 +130,7 @@ async function run(): Promise<void> {
       try {
         const r = await adaptScans({
           source: { scans: targets.map((t) => t.image) }, unet: model, ...(spec.head ? { head: values.esh! } : {}), name: 'IXI-HH', out: join(tmp, 'a.safetensors'),
+          ...(values['slices-per-scan'] === undefined ? {} : { slicesPerScan: Number(values['slices-per-scan']) }),
           method: spec.method, adabn, ...(spec.select === undefined ? {} : { select: spec.select }), seed, epochs,
           onEpoch: (m, epoch) => {
             const row: Row = { method: name, seed, targets: nTargets, epoch, metrics: score(m, perScan), criteria: criteria(m, perScan), seconds: (Date.now() - t0) / 1000 };

@@ -14,7 +14,8 @@
  * selection (head/final agreement); the others train the adapter. Masks, if any, are never read. The
  * adapter file records the name, the scanner key, the scans and their preparation (`trainedOn`).
  */
-import { ConvLoraError, invalidArg } from '../errors.js';
+import { ConvLoraError, checkInt, invalidArg } from '../errors.js';
+import { Rng, hashSeed } from '../data/rng.js';
 import { DEFAULT_CONFORM, type ConformMode } from '../data/conform.js';
 import { checkDomainName } from '../data/names.js';
 import { holdOut } from '../data/splits.js';
@@ -49,6 +50,11 @@ export interface AdaptScansOptions extends Omit<AdaptOptions, 'target' | 'traine
    * headSlices, as CC359's slice ranges keep for the source model) or 'all' (every slice `segment` sees).
    */
   slices?: 'head' | 'all';
+  /**
+   * Learn from at most this many of each training scan's slices (a seeded draw; default all): a three-view
+   * model has three times the slices of a one-view one, and a few dozen per view already cover a scan.
+   */
+  slicesPerScan?: number;
 }
 
 export interface AdaptScansResult {
@@ -77,6 +83,13 @@ export async function prepareAdaptScan(scan: UserScan, grid: ModelGrid, conform:
     a = parts.length === 1 ? parts[0]! : stackSlices(parts);
   } else if (p.prep.views.length > 1) a = stackSlices(p.prep.views.map((v) => ({ ...a, images: v.images, shape: v.shape })));
   return { prep: p, scan: a };
+}
+
+/** At most `count` of a scan's slices, drawn with a seed fixed by the scan's position, kept in order. */
+function subsample(a: AdaptScan, count: number, index: number): AdaptScan {
+  if (a.shape[0] <= count) return a;
+  const picked = new Rng(hashSeed(SPLIT_SEED, index, 0x5b)).shuffle(Array.from({ length: a.shape[0] }, (_, k) => k)).slice(0, count).sort((x, y) => x - y);
+  return keepSlices(a, picked);
 }
 
 /** Scans of one volume (its views) stacked into one, in order. */
@@ -117,7 +130,7 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
     for (const [i, scan] of set.scans.entries()) {
       const { prep: p, scan: a } = await prepareAdaptScan(scan, grid, conform, slices, name);
       const role = roleOf.get(scan.stem)!;
-      (role === 'train' ? train : val).push(a);
+      (role === 'train' ? train : val).push(role === 'train' && o.slicesPerScan !== undefined ? subsample(a, checkInt('slicesPerScan', o.slicesPerScan, 1), i) : a);
       records.push({ file: fileOf(scan), role, orientation: p.prep.inputCodes, voxelSize: [...set.headers[i]!.spacing], resampled: p.prep.resampled !== null, slices: a.shape[0] });
     }
     const resampled = records.filter((r) => r.resampled).length;
@@ -126,7 +139,7 @@ export async function adaptScans(o: AdaptScansOptions): Promise<AdaptScansResult
       kind: set.kind, inputs: set.inputs, scanner: set.scanner, count: records.length, scans: records,
       preparation: { conform, orientation: grid.orientation, voxelSize: grid.spacing === null ? null : [...grid.spacing], size: grid.size, slices },
     };
-    const { source: _s, unet: _u, head: _h, name: _n, out: _o, holdOut: _k, conform: _c, slices: _l, ...adaptOpts } = o;
+    const { source: _s, unet: _u, head: _h, name: _n, out: _o, holdOut: _k, conform: _c, slices: _l, slicesPerScan: _p, ...adaptOpts } = o;
     // 'teacher' on a model that predicts with test-time AdaBN per scan (the bundled ones) adapts per scan, unless told otherwise.
     const perScan = o.perScan ?? (o.method === 'teacher' && info.inference === 'adabn' && (o.adabn ?? 'none') === 'none');
     const r = await adaptDomain(registry, head, train, val, { size: grid.size }, { ...adaptOpts, target: name, device, trainedOn,

@@ -28,7 +28,7 @@ export const adaptCommand: Command = {
     'options: [--method convlora|udas-convlora|udas|self-training|adabn|teacher] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit]',
     '  [--select agreement|last|consistency|confidence] (epoch choice; with a label-free criterion the starting model is kept unless an epoch beats it)',
     '  [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2]',
-    '  [--layout loralib|peft] [--detach-target] [--tolerance 1] [--held-out 0.1] [--slices head|all] [--device cpu|cuda] [--config FILE] [--json]',
+    '  [--layout loralib|peft] [--detach-target] [--tolerance 1] [--held-out 0.1] [--slices head|all] [--slices-per-scan N] [--device cpu|cuda] [--config FILE] [--json]',
     '',
     'With --scans or --bids the scans need no masks (none is read). Each is prepared as `segment` prepares it',
     '(the model\'s orientation, resampled when its voxel size is over 25 % from the model\'s, every slice); adaptation',
@@ -42,7 +42,7 @@ export const adaptCommand: Command = {
     blocks: { type: 'string' }, adabn: { type: 'boolean' }, 'adabn-mode': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
     lr: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
     layout: { type: 'string' }, 'detach-target': { type: 'boolean' }, tolerance: { type: 'string' },
-    ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' }, select: { type: 'string' },
+    ...SCAN_OPTIONS, name: { type: 'string' }, 'held-out': { type: 'string' }, slices: { type: 'string' }, select: { type: 'string' }, 'slices-per-scan': { type: 'string' },
   },
   async run(v0, _p, io) {
     // One rank of a data-parallel job when launched as one (torchrun, srun, `convlora launch`).
@@ -80,13 +80,14 @@ export const adaptCommand: Command = {
       const main = dp === null || dp.main;
       if (v.scans !== undefined || v.bids !== undefined) {
         const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
-          ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v) });
+          ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v),
+          ...(stringOpt(v, 'slices-per-scan') === undefined ? {} : { slicesPerScan: numberOpt(v, 'slices-per-scan', 1, { integer: true, min: 1 }) }) });
         const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
         if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model (the base model${settings.adabn === 'none' ? '' : ' with the scanner\'s AdaBN statistics'})\n`);
         if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
         return 0;
       }
-      for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices']) {
+      for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices', 'slices-per-scan']) {
         if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} goes with --scans or --bids, not --data`);
       }
       const target = cliDomain(stringOpt(v, 'target', true), 'target');

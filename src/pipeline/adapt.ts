@@ -28,7 +28,7 @@ import { applyPlacement, checkBlocks, loraLayers, planPlacement, type Blocks, ty
 import { PAPER_LORA, type LoraConfig } from '../lora/convlora.js';
 import { reestimateBatchNorm } from '../lora/adabn.js';
 import { fingerprintScans } from '../lora/fingerprint.js';
-import { Batches, ScanBatches, type BatchScan } from './dataset.js';
+import { Batches, ScanBatches, type BatchScan, type BatchSource } from './dataset.js';
 import { trainEpoch } from './loop.js';
 import { agreement, TOLERANCE_MM } from './score.js';
 import { PerturbedBatches, TEACHER_CONFIDENCE, teacherLabels, teacherLoss } from './adapt-teacher.js';
@@ -142,142 +142,192 @@ function placementFor(unet: SegmentationNet, method: AdaptMethod, blocks: Blocks
   return planPlacement(unet, method === 'teacher' ? 'convlora' : method, blocks);
 }
 
+/** An adaptation's settings, validated and defaulted once (ADAPT_DEFAULTS): the one options table of this stage. */
+export interface AdaptSettings {
+  target: string; method: AdaptMethod; blocks: Blocks; adabn: AdaBNMode; epochs: number; lr: number; batchSize: number; seed: number;
+  lora: LoraConfig; device: Device; select: AdaptSelection; kind: HeadKind | null; perScan: boolean; maxSlices?: number;
+}
+
+/** Validate and default every option of adaptDomain (E_INVALID_ARG naming the option); `hasHead`: whether a head was given. */
+export function adaptSettings(o: AdaptOptions, hasHead: boolean, hasVal: boolean): AdaptSettings {
+  const target = checkDomainName(o.target, 'target');
+  checkAdaptSettings({ method: o.method, ...(o.blocks === undefined ? {} : { blocks: o.blocks }), ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.lora === undefined ? {} : { lora: o.lora }) });
+  const D = ADAPT_DEFAULTS;
+  const method = o.method, adabn: AdaBNMode = o.adabn ?? D.adabn;
+  const kind = headFor(method);
+  if (kind !== null && !hasHead) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
+  if (o.select !== undefined && !ADAPT_SELECTIONS.includes(o.select)) invalidArg('select', ADAPT_SELECTIONS.map((x) => `'${x}'`).join(', '), o.select);
+  const select: AdaptSelection = o.select ?? (kind !== null ? 'agreement' : method === 'teacher' ? 'consistency' : 'last');
+  if ((select === 'consistency' || select === 'confidence') && !hasVal) throw new ConvLoraError('E_INVALID_ARG', `Expected scans held out for \`select\` '${select}' but received none`);
+  const perScan = o.perScan === true;
+  if (perScan && (method !== 'teacher' || adabn !== 'none')) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected method 'teacher' without \`adabn\` for \`perScan\` but received method ${JSON.stringify(method)} with adabn ${JSON.stringify(adabn)}`);
+  }
+  return {
+    target, method, blocks: o.blocks ?? D.blocks, adabn, kind, select, perScan,
+    epochs: checkInt('epochs', o.epochs ?? D.epochs, 0), lr: checkNumber('lr', o.lr ?? D.lr, 0),
+    batchSize: checkInt('batchSize', o.batchSize ?? D.batchSize, 1), seed: checkInt('seed', o.seed ?? D.seed, 0),
+    lora: o.lora ?? PAPER_LORA, device: o.device ?? 'cpu',
+    ...(o.adabnSlices === undefined ? {} : { maxSlices: checkInt('adabnSlices', o.adabnSlices, 1) }),
+  };
+}
+
+/** What every step of one adaptation shares. */
+interface Adaptation {
+  s: AdaptSettings; o: AdaptOptions; unet: SegmentationNet; head: Module | null; name: string; config: AdapterConfig;
+  dp: DataParallel | null; main: boolean; report: Reporter; stage: string; info: Pick<DatasetInfo, 'size'>;
+}
+
 /**
  * Adapt `registry.model` (restored to its base first) using the target's training scans; `val` scans
  * drive model selection. The registry's base is left active afterwards; the adapter is returned.
  */
 export async function adaptDomain(registry: AdapterRegistry, head: Module | null, train: readonly AdaptScan[], val: readonly AdaptScan[],
   info: Pick<DatasetInfo, 'size'>, o: AdaptOptions): Promise<AdaptResult> {
-  const target = checkDomainName(o.target, 'target');
-  checkAdaptSettings({ method: o.method, ...(o.blocks === undefined ? {} : { blocks: o.blocks }), ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.lora === undefined ? {} : { lora: o.lora }) });
-  const unet = asSegmentationNet(registry.model);
-  const spec = specOf(unet);
-  const method = o.method;
-  const D = ADAPT_DEFAULTS;
-  const blocks = o.blocks ?? D.blocks;
-  const adabn: AdaBNMode = o.adabn ?? D.adabn;
-  const epochs = checkInt('epochs', o.epochs ?? D.epochs, 0);
-  const lr = checkNumber('lr', o.lr ?? D.lr, 0);
-  const batchSize = checkInt('batchSize', o.batchSize ?? D.batchSize, 1);
-  const seed = checkInt('seed', o.seed ?? D.seed, 0);
-  const lora = o.lora ?? PAPER_LORA;
-  const device = o.device ?? 'cpu';
-  const dp = o.parallel ?? null;
-  dp?.checkDevice(o.device ?? 'cpu');
-  const main = dp === null || dp.main;
-  const report = main ? o.report ?? silent : silent;
-  const stage = `adapt ${target} ${method}${method === 'convlora' ? ` ${blocks}` : ''}${adabn !== 'none' ? ` +adabn(${adabn})` : ''}`;
-  const kind = headFor(method);
-  if (kind !== null && head === null) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
+  const s = adaptSettings(o, head !== null, val.length > 0);
+  const a = begin(registry, head, train, info, s, o);
+  if (s.method === 'adabn' || s.adabn === 'explicit') await reestimate(a, train);
+  const history: AdaptEpoch[] = [];
+  const first = selectionScore(a, val);
+  let best = extractAdapter(a.unet, a.config);
+  let bestScore = first;
+  history.push({ epoch: 0, loss: NaN, agreement: first, best: true });
+  a.report({ type: 'epoch-end', stage: a.stage, epoch: 0, epochs: s.epochs, loss: NaN, metric: first, metricName: s.select, best: true, seconds: 0 });
+  await observe(a, 0);
+  if (s.method !== 'adabn' && s.epochs > 0) {
+    const opt = new Adam(a.unet.trainableParameters().map(([, t]) => t), { lr: s.lr });
+    try {
+      const batches = adaptationBatches(a, train);
+      for (let epoch = 0; epoch < s.epochs; epoch++) {
+        const t0 = Date.now();
+        const loss = await adaptEpoch(a, batches, opt, epoch);
+        // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
+        if (s.adabn === 'explicit') await reestimate(a, train);
+        const score = selectionScore(a, val);
+        // Without a score (no head and no criterion) keep the last epoch.
+        const isBest = s.select === 'last' || (s.select === 'agreement' && s.kind === null) || score > bestScore;
+        if (isBest) {
+          bestScore = score;
+          disposeAdapter(best);
+          best = extractAdapter(a.unet, a.config);
+        }
+        history.push({ epoch: epoch + 1, loss, agreement: score, best: isBest });
+        a.report({ type: 'epoch-end', stage: a.stage, epoch: epoch + 1, epochs: s.epochs, loss, metric: score, metricName: s.select, best: isBest, seconds: (Date.now() - t0) / 1000 });
+        await observe(a, epoch + 1);
+      }
+    } finally {
+      opt.dispose();
+    }
+  }
+  return finish(a, registry, best, history);
+}
 
+/** Set up: the base restored, its fingerprint of the scanner, the placement applied, the adapter's configuration. */
+function begin(registry: AdapterRegistry, head: Module | null, train: readonly AdaptScan[], info: Pick<DatasetInfo, 'size'>, s: AdaptSettings, o: AdaptOptions): Adaptation {
+  const unet = asSegmentationNet(registry.model);
+  const dp = o.parallel ?? null;
+  dp?.checkDevice(s.device);
+  const main = dp === null || dp.main;
+  const stage = `adapt ${s.target} ${s.method}${s.method === 'convlora' ? ` ${s.blocks}` : ''}${s.adabn !== 'none' ? ` +adabn(${s.adabn})` : ''}`;
   registry.deactivate();
   // The base model's view of this scanner, stored with the adapter so `segment --adapters` can pick it.
-  const fingerprint = main ? fingerprintScans(unet, train, { device }) : null;
-  manualSeed(seed);
-  const placement = placementFor(unet, method, blocks);
-  const name = `${target}#${seed}`;
-  applyPlacement(unet, placement, name, lora);
+  const fingerprint = main ? fingerprintScans(unet, train, { device: s.device }) : null;
+  manualSeed(s.seed);
+  const placement = placementFor(unet, s.method, s.blocks);
+  const name = `${s.target}#${s.seed}`;
+  applyPlacement(unet, placement, name, s.lora);
   head?.eval().freeze();
   dp?.broadcastState([unet]);
-  const config: AdapterConfig = { format: 'convlora-adapter', version: 1, domain: target, method, blocks: method === 'convlora' || method === 'teacher' ? blocks : method === 'udas-convlora' ? '1' : null,
-    lora, placement, adabn: method === 'adabn' ? 'explicit' : adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
-    ...(o.trainedOn === undefined ? {} : { trainedOn: o.trainedOn }),
-    notes: { epochs, lr, batchSize, seed, detachTarget: o.detachTarget === true, size: info.size } };
-  // Re-estimation batches are shuffled across volumes like the source model's training batches: batches of
-  // consecutive slices of one volume have a smaller within-batch variance and bias the statistics.
-  const reestimate = async (): Promise<void> => {
-    const xs: Tensor[] = [];
-    try {
-      let i = 0;
-      for await (const b of new Batches(train, info, { batchSize, seed, dropLast: false }).epoch(0)) {
-        // Data-parallel: every rank re-estimates over its own share of the batches, then the sums are merged.
-        if (dp === null || i % dp.worldSize === dp.rank) xs.push(tensor(b.x, b.shape, { device }).keep());
-        i += 1;
-      }
-      if (dp === null) reestimateBatchNorm(unet, xs);
-      else dp.reestimateBatchNorm(unet, xs);
-    } finally { xs.forEach((t) => t.dispose()); }
+  const config: AdapterConfig = {
+    format: 'convlora-adapter', version: 1, domain: s.target, method: s.method,
+    blocks: s.method === 'convlora' || s.method === 'teacher' ? s.blocks : s.method === 'udas-convlora' ? '1' : null,
+    lora: s.lora, placement, adabn: s.method === 'adabn' ? 'explicit' : s.adabn, baseHash: registry.baseHash, ...(fingerprint === null ? {} : { fingerprint }),
+    ...(o.trainedOn === undefined ? {} : { trainedOn: o.trainedOn }), ...(s.perScan ? { inference: 'adabn' as const } : {}),
+    notes: { epochs: s.epochs, lr: s.lr, batchSize: s.batchSize, seed: s.seed, detachTarget: o.detachTarget === true, size: info.size },
   };
-  if (method === 'adabn' || adabn === 'explicit') await reestimate();
-  if (o.select !== undefined && !ADAPT_SELECTIONS.includes(o.select)) invalidArg('select', ADAPT_SELECTIONS.map((x) => `'${x}'`).join(', '), o.select);
-  const select: AdaptSelection = o.select ?? (kind !== null ? 'agreement' : method === 'teacher' ? 'consistency' : 'last');
-  const criterion = select === 'consistency' || select === 'confidence';
-  if (criterion && val.length === 0) throw new ConvLoraError('E_INVALID_ARG', `Expected scans held out for \`select\` '${select}' but received none`);
-  const perScan = o.perScan === true;
-  if (perScan && (method !== 'teacher' || adabn !== 'none')) {
-    throw new ConvLoraError('E_INVALID_ARG', `Expected method 'teacher' without \`adabn\` for \`perScan\` but received method ${JSON.stringify(method)} with adabn ${JSON.stringify(adabn)}`);
-  }
-  const perScanOpts = { perScan, ...(o.adabnSlices === undefined ? {} : { maxSlices: checkInt('adabnSlices', o.adabnSlices, 1) }) };
-  if (perScan) config.inference = 'adabn';
-  const score = (): number => {
-    if (!main) return NaN;
-    unet.eval();
-    if (select === 'consistency') return perturbationConsistency(unet, val, device, perScanOpts);
-    if (select === 'confidence') return meanConfidence(unet, val, device, perScanOpts);
-    return select === 'agreement' && kind !== null ? agreement(unet, head!, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM) : NaN;
-  };
-  const observe = async (epoch: number): Promise<void> => { if (main && o.onEpoch !== undefined) { unet.eval(); await o.onEpoch(unet, epoch); } };
-  const history: AdaptEpoch[] = [];
-  let bestScore = score();
-  let best = extractAdapter(unet, config);
-  history.push({ epoch: 0, loss: NaN, agreement: bestScore, best: true });
-  report({ type: 'epoch-end', stage, epoch: 0, epochs, loss: NaN, metric: bestScore, metricName: select, best: true, seconds: 0 });
-  await observe(0);
-  if (method === 'adabn' || epochs === 0) return finish();
+  return { s, o, unet, head, name, config, dp, main, report: main ? o.report ?? silent : silent, stage, info };
+}
 
-  const params = unet.trainableParameters().map(([, t]) => t);
-  const opt = new Adam(params, { lr });
-  // The teacher's labels: the starting model's (AdaBN statistics, LoRA zero), fixed before any update.
-  const labelled = method === 'teacher' ? teacherLabels(unet, train, device, o.confidence ?? TEACHER_CONFIDENCE, perScanOpts) : null;
-  // Per scan: batches of one scan's slices, BatchNorm normalizing by the batch, as the base model was trained.
-  const batches = labelled === null ? new Batches(train, info, { batchSize, seed, dropLast: true })
-    : new PerturbedBatches(perScan ? new ScanBatches(labelled, { batchSize, seed }) : new Batches(labelled, info, { batchSize, seed, dropLast: true }), seed);
+/**
+ * Explicit AdaBN over the training scans. Batches are shuffled across volumes like the source model's
+ * training batches: batches of consecutive slices of one volume have a smaller within-batch variance and
+ * bias the statistics. Data-parallel: every rank re-estimates over its share of the batches, then the sums merge.
+ */
+async function reestimate(a: Adaptation, train: readonly AdaptScan[]): Promise<void> {
+  const { s, dp } = a;
+  const xs: Tensor[] = [];
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      const t0 = Date.now();
-      if (adabn === 'implicit' || perScan) unet.train(); else unet.eval(); // scoring leaves it in eval mode
-      const loss = await trainEpoch(batches, epoch, epochs, opt, device, stage, report, (x, b) => {
-        if (method === 'teacher') return teacherLoss(unet.forward(x), b, device);
-        if (kind === null) {
-          // Self-training: the network's own thresholded predictions (made before the update) as labels,
-          // taken from the same forward pass, detached. A second forward would give the same labels (same
-          // weights, same batch) but, in train mode, would move the BatchNorm statistics twice per step.
-          const logits = unet.forward(x);
-          return ops.bceWithLogits(logits, ops.to(ops.gt(ops.detach(logits), 0), { dtype: 'float32' }));
-        }
-        const f = unet.forwardFeatures(x);
-        const h = head!.forward(headInput(spec, kind, f));
-        return ops.bceWithLogits(h, ops.sigmoid(o.detachTarget === true ? ops.detach(f.logits) : f.logits));
-      }, { parallel: dp, syncBatchNorm: adabn === 'implicit' ? [unet] : [] });
-      // Explicit AdaBN: the adapters changed the features, so re-estimate the statistics before scoring.
-      if (adabn === 'explicit') await reestimate();
-      const s = score();
-      // Without a score (no head and no criterion) keep the last epoch.
-      const isBest = select === 'last' || (select === 'agreement' && kind === null) || s > bestScore;
-      if (isBest) {
-        bestScore = s;
-        disposeAdapter(best);
-        best = extractAdapter(unet, config);
-      }
-      history.push({ epoch: epoch + 1, loss, agreement: s, best: isBest });
-      report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: s, metricName: select, best: isBest, seconds: (Date.now() - t0) / 1000 });
-      await observe(epoch + 1);
+    let i = 0;
+    for await (const b of new Batches(train, a.info, { batchSize: s.batchSize, seed: s.seed, dropLast: false }).epoch(0)) {
+      if (dp === null || i % dp.worldSize === dp.rank) xs.push(tensor(b.x, b.shape, { device: s.device }).keep());
+      i += 1;
     }
-  } finally {
-    opt.dispose();
-  }
-  return finish();
+    if (dp === null) reestimateBatchNorm(a.unet, xs);
+    else dp.reestimateBatchNorm(a.unet, xs);
+  } finally { xs.forEach((t) => t.dispose()); }
+}
 
-  function finish(): AdaptResult {
-    const bestEpoch = history.reduce((e, h) => (h.best ? h.epoch : e), 0);
-    const kept = bestEpoch === 0 && method !== 'adabn' && epochs > 0 ? 'start' as const : 'adapted' as const;
-    if (kept === 'start') {
-      report({ type: 'stage', stage, message: `no epoch beat the starting model (${adabn === 'none' ? 'the base model' : 'the base model with the target\'s AdaBN statistics'}) by ${select} `
-        + `(${history[0]!.agreement.toFixed(4)}; best epoch ${Math.max(...history.slice(1).map((h) => h.agreement)).toFixed(4)}): kept the starting model, and the adapter reproduces it` });
+/** The label-free selection score of the network as it is now (NaN when there is none, or on ranks other than 0). */
+function selectionScore(a: Adaptation, val: readonly AdaptScan[]): number {
+  const { s, unet } = a;
+  if (!a.main) return NaN;
+  unet.eval();
+  const opts = { perScan: s.perScan, ...(s.maxSlices === undefined ? {} : { maxSlices: s.maxSlices }) };
+  if (s.select === 'consistency') return perturbationConsistency(unet, val, s.device, opts);
+  if (s.select === 'confidence') return meanConfidence(unet, val, s.device, opts);
+  return s.select === 'agreement' && s.kind !== null ? agreement(unet, a.head!, s.kind, val, s.device, s.batchSize, a.o.tolerance ?? TOLERANCE_MM) : NaN;
+}
+
+/** The benchmark hook: the network as it would be kept, in eval mode. */
+async function observe(a: Adaptation, epoch: number): Promise<void> {
+  if (!a.main || a.o.onEpoch === undefined) return;
+  a.unet.eval();
+  await a.o.onEpoch(a.unet, epoch);
+}
+
+/**
+ * The training batches. 'teacher': the starting model's labels (AdaBN statistics, LoRA zero), fixed before
+ * any update, under perturbation; per scan, batches of one scan's slices, as the base model was trained.
+ */
+function adaptationBatches(a: Adaptation, train: readonly AdaptScan[]): BatchSource {
+  const { s } = a;
+  const shuffled = (scans: readonly BatchScan[]): Batches => new Batches(scans, a.info, { batchSize: s.batchSize, seed: s.seed, dropLast: true });
+  if (s.method !== 'teacher') return shuffled(train);
+  const labelled = teacherLabels(a.unet, train, s.device, a.o.confidence ?? TEACHER_CONFIDENCE, { perScan: s.perScan, ...(s.maxSlices === undefined ? {} : { maxSlices: s.maxSlices }) });
+  return new PerturbedBatches(s.perScan ? new ScanBatches(labelled, { batchSize: s.batchSize, seed: s.seed }) : shuffled(labelled), s.seed);
+}
+
+/** One epoch of the method's loss. */
+async function adaptEpoch(a: Adaptation, batches: BatchSource, opt: Adam, epoch: number): Promise<number> {
+  const { s, unet } = a;
+  if (s.adabn === 'implicit' || s.perScan) unet.train(); else unet.eval(); // scoring leaves it in eval mode
+  const spec = specOf(unet);
+  return trainEpoch(batches, epoch, s.epochs, opt, s.device, a.stage, a.report, (x, b) => {
+    if (s.method === 'teacher') return teacherLoss(unet.forward(x), b, s.device);
+    if (s.kind === null) {
+      // Self-training: the network's own thresholded predictions (made before the update) as labels,
+      // taken from the same forward pass, detached. A second forward would give the same labels (same
+      // weights, same batch) but, in train mode, would move the BatchNorm statistics twice per step.
+      const logits = unet.forward(x);
+      return ops.bceWithLogits(logits, ops.to(ops.gt(ops.detach(logits), 0), { dtype: 'float32' }));
     }
-    best.config.notes = { ...best.config.notes, bestEpoch, history, select, kept };
-    registry.deactivate();
-    for (const [, layer] of loraLayers(unet)) if (layer.adapterNames.includes(name)) layer.removeAdapter(name);
-    return { adapter: best, history, bestEpoch, kept, select };
+    const f = unet.forwardFeatures(x);
+    const h = a.head!.forward(headInput(spec, s.kind, f));
+    return ops.bceWithLogits(h, ops.sigmoid(a.o.detachTarget === true ? ops.detach(f.logits) : f.logits));
+  }, { parallel: a.dp, syncBatchNorm: s.adabn === 'implicit' ? [unet] : [] });
+}
+
+/** The kept epoch's adapter, the guard's verdict, the base restored and the placement removed. */
+function finish(a: Adaptation, registry: AdapterRegistry, best: DomainAdapter, history: AdaptEpoch[]): AdaptResult {
+  const { s } = a;
+  const bestEpoch = history.reduce((e, h) => (h.best ? h.epoch : e), 0);
+  const kept = bestEpoch === 0 && s.method !== 'adabn' && s.epochs > 0 ? 'start' as const : 'adapted' as const;
+  if (kept === 'start') {
+    a.report({ type: 'stage', stage: a.stage, message: `no epoch beat the starting model (${s.adabn === 'none' ? 'the base model' : 'the base model with the target\'s AdaBN statistics'}) by ${s.select} `
+      + `(${history[0]!.agreement.toFixed(4)}; best epoch ${Math.max(...history.slice(1).map((h) => h.agreement)).toFixed(4)}): kept the starting model, and the adapter reproduces it` });
   }
+  best.config.notes = { ...best.config.notes, bestEpoch, history, select: s.select, kept };
+  registry.deactivate();
+  for (const [, layer] of loraLayers(a.unet)) if (layer.adapterNames.includes(a.name)) layer.removeAdapter(a.name);
+  return { adapter: best, history, bestEpoch, kept, select: s.select };
 }

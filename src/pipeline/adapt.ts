@@ -1,5 +1,5 @@
 /**
- * Stage 3: adapt the source U-Net to one unlabelled target domain (convlora-method.md §3-5).
+ * Stage 3: adapt the source U-Net to one unlabelled target domain (docs/method.md §3-5).
  *
  * Methods: 'adabn' (BN statistics only), 'self-training' (whole network on its own thresholded
  * predictions), 'udas' (first encoder block + UDAS head), 'udas-convlora' (LoRA in encoder block 1 + UDAS
@@ -44,7 +44,7 @@ export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 
 export type AdaptSelection = 'agreement' | 'last' | 'consistency' | 'confidence';
 export const ADAPT_SELECTIONS: readonly AdaptSelection[] = ['agreement', 'last', 'consistency', 'confidence'];
 
-/** The method's adaptation defaults (convlora-method.md §5): one place, read by the library and the CLI's usage. */
+/** The method's adaptation defaults (docs/method.md §5): one place, read by the library and the CLI's usage. */
 export const ADAPT_DEFAULTS = { method: 'convlora' as AdaptMethod, blocks: 'all' as Blocks, adabn: 'none' as AdaBNMode, epochs: 5, lr: 1e-4, batchSize: 32, seed: 42, tolerance: 1 } as const;
 const ADABN_MODES: readonly AdaBNMode[] = ['none', 'implicit', 'explicit'];
 const LAYOUTS: readonly LoraConfig['layout'][] = ['loralib', 'peft'];

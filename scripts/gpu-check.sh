@@ -12,7 +12,7 @@
 #      protocol (7 methods, 3 seeds, 100 source epochs) about 45 minutes, more than a lease holds.
 #      Stages 1-3 take about 1.5 minutes, so stage 4 gets at most ~8 minutes of a 10-minute call.
 # Everything it reports goes to $OUT (at most 8 files come back): log, convlora.json, engine-cuda.json,
-# table.md, results.json, sds.png.
+# table.md, results.json, sds.svg.
 # A local dry run without a GPU: GPU_CHECK_DEVICE=cpu LIBTORCH=<a libtorch dir> bash scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +63,6 @@ if [ -n "${GPU_RUN:-}" ]; then
   say "4. convlora $GPU_RUN --device $device (limit ${GPU_RUN_LIMIT:-450} s)"
   timeout "${GPU_RUN_LIMIT:-450}" node dist/src/cli/main.js "$@" "${extra[@]}" --out "$run_out" --device "$device"
   say "exit $? after ${SECONDS}s"
-  for f in table.md results.json sds.png; do [ -f "$run_out/$f" ] && cp "$run_out/$f" "$OUT/"; done
+  for f in table.md results.json sds.svg; do [ -f "$run_out/$f" ] && cp "$run_out/$f" "$OUT/"; done
 fi
 say "done"

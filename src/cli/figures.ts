@@ -1,4 +1,4 @@
-/** Figures of an experiment (bar chart of SDS, example overlays), written beside results.json. */
+/** Figures of an experiment (bar chart of SDS, example overlays), written beside results.json as SVG. */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 import type { ExperimentResult } from '../pipeline/experiment.js';
@@ -14,7 +14,7 @@ export async function writeFigures(r: ExperimentResult, out: string): Promise<st
     series: labels.map((l) => ({ label: l, values: targets.map((t) => r.table[l]![t]!.mean), errors: targets.map((t) => r.table[l]![t]!.sd) })),
     yLabel: 'Surface Dice', yMin: 0, yMax: 1,
   });
-  const files = [join(out, 'sds.png')];
+  const files = [join(out, 'sds.svg')];
   await writeFileAtomic(files[0]!, chart);
   if (r.examples.length > 0) {
     const [, H, W] = r.examples[0]!.scan.shape;
@@ -28,7 +28,7 @@ export async function writeFigures(r: ExperimentResult, out: string): Promise<st
         };
       }),
     });
-    files.push(join(out, 'examples.png'));
+    files.push(join(out, 'examples.svg'));
     await writeFileAtomic(files[1]!, overlay);
   }
   return files;

@@ -1,17 +1,17 @@
 /**
- * Grouped bar charts (one group per target domain, one bar per method) as PNG bytes, drawn with the
- * built-in font: title, y axis with ticks and gridlines, error bars, group labels and a legend.
+ * Grouped bar charts (one group per target domain, one bar per method) as SVG, its text as text: title,
+ * y axis with ticks and gridlines, error bars, group labels and a legend. Each bar carries its value in a
+ * tooltip and its series and group in data- attributes.
  */
 import { ConvLoraError, describe, invalidArg } from '../errors.js';
-import { Canvas, type Rgb } from './canvas.js';
-import { CAP_HEIGHT, drawText, drawTextUp, fitText, textHeight, textWidth } from './font.js';
+import type { Rgb } from './canvas.js';
+import { Svg, baselineBelow, baselineCentred, fitText, textWidth } from './svg.js';
 
 /**
- * Fixed layout of a bar chart, in pixels. The plot's vertical extent is fixed so that a value maps
- * to a known row: y(v) = plotBottom - (v - yMin) / (yMax - yMin) * (plotBottom - plotTop), rounded;
- * a bar of value v >= 0 covers rows round(y(v)) .. plotBottom - 1. The plot spans plotLeft ..
- * width - plotRightMargin when the legend fits in one row above it (at legendTop), else the legend
- * stands right of the plot and narrows it.
+ * Fixed layout of a bar chart, in SVG units (pixels at 100 %). A value maps to
+ * y(v) = plotBottom - (v - yMin) / (yMax - yMin) * (plotBottom - plotTop), unrounded; a bar of value
+ * v >= 0 spans y(v) .. y(max(yMin, 0)). The plot spans plotLeft .. width - plotRightMargin when the legend
+ * fits in one row above it (at legendTop), else the legend stands right of the plot and narrows it.
  */
 export const BAR_CHART = {
   width: 900,
@@ -24,6 +24,8 @@ export const BAR_CHART = {
   legendTop: 50,
   /** Fraction of a group's width taken by its bars; the rest separates groups. */
   groupFill: 0.76,
+  /** Font sizes: title, tick and legend labels, axis title, group labels (smaller when one does not fit), values. */
+  font: { title: 22, tick: 13, axis: 14, group: 14, groupSmall: 11, value: 11, legend: 13 },
   background: [255, 255, 255] as Rgb,
   text: [30, 30, 30] as Rgb,
   axis: [70, 70, 70] as Rgb,
@@ -60,40 +62,42 @@ export interface BarChartOptions {
 
 const seriesColor = (i: number): Rgb => SERIES_COLORS[i % SERIES_COLORS.length]!;
 
-/** Render a grouped bar chart of BAR_CHART.width x BAR_CHART.height pixels; returns PNG bytes. */
-export function barChart(opts: BarChartOptions): Uint8Array {
+/** Render a grouped bar chart of BAR_CHART.width x BAR_CHART.height; returns the SVG document's text. */
+export function barChart(opts: BarChartOptions): string {
   const { groups, series } = validate(opts);
   const L = BAR_CHART;
+  const F = L.font;
   const [yMin, yMax] = axisRange(opts);
   const { step, decimals } = niceStep((yMax - yMin) / 10);
-  const c = new Canvas(L.width, L.height, L.background);
-  const yOf = (v: number): number => Math.round(L.plotBottom - ((v - yMin) / (yMax - yMin)) * (L.plotBottom - L.plotTop));
+  const svg = new Svg(L.width, L.height, { title: opts.title, background: L.background });
+  const yOf = (v: number): number => L.plotBottom - ((v - yMin) / (yMax - yMin)) * (L.plotBottom - L.plotTop);
   const clampY = (v: number): number => yOf(Math.min(yMax, Math.max(yMin, v)));
 
   const labels = series.map((s) => s.label);
   const legend = legendLayout(labels);
   const plotRight = L.width - L.plotRightMargin - (legend.side ? legend.width + 20 : 0);
 
-  // Title, centred on the whole figure; smaller if it would not fit.
-  const titleScale = textWidth(opts.title, 3) <= L.width - 40 ? 3 : 2;
-  const title = fitText(opts.title, titleScale, L.width - 20);
-  drawText(c, (L.width - textWidth(title, titleScale)) / 2, L.titleTop, title, L.text, titleScale);
+  // Title, centred on the whole figure; smaller, then shortened, if it would not fit.
+  const titleSize = textWidth(opts.title, F.title) <= L.width - 40 ? F.title : Math.round(F.title * 0.75);
+  svg.text(L.width / 2, baselineBelow(L.titleTop, titleSize), fitText(opts.title, titleSize, L.width - 20),
+    { size: titleSize, color: L.text, anchor: 'middle', bold: true, className: 'title' });
 
   // Gridlines and tick labels (with rounding slack so that yMax itself gets a tick).
+  svg.group({ class: 'y-axis' });
   for (let k = Math.ceil(yMin / step - 1e-9); k * step <= yMax + step * 1e-9; k++) {
     const v = k * step;
     const y = yOf(v);
-    c.line(L.plotLeft, y, plotRight - 1, y, L.grid);
-    c.line(L.plotLeft - 5, y, L.plotLeft - 1, y, L.axis);
-    const label = v.toFixed(decimals);
-    drawText(c, L.plotLeft - 10 - textWidth(label, 2), y - CAP_HEIGHT, label, L.text, 2);
+    svg.line(L.plotLeft, y, plotRight, y, L.grid, { class: 'grid' });
+    svg.line(L.plotLeft - 5, y, L.plotLeft, y, L.axis);
+    svg.text(L.plotLeft - 10, baselineCentred(y, F.tick), v.toFixed(decimals), { size: F.tick, color: L.text, anchor: 'end', className: 'tick' });
   }
   if (opts.yLabel !== undefined && opts.yLabel !== '') {
-    const len = textWidth(opts.yLabel, 2);
-    drawTextUp(c, 12, (L.plotTop + L.plotBottom + len) / 2, opts.yLabel, L.text, 2);
+    const x = 24;
+    svg.text(x, (L.plotTop + L.plotBottom) / 2, opts.yLabel, { size: F.axis, color: L.text, anchor: 'middle', rotate: -90, className: 'axis-label' });
   }
+  svg.end();
 
-  // Bars, error bars, values.
+  // Bars, error bars, values: one group per series.
   const groupW = (plotRight - L.plotLeft) / groups.length;
   const barW = (groupW * L.groupFill) / series.length;
   const gap = barW >= 10 ? 2 : 0; // a white seam between neighbouring bars when they are wide enough
@@ -101,92 +105,103 @@ export function barChart(opts: BarChartOptions): Uint8Array {
   const valueText = (v: number): string => v.toFixed(decimals + 1);
   // All values or none, so that a missing label never reads as a missing result.
   const showValues = opts.showValues !== false &&
-    series.every((s) => s.values.every((v) => !Number.isFinite(v) || textWidth(valueText(v)) <= barW - 3));
-  groups.forEach((_, g) => {
-    series.forEach((s, i) => {
+    series.every((s) => s.values.every((v) => !Number.isFinite(v) || textWidth(valueText(v), F.value) <= barW - 2));
+  series.forEach((s, i) => {
+    svg.group({ class: 'series', 'data-series': i, 'data-label': s.label });
+    groups.forEach((group, g) => {
       const left = L.plotLeft + g * groupW + (groupW * (1 - L.groupFill)) / 2 + i * barW;
-      const x0 = Math.round(left) + gap / 2;
-      const x1 = Math.round(left + barW) - gap / 2;
-      const cx = Math.floor((x0 + x1 - 1) / 2);
+      const x0 = left + gap / 2;
+      const w = barW - gap;
+      const cx = left + barW / 2;
       const v = s.values[g]!;
       if (!Number.isFinite(v)) {
-        if (textWidth('n/a') <= x1 - x0) drawText(c, cx - textWidth('n/a') / 2 + 1, L.plotBottom - 12, 'n/a', L.axis);
+        if (textWidth('n/a', F.value) <= w) svg.text(cx, L.plotBottom - 4, 'n/a', { size: F.value, color: L.axis, anchor: 'middle', className: 'missing' });
         return;
       }
       const yv = clampY(v);
       const yb = clampY(base);
-      c.fillRect(x0, Math.min(yv, yb), x1 - x0, Math.abs(yb - yv), seriesColor(i));
-      let top = Math.min(yv, yb);
       const e = s.errors?.[g];
-      if (e !== undefined && Number.isFinite(e) && e > 0) {
+      const hasError = e !== undefined && Number.isFinite(e) && e > 0;
+      const tip = `${s.label}, ${group}: ${valueText(v)}${hasError ? ` ± ${valueText(e)}` : ''}`;
+      svg.rect(x0, Math.min(yv, yb), w, Math.abs(yb - yv), seriesColor(i), { class: 'bar', 'data-group': g }, tip);
+      let top = Math.min(yv, yb);
+      if (hasError) {
         const hi = clampY(v + e);
         const lo = clampY(v - e);
-        const cap = Math.max(2, Math.min(10, Math.floor((x1 - x0) / 4)));
-        c.line(cx, hi, cx, lo, L.errorBar);
-        if (v + e <= yMax) c.line(cx - cap, hi, cx + cap, hi, L.errorBar);
-        if (v - e >= yMin) c.line(cx - cap, lo, cx + cap, lo, L.errorBar);
+        const cap = Math.max(2, Math.min(10, w / 4));
+        svg.line(cx, hi, cx, lo, L.errorBar, { class: 'error' });
+        if (v + e <= yMax) svg.line(cx - cap, hi, cx + cap, hi, L.errorBar, { class: 'error-cap' });
+        if (v - e >= yMin) svg.line(cx - cap, lo, cx + cap, lo, L.errorBar, { class: 'error-cap' });
         top = Math.min(top, hi);
       }
-      if (showValues) drawText(c, cx - textWidth(valueText(v)) / 2 + 1, top - 11, valueText(v), L.text);
+      if (showValues) svg.text(cx, top - 4, valueText(v), { size: F.value, color: L.text, anchor: 'middle', className: 'value' });
     });
+    svg.end();
   });
 
   // Axes on top of the bars, then group labels below the x axis.
-  c.line(L.plotLeft, L.plotTop, L.plotLeft, L.plotBottom, L.axis);
-  c.line(L.plotLeft, L.plotBottom, plotRight - 1, L.plotBottom, L.axis);
-  const labelScale = groups.every((gl) => textWidth(gl, 2) <= groupW - 6) ? 2 : 1;
+  svg.line(L.plotLeft, L.plotTop, L.plotLeft, L.plotBottom, L.axis, { class: 'axis' });
+  svg.line(L.plotLeft, L.plotBottom, plotRight, L.plotBottom, L.axis, { class: 'axis' });
+  const groupSize = groups.every((gl) => textWidth(gl, F.group) <= groupW - 6) ? F.group : F.groupSmall;
   groups.forEach((gl, g) => {
-    const label = fitText(gl, labelScale, groupW - 4);
     const cx = L.plotLeft + (g + 0.5) * groupW;
-    c.line(Math.round(cx), L.plotBottom + 1, Math.round(cx), L.plotBottom + 4, L.axis);
-    drawText(c, cx - textWidth(label, labelScale) / 2, L.plotBottom + 10, label, L.text, labelScale);
+    svg.line(cx, L.plotBottom, cx, L.plotBottom + 4, L.axis);
+    svg.text(cx, baselineBelow(L.plotBottom + 10, groupSize), fitText(gl, groupSize, groupW - 4),
+      { size: groupSize, color: L.text, anchor: 'middle', className: 'group' });
   });
 
-  if (legend.side) drawSideLegend(c, plotRight + 20, L.plotTop, labels, legend);
-  else drawTopLegend(c, plotRight, labels);
-  return c.toPng();
+  if (legend.side) drawSideLegend(svg, plotRight + 20, L.plotTop, labels, legend);
+  else drawTopLegend(svg, plotRight, labels);
+  return svg.toString();
 }
 
-interface LegendLayout { side: boolean; width: number; scale: number }
+interface LegendLayout { side: boolean; width: number; size: number }
 
 const SWATCH = 14;
 
 /** One item of the one-row legend: swatch, space, label, then space before the next item. */
-const topItemWidth = (label: string): number => SWATCH + 8 + textWidth(label, 2) + 24;
+const topItemWidth = (label: string): number => SWATCH + 8 + textWidth(label, BAR_CHART.font.legend) + 24;
 
 /**
  * One row above the plot when it fits (the plot then keeps the full width), else a column right of
- * the plot, its labels at scale 2 unless that would take more than a third of the figure.
+ * the plot, its labels at the legend's size unless that would take more than a third of the figure.
  */
 function legendLayout(labels: string[]): LegendLayout {
   const row = labels.reduce((n, l) => n + topItemWidth(l), -24);
-  if (row <= BAR_CHART.width - BAR_CHART.plotLeft - BAR_CHART.plotRightMargin) return { side: false, width: row, scale: 2 };
-  const column = (scale: number): LegendLayout =>
-    ({ side: true, scale, width: 12 + 7 * scale + 8 + Math.max(0, ...labels.map((l) => textWidth(l, scale))) + 12 });
-  const big = column(2);
-  return big.width <= BAR_CHART.width / 3 ? big : column(1);
+  const size = BAR_CHART.font.legend;
+  if (row <= BAR_CHART.width - BAR_CHART.plotLeft - BAR_CHART.plotRightMargin) return { side: false, width: row, size };
+  const column = (sz: number): LegendLayout =>
+    ({ side: true, size: sz, width: 12 + sz + 8 + Math.max(0, ...labels.map((l) => textWidth(l, sz))) + 12 });
+  const big = column(size);
+  return big.width <= BAR_CHART.width / 3 ? big : column(Math.round(size * 0.75));
 }
 
 /** The one-row legend, right-aligned with the plot. */
-function drawTopLegend(c: Canvas, plotRight: number, labels: string[]): void {
+function drawTopLegend(svg: Svg, plotRight: number, labels: string[]): void {
+  const size = BAR_CHART.font.legend;
   let x = plotRight - labels.reduce((n, l) => n + topItemWidth(l), -24);
+  svg.group({ class: 'legend' });
   labels.forEach((label, i) => {
-    c.fillRect(x, BAR_CHART.legendTop, SWATCH, SWATCH, seriesColor(i));
-    drawText(c, x + SWATCH + 8, BAR_CHART.legendTop, label, BAR_CHART.text, 2);
+    svg.rect(x, BAR_CHART.legendTop, SWATCH, SWATCH, seriesColor(i), { class: 'swatch' });
+    svg.text(x + SWATCH + 8, baselineCentred(BAR_CHART.legendTop + SWATCH / 2, size), label, { size, color: BAR_CHART.text });
     x += topItemWidth(label);
   });
+  svg.end();
 }
 
-function drawSideLegend(c: Canvas, x: number, y: number, labels: string[], l: LegendLayout): void {
+function drawSideLegend(svg: Svg, x: number, y: number, labels: string[], l: LegendLayout): void {
   const maxW = BAR_CHART.width - x - 10;
-  const swatch = 7 * l.scale;
-  const row = textHeight('', l.scale) + 6 * l.scale;
-  c.rect(x, y, Math.min(l.width, maxW), 12 + labels.length * row - 6 * l.scale + 10, BAR_CHART.grid);
+  const swatch = l.size;
+  const row = Math.round(l.size * 1.7);
+  svg.group({ class: 'legend' });
+  svg.outline(x, y, Math.min(l.width, maxW), 12 + labels.length * row - (row - swatch) + 12, BAR_CHART.grid);
   labels.forEach((label, i) => {
     const ry = y + 12 + i * row;
-    c.fillRect(x + 12, ry, swatch, swatch, seriesColor(i));
-    drawText(c, x + 12 + swatch + 8, ry, fitText(label, l.scale, maxW - 12 - swatch - 16), BAR_CHART.text, l.scale);
+    svg.rect(x + 12, ry, swatch, swatch, seriesColor(i), { class: 'swatch' });
+    svg.text(x + 12 + swatch + 8, baselineCentred(ry + swatch / 2, l.size), fitText(label, l.size, maxW - 12 - swatch - 16),
+      { size: l.size, color: BAR_CHART.text });
   });
+  svg.end();
 }
 
 /**

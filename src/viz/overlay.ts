@@ -2,10 +2,12 @@
  * A grid of segmentation overlays in the manner of the paper's Figure 2: one row per target domain;
  * the input slice, the ground truth (green), then one column per method with its predicted mask in
  * red and the ground-truth contour in green for comparison (yellow where the two contours agree).
+ * An SVG: the slices are one embedded PNG (the only part that needs to be a raster), the labels, Dice
+ * captions and colour key are SVG text and shapes.
  */
 import { ConvLoraError, checkInt, describe, invalidArg } from '../errors.js';
 import { Canvas, checkImage, maskContour, type Rect, type Rgb } from './canvas.js';
-import { CAP_HEIGHT, drawText, fitText, textHeight, textWidth } from './font.js';
+import { Svg, baselineBelow, baselineCentred, fitText, textWidth } from './svg.js';
 
 export const OVERLAY = {
   /** Outer margin, and the space between the row labels and the first column. */
@@ -20,7 +22,13 @@ export const OVERLAY = {
   prediction: [230, 45, 45] as Rgb,
   /** A contour pixel shared by the truth and the prediction. */
   agree: [250, 215, 30] as Rgb,
+  /** Font size of the labels, and the smaller one used when a column label would not fit its cell. */
+  font: 14,
+  smallFont: 11,
 } as const;
+
+/** Height of a line of text of font size `size`. */
+const lineHeight = (size: number): number => Math.ceil(size * 1.25);
 
 export interface OverlayRow {
   /** Row label, e.g. the target domain. */
@@ -47,8 +55,8 @@ export interface OverlayGridLayout {
   width: number;
   height: number;
   scale: number;
-  /** Text scale of the labels: 2 when every column label fits its cell at 2, else 1. */
-  labelScale: number;
+  /** Font size of the labels: OVERLAY.font when every column label fits its cell at that size, else smallFont. */
+  fontSize: number;
   /** Where the image of row r, column c goes (column 0 = input, 1 = ground truth, 2.. = methods). */
   cell(row: number, col: number): Rect;
 }
@@ -63,43 +71,38 @@ export function overlayGridLayout(opts: OverlayGridOptions): OverlayGridLayout {
   const cw = w * scale;
   const ch = h * scale;
   const labels = columnLabels(opts);
-  const labelScale = labels.every((l) => textWidth(l, 2) <= cw) ? 2 : 1;
-  const rowLabelW = Math.max(0, ...opts.rows.map((r) => textWidth(r.label, labelScale)));
+  const fontSize = labels.every((l) => textWidth(l, O.font) <= cw) ? O.font : O.smallFont;
+  const rowLabelW = Math.ceil(Math.max(0, ...opts.rows.map((r) => textWidth(r.label, fontSize))));
   const left = O.pad + rowLabelW + (rowLabelW > 0 ? O.pad : 0);
-  const top = O.pad + textHeight('', labelScale) + 6;
-  const below = textHeight('', labelScale) + 4; // room for the Dice line under every cell
+  const top = O.pad + lineHeight(fontSize) + 6;
+  const below = lineHeight(fontSize) + 4; // room for the Dice line under every cell
   const rowH = ch + below + O.gap;
-  const footer = 6 * labelScale + textHeight('', labelScale) + O.pad; // the colour key, apart from the last captions
+  const footer = 6 + lineHeight(fontSize) + O.pad; // the colour key, apart from the last captions
   return {
     width: left + labels.length * (cw + O.gap) - O.gap + O.pad,
     height: top + opts.rows.length * rowH - O.gap + footer,
     scale,
-    labelScale,
+    fontSize,
     cell: (row, col) => ({ x: left + col * (cw + O.gap), y: top + row * rowH, width: cw, height: ch }),
   };
 }
 
-/** Render the overlay grid; returns PNG bytes. */
-export function overlayGrid(opts: OverlayGridOptions): Uint8Array {
+/** Render the overlay grid; returns the SVG document's text. */
+export function overlayGrid(opts: OverlayGridOptions): string {
   validate(opts);
   const L = overlayGridLayout(opts);
   const O = OVERLAY;
   const size = opts.size;
-  const ts = L.labelScale;
+  const fs = L.fontSize;
   // Contours at least 2 display pixels thick: a 1-pixel line vanishes when the figure is viewed shrunk.
   const line = L.scale >= 2 ? 1 : 2;
+  // The slices, at their positions in the figure, on one raster of the figure's size (white around them
+  // compresses to almost nothing); everything else is drawn over it as SVG.
   const c = new Canvas(L.width, L.height, O.background);
-
-  columnLabels(opts).forEach((label, col) => {
-    const r = L.cell(0, col);
-    const text = fitText(label, ts, r.width);
-    drawText(c, r.x + (r.width - textWidth(text, ts)) / 2, O.pad, text, O.text, ts);
-  });
+  const captions: { cell: Rect; text: string }[] = [];
 
   opts.rows.forEach((row, ri) => {
-    const first = L.cell(ri, 0);
-    drawText(c, O.pad, first.y + (first.height - CAP_HEIGHT * ts) / 2, row.label, O.text, ts);
-    c.blitGray(row.image, size, first);
+    c.blitGray(row.image, size, L.cell(ri, 0));
 
     const gtCell = L.cell(ri, 1);
     c.blitGray(row.image, size, gtCell);
@@ -109,7 +112,7 @@ export function overlayGrid(opts: OverlayGridOptions): Uint8Array {
       c.overlayMask(gt, size, gtCell, O.truth, O.alpha);
       c.overlayMask(gtContour, size, gtCell, O.truth, 1);
     } else {
-      caption(c, gtCell, 'no ground truth', ts);
+      captions.push({ cell: gtCell, text: 'no ground truth' });
     }
 
     row.columns.forEach((col, k) => {
@@ -121,13 +124,26 @@ export function overlayGrid(opts: OverlayGridOptions): Uint8Array {
       if (gt !== undefined && gtContour !== undefined) {
         c.overlayMask(gtContour, size, cell, O.truth, 1);
         c.overlayMask(pred.map((p, i) => p & gtContour[i]!), size, cell, O.agree, 1);
-        if (opts.dice !== false) caption(c, cell, `Dice ${formatDice(dice(col.mask, gt))}`, ts);
+        if (opts.dice !== false) captions.push({ cell, text: `Dice ${formatDice(dice(col.mask, gt))}` });
       }
     });
   });
 
-  drawKey(c, L, ts);
-  return c.toPng();
+  const svg = new Svg(L.width, L.height, { title: 'Segmentation overlays', background: O.background });
+  svg.png(0, 0, L.width, L.height, c.toPng(), { class: 'slices' });
+  svg.group({ class: 'labels' });
+  columnLabels(opts).forEach((label, col) => {
+    const r = L.cell(0, col);
+    svg.text(r.x + r.width / 2, baselineBelow(O.pad, fs), fitText(label, fs, r.width), { size: fs, color: O.text, anchor: 'middle', className: 'column' });
+  });
+  opts.rows.forEach((row, ri) => {
+    const first = L.cell(ri, 0);
+    svg.text(O.pad, baselineCentred(first.y + first.height / 2, fs), row.label, { size: fs, color: O.text, className: 'row' });
+  });
+  for (const { cell, text } of captions) caption(svg, cell, text, fs);
+  svg.end();
+  drawKey(svg, L, fs);
+  return svg.toString();
 }
 
 /** Dice of two binary masks; NaN when both are empty. */
@@ -150,23 +166,25 @@ function formatDice(d: number): string {
 }
 
 /** Centred text just under a cell; smaller, then shortened, if it is wider than the cell. */
-function caption(c: Canvas, cell: Rect, text: string, labelScale: number): void {
-  const scale = textWidth(text, labelScale) <= cell.width ? labelScale : 1;
-  const t = fitText(text, scale, cell.width);
-  drawText(c, cell.x + (cell.width - textWidth(t, scale)) / 2, cell.y + cell.height + 3, t, OVERLAY.text, scale);
+function caption(svg: Svg, cell: Rect, text: string, fontSize: number): void {
+  const size = textWidth(text, fontSize) <= cell.width ? fontSize : OVERLAY.smallFont;
+  svg.text(cell.x + cell.width / 2, baselineBelow(cell.y + cell.height + 3, size), fitText(text, size, cell.width),
+    { size, color: OVERLAY.text, anchor: 'middle', className: 'caption' });
 }
 
 /** The colour key along the bottom edge. */
-function drawKey(c: Canvas, L: OverlayGridLayout, scale: number): void {
+function drawKey(svg: Svg, L: OverlayGridLayout, size: number): void {
   const items: [Rgb, string][] = [[OVERLAY.truth, 'ground truth'], [OVERLAY.prediction, 'prediction'], [OVERLAY.agree, 'both']];
   let x = L.cell(0, 0).x;
-  const y = L.height - OVERLAY.pad - textHeight('', scale);
+  const top = L.height - OVERLAY.pad - lineHeight(size);
+  const sw = Math.round(size * 0.8);
+  svg.group({ class: 'key' });
   for (const [color, label] of items) {
-    const sw = CAP_HEIGHT * scale;
-    c.fillRect(x, y, sw, sw, color);
-    drawText(c, x + sw + 4 * scale, y, label, OVERLAY.text, scale);
-    x += sw + 4 * scale + textWidth(label, scale) + 12 * scale;
+    svg.rect(x, top + (lineHeight(size) - sw) / 2, sw, sw, color, { class: 'swatch' });
+    svg.text(x + sw + 6, baselineCentred(top + lineHeight(size) / 2, size), label, { size, color: OVERLAY.text });
+    x += sw + 6 + textWidth(label, size) + 18;
   }
+  svg.end();
 }
 
 function columnLabels(opts: OverlayGridOptions): string[] {

@@ -1,34 +1,40 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BAR_CHART, SERIES_COLORS, barChart, niceStep, type BarChartOptions } from '../../src/viz/index.js';
-import { decodePng, type DecodedPng } from './decode-png.js';
+import { attr, findAll, hasClass, parseSvg, texts, type SvgElement } from './svg-parse.js';
 
 const L = BAR_CHART;
-const same = (a: readonly number[], b: readonly number[]): boolean => a.every((v, i) => v === b[i]);
+const hex = (c: readonly number[]): string => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 
-/** The x range of `color` on row y, asserting it is one contiguous run inside [x0, x1). */
-function run(png: DecodedPng, y: number, color: readonly number[], x0 = 0, x1 = png.width): [number, number] | undefined {
-  const xs: number[] = [];
-  for (let x = x0; x < x1; x++) if (same(png.pixel(x, y), color)) xs.push(x);
-  if (xs.length === 0) return undefined;
-  assert.equal(xs.length, xs.at(-1)! - xs[0]! + 1, `one contiguous run of ${color.join(',')} on row ${y}`);
-  return [xs[0]!, xs.at(-1)!];
+const chart = (extra: Partial<BarChartOptions>): SvgElement =>
+  parseSvg(barChart({ title: 'Test', groups: ['GE_3', 'Siemens_15'], series: [{ label: 'a', values: [0.5, NaN] }], ...extra }));
+
+/** The bars of series `s`, by group: { x, y, width, height, fill, tooltip }. */
+function bars(svg: SvgElement, s: number): Map<number, { x: number; y: number; width: number; height: number; fill: string; tooltip: string }> {
+  const series = findAll(svg, (e) => e.name === 'g' && hasClass(e, 'series') && e.attrs['data-series'] === String(s));
+  assert.equal(series.length, 1, `one group for series ${s}`);
+  const out = new Map<number, { x: number; y: number; width: number; height: number; fill: string; tooltip: string }>();
+  for (const r of findAll(series[0]!, (e) => e.name === 'rect' && hasClass(e, 'bar'))) {
+    out.set(attr(r, 'data-group'), { x: attr(r, 'x'), y: attr(r, 'y'), width: attr(r, 'width'), height: attr(r, 'height'), fill: r.attrs.fill ?? '', tooltip: r.children[0]?.text ?? '' });
+  }
+  return out;
 }
 
-const chart = (extra: Partial<BarChartOptions>): DecodedPng =>
-  decodePng(barChart({ title: 'Test', groups: ['GE_3', 'Siemens_15'], series: [{ label: 'a', values: [0.5, NaN] }], ...extra }));
+const near = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) <= 0.01, `${what}: ${a} vs ${b}`);
 
-test('barChart: a PNG of BAR_CHART.width x BAR_CHART.height', () => {
-  const png = barChart({ title: 't', groups: ['x'], series: [{ label: 's', values: [1] }] });
-  const view = new DataView(png.buffer, png.byteOffset);
-  assert.deepEqual([view.getUint32(16), view.getUint32(20)], [900, 500]);
+test('barChart: an SVG document of BAR_CHART.width x BAR_CHART.height, its title as text', () => {
+  const doc = barChart({ title: 't', groups: ['x'], series: [{ label: 's', values: [1] }] });
+  const svg = parseSvg(doc);
+  assert.deepEqual([svg.attrs.width, svg.attrs.height, svg.attrs.viewBox], ['900', '500', '0 0 900 500']);
   assert.deepEqual([L.width, L.height], [900, 500]);
+  assert.equal(svg.attrs.xmlns, 'http://www.w3.org/2000/svg');
+  assert.equal(findAll(svg, (e) => e.name === 'image').length, 0, 'no raster in a chart');
 });
 
-test('barChart: a bar\'s top is at plotBottom - (v - yMin) / (yMax - yMin) x (plotBottom - plotTop)', () => {
-  assert.deepEqual([L.plotTop, L.plotBottom], [90, 440]); // the rows below are derived from these
+test('barChart: a bar spans y(v) = plotBottom - (v - yMin) / (yMax - yMin) x (plotBottom - plotTop) to the base', () => {
+  assert.deepEqual([L.plotTop, L.plotBottom], [90, 440]); // the values below are derived from these
   const cases: [string, number, Partial<BarChartOptions>, number][] = [
-    // name, value, axis options, expected top row
+    // name, value, axis options, expected top
     ['0.5 on the default 0..1', 0.5, {}, 440 - 175],
     ['0.3 on the default 0..1', 0.3, {}, 440 - 105],
     ['42 on 0..50', 42, { yMax: 50 }, 440 - 294],
@@ -36,71 +42,82 @@ test('barChart: a bar\'s top is at plotBottom - (v - yMin) / (yMax - yMin) x (pl
     ['3.2 on the automatic 0..3.5 (ticks of 0.5)', 3.2, {}, 440 - 320],
   ];
   for (const [name, v, axis, top] of cases) {
-    const png = chart({ ...axis, series: [{ label: 'a', values: [v, NaN] }] });
-    const color = SERIES_COLORS[0]!;
-    const bar = run(png, L.plotBottom - 1, color, L.plotLeft, 600);
-    assert.ok(bar !== undefined, `${name}: a bar on the row above the axis`);
-    const cx = Math.floor((bar[0] + bar[1]) / 2);
-    assert.deepEqual(png.pixel(cx, top), [...color], `${name}: row ${top} is the bar's top`);
-    assert.notDeepEqual(png.pixel(cx, top - 1), [...color], `${name}: row ${top - 1} is above the bar`);
-    assert.deepEqual(run(png, top, color, L.plotLeft, 600), bar, `${name}: the bar is a rectangle`);
-    assert.deepEqual(png.pixel(cx, L.plotBottom), [...L.axis], `${name}: the x axis`);
+    const bar = bars(chart({ ...axis, series: [{ label: 'a', values: [v, NaN] }] }), 0).get(0);
+    assert.ok(bar !== undefined, name);
+    near(bar.y, top, `${name}: top`);
+    near(bar.y + bar.height, 440, `${name}: bottom on the x axis`);
+    assert.equal(bar.fill, hex(SERIES_COLORS[0]!), name);
   }
 });
 
-test('barChart: missing values draw no bar; series get distinct colours side by side', () => {
-  const png = chart({ series: [{ label: 'a', values: [0.5, NaN] }, { label: 'b', values: [0.25, 0.75] }] });
+test('barChart: missing values draw no bar but "n/a"; series get distinct colours side by side', () => {
+  const svg = chart({ series: [{ label: 'a', values: [0.5, NaN] }, { label: 'b', values: [0.25, 0.75] }] });
+  const a = bars(svg, 0);
+  const b = bars(svg, 1);
+  assert.deepEqual([...a.keys()], [0], 'no bar for NaN');
+  assert.deepEqual(texts(svg, 'missing').map((t) => t.text), ['n/a']);
+  assert.ok(a.get(0)!.x + a.get(0)!.width <= b.get(0)!.x, 'series a left of series b');
   const mid = (L.plotLeft + L.width - L.plotRightMargin) / 2; // the boundary between the two groups
-  const a0 = run(png, L.plotBottom - 1, SERIES_COLORS[0]!, L.plotLeft, mid);
-  const b0 = run(png, L.plotBottom - 1, SERIES_COLORS[1]!, L.plotLeft, mid);
-  assert.ok(a0 !== undefined && b0 !== undefined);
-  assert.ok(a0[1] < b0[0], 'series a left of series b');
-  assert.equal(run(png, L.plotBottom - 1, SERIES_COLORS[0]!, mid, L.width), undefined, 'no bar for NaN');
-  const b1 = run(png, L.plotBottom - 1, SERIES_COLORS[1]!, mid, L.width);
-  assert.ok(b1 !== undefined);
-  // y(0.75) = 440 - 262.5 = 177.5, which rounds to 178.
-  assert.deepEqual(png.pixel(b1[0], 178), [...SERIES_COLORS[1]!]);
-  assert.notDeepEqual(png.pixel(b1[0], 177), [...SERIES_COLORS[1]!]);
+  assert.ok(b.get(0)!.x < mid && b.get(1)!.x > mid, 'one bar in each group');
+  assert.notEqual(a.get(0)!.fill, b.get(0)!.fill);
+  near(b.get(1)!.y, 440 - 262.5, 'y(0.75)');
+  assert.equal(b.get(1)!.tooltip, 'b, Siemens_15: 0.75');
 });
 
-test('barChart: error bars span v ± e with caps, over and above the bar', () => {
-  const png = chart({ series: [{ label: 'a', values: [0.5, 0.5], errors: [0.1, 0] }], showValues: false });
-  const mid = (L.plotLeft + L.width - L.plotRightMargin) / 2;
-  const [x0, x1] = run(png, L.plotBottom - 1, SERIES_COLORS[0]!, L.plotLeft, mid)!;
-  const cx = Math.floor((x0 + x1) / 2);
-  const hi = 440 - 210; // y(0.6)
-  const lo = 440 - 140; // y(0.4)
-  for (const y of [hi, hi + 10, 265, lo]) assert.deepEqual(png.pixel(cx, y), [...L.errorBar], `error bar at row ${y}`);
-  assert.notDeepEqual(png.pixel(cx, hi - 1), [...L.errorBar]);
-  assert.deepEqual(png.pixel(cx + 3, hi), [...L.errorBar], 'top cap');
-  assert.deepEqual(png.pixel(cx - 3, lo), [...L.errorBar], 'bottom cap');
-  // No error bar on the second bar (e = 0): its top row and the row above are untouched by it.
-  const [y0, y1] = run(png, L.plotBottom - 1, SERIES_COLORS[0]!, mid, L.width)!;
-  const cx1 = Math.floor((y0 + y1) / 2);
-  assert.deepEqual(png.pixel(cx1, 265), [...SERIES_COLORS[0]!]);
-  assert.deepEqual(png.pixel(cx1, 250), [...L.background]);
+test('barChart: error bars span v ± e with caps, and the tooltip gives both', () => {
+  const svg = chart({ series: [{ label: 'a', values: [0.5, 0.5], errors: [0.1, 0] }], showValues: false });
+  const bar = bars(svg, 0).get(0)!;
+  const cx = bar.x + bar.width / 2;
+  const lines = findAll(svg, (e) => e.name === 'line' && hasClass(e, 'error')).map((e) => [attr(e, 'x1'), attr(e, 'y1'), attr(e, 'x2'), attr(e, 'y2')]);
+  assert.equal(lines.length, 1, 'one error bar: none where e = 0');
+  const [x1, y1, x2, y2] = lines[0]!;
+  near(x1!, cx, 'centred');
+  assert.equal(x2, x1);
+  near(y1!, 440 - 210, 'top at y(0.6)');
+  near(y2!, 440 - 140, 'bottom at y(0.4)');
+  const caps = findAll(svg, (e) => e.name === 'line' && hasClass(e, 'error-cap')).map((e) => attr(e, 'y1'));
+  assert.equal(caps.length, 2);
+  near(caps[0]!, 230, 'top cap');
+  near(caps[1]!, 300, 'bottom cap');
+  assert.equal(bar.tooltip, 'a, GE_3: 0.50 ± 0.10');
+  assert.equal(texts(svg, 'value').length, 0, 'showValues: false');
 });
 
-test('barChart: title, tick labels and legend are drawn where the layout puts them', () => {
-  const png = chart({});
-  // Title 'Test' at scale 3 is (4 x 6 - 1) x 3 = 69 wide, centred: x from round(415.5) = 416, row 14 is T's bar.
-  assert.deepEqual(png.pixel(416, L.titleTop), [...L.text]);
-  assert.deepEqual(png.pixel(430, L.titleTop + 2), [...L.text]);
-  assert.deepEqual(png.pixel(415, L.titleTop), [...L.background]);
-  // Tick label '1.0' at scale 2 is 34 wide, right-aligned 10 px left of the axis, caps centred on y(1) = 90:
-  // it starts at x = 46, row 83; the '1' is '..#..' on its first row, so x = 50 is ink and x = 46 is not.
-  assert.deepEqual(png.pixel(50, 83), [...L.text]);
-  assert.deepEqual(png.pixel(46, 83), [...L.background]);
-  // '0.5' on the tick at y(0.5) = 265: the '0' starts with '.###.' at x = 48..53 on row 258.
-  assert.deepEqual(png.pixel(48, 258), [...L.text]);
-  assert.deepEqual(png.pixel(47, 258), [...L.background]);
+test('barChart: title, ticks, values, group labels and legend are text where the layout puts them', () => {
+  const svg = chart({});
+  const [title] = texts(svg, 'title');
+  assert.deepEqual([title?.text, title?.x, title?.anchor], ['Test', 450, 'middle']);
+  const ticks = texts(svg, 'tick');
+  assert.deepEqual(ticks.map((t) => t.text), ['0.0', '0.1', '0.2', '0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '0.9', '1.0']);
+  for (const t of ticks) {
+    assert.equal(t.anchor, 'end');
+    assert.equal(t.x, L.plotLeft - 10, 'right-aligned left of the axis');
+    const v = Number(t.text);
+    assert.ok(Math.abs(t.y - (440 - 350 * v) - 0.36 * L.font.tick) < 0.02, `'${t.text}' centred on its tick`);
+  }
+  assert.deepEqual(texts(svg, 'value').map((t) => t.text), ['0.50'], 'the value above its bar');
+  assert.deepEqual(texts(svg, 'group').map((t) => t.text), ['GE_3', 'Siemens_15']);
   // A short legend is one row above the plot.
-  assert.ok(run(png, L.legendTop + 5, SERIES_COLORS[0]!, 0, L.width) !== undefined, 'legend swatch in the top row');
-  // One wider than the plot (3 x (14 + 8 + 358 + 24) - 24 > 780) moves right of the plot.
+  const swatches = findAll(svg, (e) => e.name === 'rect' && hasClass(e, 'swatch')).map((e) => [attr(e, 'x'), attr(e, 'y')]);
+  assert.equal(swatches.length, 1);
+  assert.equal(swatches[0]![1], L.legendTop);
+  // One wider than the plot moves right of the plot.
   const label = 'a method with a very long name';
   const long = chart({ series: [1, 2, 3].map((k) => ({ label: `${label} ${k}`, values: [0.5, NaN] })) });
-  assert.equal(run(long, L.legendTop + 5, SERIES_COLORS[0]!, 0, L.width), undefined);
-  assert.ok(run(long, L.plotTop + 15, SERIES_COLORS[0]!, 600, L.width) !== undefined, 'legend swatch right of the plot');
+  const side = findAll(long, (e) => e.name === 'rect' && hasClass(e, 'swatch')).map((e) => [attr(e, 'x'), attr(e, 'y')]);
+  assert.equal(side.length, 3);
+  for (const [x, y] of side) assert.ok(x! > 600 && y! >= L.plotTop, `legend swatch right of the plot at ${x}, ${y}`);
+  const plotRight = Math.max(...findAll(long, (e) => e.name === 'line' && hasClass(e, 'axis')).map((e) => attr(e, 'x2')));
+  assert.ok(plotRight < side[0]![0]!, 'the plot narrows for it');
+});
+
+test('barChart: text is escaped, and a title too long for the figure is shortened with an ellipsis', () => {
+  const svg = chart({ title: 'Dice < 0.5 & "SDS"', series: [{ label: '<b>', values: [0.5, 0.4] }] });
+  assert.equal(texts(svg, 'title')[0]!.text, 'Dice < 0.5 & "SDS"');
+  assert.equal(findAll(svg, (e) => e.name === 'title')[0]!.text, 'Dice < 0.5 & "SDS"', 'the document title');
+  assert.ok(texts(svg).some((t) => t.text === '<b>'), 'legend label as text, not markup');
+  const long = texts(chart({ title: 'x'.repeat(200) }), 'title')[0]!.text;
+  assert.ok(long.endsWith('…') && long.length < 200, long);
 });
 
 test('niceStep: 1, 2, 2.5 or 5 x 10^k and the decimals that print it', () => {

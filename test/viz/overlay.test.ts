@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OVERLAY, overlayGrid, overlayGridLayout, type OverlayGridOptions } from '../../src/viz/index.js';
-import { decodePng } from './decode-png.js';
+import { embeddedPng, findAll, hasClass, parseSvg, texts, type SvgElement } from './svg-parse.js';
 
 const H = 8;
 const W = 8;
@@ -27,11 +27,20 @@ function options(extra: Partial<OverlayGridOptions> = {}): OverlayGridOptions {
   };
 }
 
-test('overlayGrid: size and cell geometry', () => {
+/** The figure's one raster, checked to cover the whole figure at one pixel per unit. */
+function raster(svg: SvgElement): ReturnType<typeof embeddedPng>['png'] {
+  const r = embeddedPng(svg);
+  assert.deepEqual([r.x, r.y, r.width, r.height], [0, 0, Number(svg.attrs.width), Number(svg.attrs.height)]);
+  assert.deepEqual([r.png.width, r.png.height], [r.width, r.height], 'one raster pixel per unit');
+  return r.png;
+}
+
+test('overlayGrid: an SVG the size of the layout; the slices one embedded PNG, the cells where the layout puts them', () => {
   const opts = options();
   const layout = overlayGridLayout(opts);
-  const png = decodePng(overlayGrid(opts));
-  assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+  const svg = parseSvg(overlayGrid(opts));
+  assert.deepEqual([Number(svg.attrs.width), Number(svg.attrs.height)], [layout.width, layout.height]);
+  const png = raster(svg);
   const a = layout.cell(0, 0);
   assert.deepEqual([a.width, a.height], [24, 24]);
   assert.equal(layout.cell(0, 3).x - layout.cell(0, 2).x, 24 + OVERLAY.gap);
@@ -53,7 +62,7 @@ test('overlayGrid: size and cell geometry', () => {
 test('overlayGrid: mask overlay colours inside, untouched gray outside, contours in their colours', () => {
   const opts = options();
   const layout = overlayGridLayout(opts);
-  const png = decodePng(overlayGrid(opts));
+  const png = raster(parseSvg(overlayGrid(opts)));
   /** The pixel at the middle of source pixel (y, x) of cell (r, c); scale 3. */
   const at = (r: number, c: number, y: number, x: number): [number, number, number] => {
     const cell = layout.cell(r, c);
@@ -82,34 +91,46 @@ test('overlayGrid: mask overlay colours inside, untouched gray outside, contours
 test('overlayGrid: at scale 1 contours are two pixels thick', () => {
   const opts = options({ scale: 1 });
   const layout = overlayGridLayout(opts);
-  const png = decodePng(overlayGrid(opts));
+  const png = raster(parseSvg(overlayGrid(opts)));
   const cell = layout.cell(0, 1);
   // The 4x4 ground truth at rows/cols 2..5 is all contour when it is two thick.
   assert.deepEqual(png.pixel(cell.x + 3, cell.y + 3), [...OVERLAY.truth]);
   assert.deepEqual(png.pixel(cell.x + 1, cell.y + 1), [128, 128, 128]);
 });
 
-test('overlayGrid: labels above the columns, left of the rows, Dice under the methods', () => {
-  const inkIn = (png: ReturnType<typeof decodePng>, x0: number, y0: number, x1: number, y1: number): number => {
-    let n = 0;
-    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (png.pixel(x, y)[0] === OVERLAY.text[0]) n++;
-    return n;
-  };
-  const opts = options();
+test('overlayGrid: labels above the columns and left of the rows, Dice under the methods, a colour key: all text', () => {
+  const opts = options({ scale: 16 }); // 128-pixel cells, as in an experiment's figure: every label fits at full size
   const layout = overlayGridLayout(opts);
-  const png = decodePng(overlayGrid(opts));
+  const svg = parseSvg(overlayGrid(opts));
   const c0 = layout.cell(0, 0);
-  assert.ok(inkIn(png, c0.x, 0, c0.x + c0.width, c0.y) > 0, 'column label');
-  assert.ok(inkIn(png, 0, c0.y, c0.x, c0.y + c0.height) > 0, 'row label');
-  const under = (r: number, c: number, p = png): number => {
+  const columns = texts(svg, 'column');
+  assert.deepEqual(columns.map((t) => t.text), ['Input', 'Ground truth', 'Pred', 'Same']);
+  columns.forEach((t, col) => {
+    const cell = layout.cell(0, col);
+    assert.equal(t.x, cell.x + cell.width / 2, `'${t.text}' centred over its column`);
+    assert.ok(t.y < c0.y && t.anchor === 'middle', `'${t.text}' above the first row`);
+  });
+  assert.equal(layout.fontSize, OVERLAY.font);
+  const rows = texts(svg, 'row');
+  assert.deepEqual(rows.map((t) => t.text), ['GE_3', 'Philips_15']);
+  rows.forEach((t, r) => {
+    const cell = layout.cell(r, 0);
+    assert.ok(t.x + 0.62 * layout.fontSize * t.text.length <= cell.x, `'${t.text}' left of its row`);
+    assert.ok(t.y > cell.y && t.y < cell.y + cell.height, `'${t.text}' level with its row`);
+  });
+  // Dice of the 6x6 prediction against the 4x4 truth inside it: 2 x 16 / (36 + 16); of the truth itself: 1.
+  const captions = texts(svg, 'caption');
+  assert.deepEqual(captions.map((t) => t.text), ['Dice 0.615', 'Dice 1.000', 'no ground truth']);
+  const under = (t: { x: number; y: number }, r: number, c: number): boolean => {
     const cell = layout.cell(r, c);
-    return inkIn(p, cell.x, cell.y + cell.height, cell.x + cell.width, cell.y + cell.height + 12);
+    return t.x === cell.x + cell.width / 2 && t.y > cell.y + cell.height && t.y < layout.cell(r + 1, c).y;
   };
-  assert.ok(under(0, 2) > 0, 'Dice caption under a method');
-  assert.equal(under(0, 0), 0, 'no caption under the input');
-  assert.equal(under(1, 2), 0, 'no Dice without ground truth');
-  const noDice = decodePng(overlayGrid(options({ dice: false })));
-  assert.equal(under(0, 2, noDice), 0, 'dice: false');
+  assert.ok(under(captions[0]!, 0, 2) && under(captions[1]!, 0, 3), 'Dice under each method of the row with ground truth');
+  assert.ok(under(captions[2]!, 1, 1), 'the row without ground truth says so under its ground-truth column');
+  assert.deepEqual(texts(parseSvg(overlayGrid(options({ scale: 16, dice: false }))), 'caption').map((t) => t.text), ['no ground truth'], 'dice: false');
+  const key = findAll(svg, (e) => e.name === 'g' && hasClass(e, 'key'))[0]!;
+  assert.deepEqual(texts(key).map((t) => t.text), ['ground truth', 'prediction', 'both']);
+  assert.deepEqual(findAll(key, (e) => e.name === 'rect').map((e) => e.attrs.fill), ['#28c846', '#e62d2d', '#fad71e']);
 });
 
 test('overlayGrid: errors name the argument and the received value', () => {

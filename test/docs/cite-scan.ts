@@ -10,6 +10,8 @@
  *   start of a file name;
  * - a bare Markdown file name (`segment.md`), resolved beside the citing file, at the root or in docs/;
  * - a relative link or image in Markdown (`](colin27.png)`), resolved beside the Markdown file;
+ * - a Markdown document cited by a path that climbs out with `../`: resolved beside the citing file, it must
+ *   stay inside the repository (data kept beside the checkout, such as `../shared/data/...`, is not a citation);
  * - a section, written as a Markdown path and a number or range (`docs/method.md §3`, `docs/method.md §3-5`):
  *   the document must have a heading with that number (`## 3. ...`). A section sign with no file name before
  *   it is reported too, as nobody can tell which document it means.
@@ -139,6 +141,7 @@ export function citedSpans(path: string, src: string): Span[] {
 const PATH = new RegExp(`(?<![\\w./$<{@~-])((?:${TOP.join('|')})/[\\w./*{},-]*)(<?)`, 'g');
 const BARE_MD = /(?<![\w./$<{-])([\w.-]+\.md)\b/g;
 const LINK = /!?\[[^\]]*\]\(([^)\s]+)\)/g;
+const UP = /(?<![\w./-])((?:\.\.\/)+[\w.\/-]*\.md)\b/g;
 const SECTION = /(?:([\w./-]+\.md)\s+)?§\s?(\d+)(?:\s?-\s?(\d+))?/g;
 
 /** `a{b,c}d` -> [abd, acd]. */
@@ -204,6 +207,12 @@ export function checkFile(root: string, file: string, src: string): Problem[] {
       if (cited.endsWith('/') && !placeholder && cited.split('/').length === 2 && TOP.includes(cited.slice(0, -1))) continue;
       const ok = expandBraces(cited).every((p) => bases.some((b) => matches(b, p, placeholder)));
       if (!ok) report(span.at + m.index, cited, 'no such path');
+    }
+    for (const m of span.text.matchAll(UP)) {
+      const target = join(here, m[1]!);
+      const inside = !relative(root, target).startsWith('..');
+      if (!inside) report(span.at + m.index, m[1]!, 'outside the repository');
+      else if (!existsSync(target)) report(span.at + m.index, m[1]!, 'no such path');
     }
     for (const m of span.text.matchAll(BARE_MD)) {
       if (resolveMd(m[1]!) === undefined) report(span.at + m.index, m[1]!, 'no such Markdown file');

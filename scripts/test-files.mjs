@@ -53,10 +53,15 @@ export function testLists(base = root) {
   const all = [...walk(join(base, 'dist', 'test'), base)].filter(hasSource).sort();
   const e2eSet = new Set(Object.keys(E2E).map(compiledPath));
   const missing = [...e2eSet].filter((f) => !all.includes(f));
-  if (missing.length > 0) throw new Error(`scripts/test-files.mjs lists end-to-end tests that are not built: ${missing.join(', ')} (renamed? update E2E; not compiled? npx tsc -p tsconfig.json)`);
+  if (missing.length > 0) {
+    throw new Error(`scripts/test-files.mjs lists end-to-end tests that are not built: ${missing.join(', ')} ` +
+      '(renamed? update E2E; not compiled? npx tsc -p tsconfig.json)');
+  }
   const e2e = all.filter((f) => e2eSet.has(f));
   const unit = all.filter((f) => !e2eSet.has(f));
-  if (unit.length + e2e.length !== all.length || all.length === 0) throw new Error(`the unit (${unit.length}) and e2e (${e2e.length}) lists do not cover the ${all.length} test files`);
+  if (unit.length + e2e.length !== all.length || all.length === 0) {
+    throw new Error(`the unit (${unit.length}) and e2e (${e2e.length}) lists do not cover the ${all.length} test files`);
+  }
   return { unit, e2e, all };
 }
 

@@ -76,7 +76,8 @@ export class Svg {
   private readonly open: string[] = [];
 
   constructor(readonly width: number, readonly height: number, opts: { title?: string; background?: Rgb } = {}) {
-    this.parts.push(`<svg xmlns="http://www.w3.org/2000/svg"${attrs({ width, height, viewBox: `0 0 ${num(width)} ${num(height)}`, 'font-family': FONT_FAMILY })}>`);
+    const root = attrs({ width, height, viewBox: `0 0 ${num(width)} ${num(height)}`, 'font-family': FONT_FAMILY });
+    this.parts.push(`<svg xmlns="http://www.w3.org/2000/svg"${root}>`);
     if (opts.title !== undefined) this.parts.push(`<title>${escapeXml(opts.title)}</title>`);
     if (opts.background !== undefined) this.rect(0, 0, width, height, opts.background);
   }
@@ -127,7 +128,8 @@ export class Svg {
   /** An embedded PNG drawn at (x, y), w x h units, its pixels kept square and unsmoothed. */
   png(x: number, y: number, w: number, h: number, png: Uint8Array, extra: Attrs = {}): this {
     const href = `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64')}`;
-    this.parts.push(`<image${attrs({ x, y, width: w, height: h, preserveAspectRatio: 'none', style: 'image-rendering:pixelated', ...extra, href })}/>`);
+    const a = attrs({ x, y, width: w, height: h, preserveAspectRatio: 'none', style: 'image-rendering:pixelated', ...extra, href });
+    this.parts.push(`<image${a}/>`);
     return this;
   }
 

@@ -59,7 +59,8 @@ test('checkFile: the citations that resolve, and those that do not, named (table
     ['strings are not citations', 'src/a.ts', "const f = 'docs/none.md'; // ok\n", []],
     ['a glob in a string does not open a comment', 'src/a.ts', "const g = 'test/**/*.ts'; const h = 1; // docs/none.md\n", ['docs/none.md']],
     ['a regular expression is not a comment', 'src/a.ts', 'const r = /docs\\/x.md/; // docs/method.md §1\n', []],
-    ['Python docstrings and comments', 'tools/z.py', '"""docs/none.md"""\nx = "docs/gone.md"  # docs/method.md §9\n', ['docs/none.md', 'docs/method.md §9']],
+    ['Python docstrings and comments', 'tools/z.py', '"""docs/none.md"""\nx = "docs/gone.md"  # docs/method.md §9\n',
+      ['docs/none.md', 'docs/method.md §9']],
     ['a shell comment', 'scripts/s.sh', 'echo docs/none.md # docs/gone.md\n', ['docs/gone.md']],
   ];
   for (const [name, file, text, expected] of cases) assert.deepEqual(cited(file, text), expected, name);

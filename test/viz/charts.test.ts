@@ -9,13 +9,16 @@ const hex = (c: readonly number[]): string => `#${c.map((v) => v.toString(16).pa
 const chart = (extra: Partial<BarChartOptions>): SvgElement =>
   parseSvg(barChart({ title: 'Test', groups: ['GE_3', 'Siemens_15'], series: [{ label: 'a', values: [0.5, NaN] }], ...extra }));
 
-/** The bars of series `s`, by group: { x, y, width, height, fill, tooltip }. */
-function bars(svg: SvgElement, s: number): Map<number, { x: number; y: number; width: number; height: number; fill: string; tooltip: string }> {
+interface Bar { x: number; y: number; width: number; height: number; fill: string; tooltip: string }
+
+/** The bars of series `s`, by group. */
+function bars(svg: SvgElement, s: number): Map<number, Bar> {
   const series = findAll(svg, (e) => e.name === 'g' && hasClass(e, 'series') && e.attrs['data-series'] === String(s));
   assert.equal(series.length, 1, `one group for series ${s}`);
-  const out = new Map<number, { x: number; y: number; width: number; height: number; fill: string; tooltip: string }>();
+  const out = new Map<number, Bar>();
   for (const r of findAll(series[0]!, (e) => e.name === 'rect' && hasClass(e, 'bar'))) {
-    out.set(attr(r, 'data-group'), { x: attr(r, 'x'), y: attr(r, 'y'), width: attr(r, 'width'), height: attr(r, 'height'), fill: r.attrs.fill ?? '', tooltip: r.children[0]?.text ?? '' });
+    const box = { x: attr(r, 'x'), y: attr(r, 'y'), width: attr(r, 'width'), height: attr(r, 'height') };
+    out.set(attr(r, 'data-group'), { ...box, fill: r.attrs.fill ?? '', tooltip: r.children[0]?.text ?? '' });
   }
   return out;
 }

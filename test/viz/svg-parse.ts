@@ -102,5 +102,6 @@ export function embeddedPng(root: SvgElement): { png: DecodedPng; x: number; y: 
   const href = img.attrs.href ?? '';
   const prefix = 'data:image/png;base64,';
   assert.ok(href.startsWith(prefix), 'a PNG data URI');
-  return { png: decodePng(new Uint8Array(Buffer.from(href.slice(prefix.length), 'base64'))), x: attr(img, 'x'), y: attr(img, 'y'), width: attr(img, 'width'), height: attr(img, 'height') };
+  const png = decodePng(new Uint8Array(Buffer.from(href.slice(prefix.length), 'base64')));
+  return { png, x: attr(img, 'x'), y: attr(img, 'y'), width: attr(img, 'width'), height: attr(img, 'height') };
 }

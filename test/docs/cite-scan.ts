@@ -45,16 +45,6 @@ export const GENERATED = new Set([
   'FILE_BASE.md', // bench/adapter-choice's output name, a placeholder in its usage line
 ]);
 
-/**
- * Citations in files that another change owns while this list is written; a pending entry is skipped only
- * while the citation is still there, and should be deleted when that file is fixed.
- */
-export const PENDING: readonly { file: string; cited: string }[] = [
-  // src/pipeline/adapt*.ts is being reworked (issue 26, items 1-3); its two citations of the method
-  // specification are to become docs/method.md §3-5 and docs/method.md §5 there.
-  { file: 'src/pipeline/adapt.ts', cited: 'convlora-method.md' },
-];
-
 const CODE = new Set(['.ts', '.mjs', '.js', '.cc', '.h', '.css']);
 const HASH = new Set(['.py', '.sh', '']);
 
@@ -194,7 +184,6 @@ export function checkFile(root: string, file: string, src: string): Problem[] {
   const bases = [root, here, join(root, 'src')];
   const report = (offset: number, cited: string, why: string): void => {
     if (GENERATED.has(cited) || GENERATED_UNDER.some((d) => cited.startsWith(d))) return;
-    if (PENDING.some((p) => p.file === file && p.cited === cited)) return;
     problems.push({ file, line: lineOf(offset), cited, why });
   };
   const resolveMd = (name: string): string | undefined =>

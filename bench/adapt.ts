@@ -20,9 +20,9 @@ import { UNet2D } from '../src/models/unet.js';
 import { EarlySegHead } from '../src/models/esh.js';
 import { AdapterRegistry, disposeAdapter } from '../src/lora/adapter.js';
 import { loadSafetensors, saveSafetensors } from '../src/nn/safetensors.js';
-import { generatePhantomDataset } from '../src/data/phantom.js';
-import { loadScans, openDomain } from '../src/pipeline/dataset.js';
-import { adaptDomain } from '../src/pipeline/adapt.js';
+import { generatePhantomDataset } from '../src/data/simulation/phantom.js';
+import { loadScans, openDomain } from '../src/pipeline/train/dataset.js';
+import { adaptDomain } from '../src/pipeline/train/adapt.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
 import { machine, median, runPython, writeResult } from './common.js';
 

@@ -15,12 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setThreads } from '../src/engine/runtime.js';
-import { readNifti } from '../src/data/nifti.js';
-import { DEFAULT_CONFORM, prepareForModel } from '../src/data/conform.js';
+import { readNifti } from '../src/data/nifti/index.js';
+import { DEFAULT_CONFORM, prepareForModel } from '../src/data/image/conform.js';
 import { AdapterRegistry, loadAdapter } from '../src/lora/adapter.js';
 import { loadUnet, modelGrid } from '../src/pipeline/models.js';
-import { chooseAdapter, type Candidate } from '../src/pipeline/adapter-choice.js';
-import { Segmenter } from '../src/pipeline/segment.js';
+import { chooseAdapter, type Candidate } from '../src/pipeline/infer/adapter-choice.js';
+import { Segmenter } from '../src/pipeline/infer/segment.js';
 import { machine, median, writeResult } from './common.js';
 
 export interface ChoiceTiming {

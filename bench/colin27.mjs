@@ -6,11 +6,11 @@
  * Target (issue 12): a whole 256^3 simulated subject written as .nii.gz in <= 5 s on one core.
  */
 import { parseArgs } from 'node:util';
-import { loadColin27, colin27Subject } from '../dist/src/data/colin27.js';
-import { colin27Scan } from '../dist/src/data/colin27-scan.js';
-import { encodeNifti } from '../dist/src/data/nifti.js';
-import { physicsPreset } from '../dist/src/data/physics-scanners.js';
-import { phantomGrid } from '../dist/src/data/presets.js';
+import { loadColin27, colin27Subject } from '../dist/src/data/simulation/colin27/anatomy.js';
+import { colin27Scan } from '../dist/src/data/simulation/colin27/scan.js';
+import { encodeNifti } from '../dist/src/data/nifti/index.js';
+import { physicsPreset } from '../dist/src/data/simulation/physics-scanners.js';
+import { phantomGrid } from '../dist/src/data/simulation/presets.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, sizes: { type: 'string', default: '64,256' }, domain: { type: 'string', default: 'GE_3' } } });
 const runs = Number(values.runs), domain = values.domain;

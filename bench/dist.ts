@@ -22,7 +22,7 @@ async function child(): Promise<void> {
   const { tensor, randn, manualSeed, ops, Adam, tidy, allReduce } = await import('../src/engine/index.js');
   const { modelSpec } = await import('../src/models/zoo.js');
   const { BatchNorm2d } = await import('../src/nn/layers.js');
-  const { joinDataParallel, leaveDataParallel } = await import('../src/pipeline/parallel.js');
+  const { joinDataParallel, leaveDataParallel } = await import('../src/pipeline/dist/parallel.js');
   const dp = joinDataParallel();
   manualSeed(1);
   const model = modelSpec('dart-unet').create({ filters: FILTERS });

@@ -4,7 +4,7 @@
  * face, orbits, skull base, not an edge convention), missed brain (ml of the reference outside the mask,
  * and the part deeper than 6 mm inside it), and the volumes. Masks are file-order volumes [nx, ny, nz].
  */
-import { distanceMap } from '../src/data/morphology.js';
+import { distanceMap } from '../src/data/image/morphology.js';
 import { evaluateMasks } from '../src/metrics/index.js';
 
 export interface HeadMetrics {

@@ -1,6 +1,6 @@
 /**
  * Does cleaning `segment`'s mask (largest connected component, then enclosed holes filled;
- * data/morphology.ts cleanBrainMask) help or hurt, on simulated scans only? The decision rule was fixed
+ * data/image/morphology.ts cleanBrainMask) help or hurt, on simulated scans only? The decision rule was fixed
  * before this ran: docs/mask-cleanup-rule.md.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/mask-cleanup.js [--model M] [--subjects 8]
@@ -16,16 +16,16 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CC359_DOMAINS } from '../src/data/cc359.js';
-import { cleanBrainMask } from '../src/data/morphology.js';
-import { readNifti, writeNifti } from '../src/data/nifti.js';
-import { scannerSignals } from '../src/data/physics-scanners.js';
-import { randomizeImage } from '../src/data/randomize.js';
+import { CC359_DOMAINS } from '../src/data/scans/cc359.js';
+import { cleanBrainMask } from '../src/data/image/morphology.js';
+import { readNifti, writeNifti } from '../src/data/nifti/index.js';
+import { scannerSignals } from '../src/data/simulation/physics-scanners.js';
+import { randomizeImage } from '../src/data/simulation/randomize.js';
 import { hashSeed } from '../src/data/rng.js';
-import { evaluateMasks } from '../src/metrics/evaluate.js';
-import { bundledModel } from '../src/pipeline/bundled.js';
-import { simulatedSet } from '../src/pipeline/randomized.js';
-import { Segmenter } from '../src/pipeline/segment.js';
+import { evaluateMasks } from '../src/metrics/mask-metrics.js';
+import { bundledModel } from '../src/pipeline/infer/bundled.js';
+import { simulatedSet } from '../src/pipeline/train/randomized.js';
+import { Segmenter } from '../src/pipeline/infer/segment.js';
 
 /** Seed salt of this benchmark's images (not the training run's validation images, which are one scanner each). */
 const IMAGE_SALT = 0xc1ea;

@@ -2,7 +2,7 @@
  * Brain extraction on real T1 heads at full resolution, as a user runs it: `convlora segment --in HEAD --out
  * MASK` (plus the given options) for each model given, next to a published peer's masks (brainchop's
  * mindgrab, made by tools/mindgrab_reference.py) and a classical baseline (Otsu + morphology + largest
- * component, src/data/classical-strip.ts), all scored by bench/head-metrics.ts against each head's own mask:
+ * component, src/data/image/classical-strip.ts), all scored by bench/head-metrics.ts against each head's own mask:
  * Dice, Surface Dice at 2 mm, HD95, gross false positives (ml farther than 6 mm outside the reference),
  * missed brain (ml), and seconds.
  *
@@ -27,11 +27,11 @@ import os from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readNifti } from '../src/data/nifti.js';
-import { distanceMap, fillHoles } from '../src/data/morphology.js';
-import { classicalBrainMask } from '../src/data/classical-strip.js';
+import { readNifti } from '../src/data/nifti/index.js';
+import { distanceMap, fillHoles } from '../src/data/image/morphology.js';
+import { classicalBrainMask } from '../src/data/image/classical-strip.js';
 import { dice } from '../src/metrics/index.js';
-import { listLabelledHeads, splitHeads } from '../src/pipeline/head-set.js';
+import { listLabelledHeads, splitHeads } from '../src/pipeline/train/head-set.js';
 import { headMetrics, meanMetrics, type HeadMetrics } from './head-metrics.js';
 import { machine, writeResult } from './common.js';
 

@@ -12,10 +12,10 @@ import { tmpdir, cpus, totalmem, availableParallelism } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { writePhantomVolume, phantomStem } from '../dist/src/data/phantom.js';
-import { phantomGrid } from '../dist/src/data/presets.js';
-import { scannerPreset } from '../dist/src/data/physics-scanners.js';
-import { CC359_DOMAINS } from '../dist/src/data/cc359.js';
+import { writePhantomVolume, phantomStem } from '../dist/src/data/simulation/phantom.js';
+import { phantomGrid } from '../dist/src/data/simulation/presets.js';
+import { scannerPreset } from '../dist/src/data/simulation/physics-scanners.js';
+import { CC359_DOMAINS } from '../dist/src/data/scans/cc359.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, domains: { type: 'string', default: CC359_DOMAINS.join(',') }, size: { type: 'string', default: '256' } } });
 const runs = Number(values.runs), domains = values.domains.split(','), size = Number(values.size);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Build the browser app (`convlora app`) into dist/app: app/page.ts bundled with esbuild (everything from
+// Build the browser app (`convlora app`) into dist/app: src/app/page.ts bundled with esbuild (everything from
 // node_modules, no CDN), its HTML and CSS, and onnxruntime-web's WebAssembly runtime. Skipped when every
 // output is newer than its inputs; a consumer install uses the dist/app shipped in the package.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
@@ -7,11 +7,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const app = join(root, 'src', 'app'); // the page, its HTML and CSS, beside the server and the shared segmentation
 const out = join(root, 'dist', 'app');
 const ort = join(root, 'node_modules', 'onnxruntime-web', 'dist');
 const copies = [
-  [join(root, 'app', 'index.html'), join(out, 'index.html')],
-  [join(root, 'app', 'app.css'), join(out, 'app.css')],
+  [join(app, 'index.html'), join(out, 'index.html')],
+  [join(app, 'app.css'), join(out, 'app.css')],
   [join(ort, 'ort-wasm-simd-threaded.mjs'), join(out, 'ort', 'ort-wasm-simd-threaded.mjs')],
   [join(ort, 'ort-wasm-simd-threaded.wasm'), join(out, 'ort', 'ort-wasm-simd-threaded.wasm')],
 ];
@@ -32,13 +33,13 @@ try { esbuild = await import('esbuild'); } catch {
   console.error('build-app: esbuild is missing (npm install), and dist/app is not built');
   process.exit(1);
 }
-const inputs = Math.max(newest(join(root, 'app')), newest(join(root, 'src')), statSync(join(root, 'package-lock.json')).mtimeMs);
+const inputs = Math.max(newest(join(root, 'src')), statSync(join(root, 'package-lock.json')).mtimeMs);
 const fresh = existsSync(bundle) && statSync(bundle).mtimeMs >= inputs && copies.every(([, to]) => existsSync(to));
 if (!fresh) {
   mkdirSync(join(out, 'ort'), { recursive: true });
   const tmp = `${bundle}.tmp-${process.pid}`;
   await esbuild.build({
-    entryPoints: [join(root, 'app', 'page.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
+    entryPoints: [join(app, 'page.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
     minify: true, sourcemap: false, outfile: tmp, logLevel: 'error', legalComments: 'eof',
     // onnxruntime-web's bundle entry embeds its own wasm loader; the wasm file itself is served from /ort/.
     conditions: ['onnxruntime-web-use-extern-wasm'],

@@ -19,15 +19,15 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const E2E = {
   'test/app/app.test.ts': 'headless chromium drives the browser app; the app server in a child process',
   'test/app/package.test.ts': 'npm pack, then npm install into fresh projects',
-  'test/data/nifti-interop.test.ts': 'python3 with nibabel reads every file we write',
+  'test/data/nifti/interop.test.ts': 'python3 with nibabel reads every file we write',
   'test/engine/dist.test.ts': 'process groups of several ranks',
   'test/engine/errors.test.ts': 'child Node processes that load a missing or broken addon',
   'test/engine/finalizer.test.ts': 'a child Node process that leaks a tensor, with the finalizer on and off',
   'test/engine/memory.test.ts': 'child Node processes under each malloc policy',
   'test/engine/tensor.test.ts': 'child Node processes that read the thread count set at load',
-  'test/pipeline/data-parallel.test.ts': 'data-parallel training over launched ranks',
-  'test/pipeline/launch.test.ts': 'convlora launch starts local ranks',
-  'test/pipeline/resume.test.ts': 'a training process killed with SIGKILL, then resumed',
+  'test/pipeline/dist/data-parallel.test.ts': 'data-parallel training over launched ranks',
+  'test/pipeline/dist/launch.test.ts': 'convlora launch starts local ranks',
+  'test/pipeline/train/resume.test.ts': 'a training process killed with SIGKILL, then resumed',
 };
 
 /** A test's TypeScript source -> its compiled file under dist/ (`.ts` -> `.js`). */

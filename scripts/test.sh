@@ -14,7 +14,7 @@ case "$suite" in
 esac
 # Debian packages only the end-to-end tests use: chromium, which the browser app's test drives headless (no
 # browser download), and python3-nibabel, the independent NIfTI reader of the interop suite
-# (test/data/nifti-interop.test.ts).
+# (test/data/nifti/interop.test.ts).
 if [ "$suite" != unit ]; then
   need=()
   command -v chromium >/dev/null || need+=(chromium)

@@ -9,9 +9,9 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadColin27 } from '../dist/src/data/colin27.js';
-import { colin27Scan } from '../dist/src/data/colin27-scan.js';
-import { physicsPreset } from '../dist/src/data/physics-scanners.js';
+import { loadColin27 } from '../dist/src/data/simulation/colin27/anatomy.js';
+import { colin27Scan } from '../dist/src/data/simulation/colin27/scan.js';
+import { physicsPreset } from '../dist/src/data/simulation/physics-scanners.js';
 import { Canvas } from '../dist/src/viz/canvas.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,14 +3,14 @@
 //   apt-get install -y mricron-data
 //   npx tsc -p tsconfig.json && node tools/derive-colin27.mjs [TEMPLATES_DIR]
 // TEMPLATES_DIR defaults to /usr/share/mricron/templates (ch2.nii.gz, ch2bet.nii.gz). The method is in
-// src/data/colin27-derive.ts and docs/data.md ("Colin27 anatomy"). Writes colin27_anatomy.nii.gz (uint8
-// codes, see src/data/colin27-codes.ts) and colin27_anatomy.json (fitted model, thresholds, volumes).
+// src/data/simulation/colin27/derive.ts and docs/data.md ("Colin27 anatomy"). Writes colin27_anatomy.nii.gz (uint8
+// codes, see src/data/simulation/colin27/codes.ts) and colin27_anatomy.json (fitted model, thresholds, volumes).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseNifti, writeNifti } from '../dist/src/data/nifti.js';
-import { deriveColin27 } from '../dist/src/data/colin27-derive.js';
+import { parseNifti, writeNifti } from '../dist/src/data/nifti/index.js';
+import { deriveColin27 } from '../dist/src/data/simulation/colin27/derive.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = process.argv[2] ?? '/usr/share/mricron/templates';

@@ -7,7 +7,7 @@
 // (source > 0); the affine is composed with the block scaling so world coordinates are preserved.
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readNifti, writeNifti } from '../dist/src/data/nifti.js';
+import { readNifti, writeNifti } from '../dist/src/data/nifti/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'test', 'fixtures', 'real');

@@ -1,15 +1,15 @@
 /**
  * `segment` for runtimes without Node's file system and zlib (the browser app; also usable from Node):
- * NIfTI bytes in, mask NIfTI bytes out, logits from an ONNX model (onnx-model.ts) in onnxruntime-web or
- * -node. The steps are the ones `segment --engine onnx` takes (data/conform.ts: orientation, conform,
+ * NIfTI bytes in, mask NIfTI bytes out, logits from an ONNX model (pipeline/onnx/model.ts) in onnxruntime-web or
+ * -node. The steps are the ones `segment --engine onnx` takes (data/image/conform.ts: orientation, conform,
  * slicing and min-max; the mask mapped back to the scan's own grid), so the masks are the same.
  * gzip goes through the web's CompressionStream/DecompressionStream.
  */
 import { ConvLoraError } from '../errors.js';
-import { DEFAULT_CONFORM } from '../data/conform.js';
-import { decodeNifti, encodeNiftiRaw, type NiftiVolume } from '../data/nifti-bytes.js';
-import { niftiError } from '../data/nifti-header.js';
-import type { OnnxModel } from '../pipeline/onnx-model.js';
+import { DEFAULT_CONFORM } from '../data/image/conform.js';
+import { decodeNifti, encodeNiftiRaw, type NiftiVolume } from '../data/nifti/bytes.js';
+import { niftiError } from '../data/nifti/header.js';
+import type { OnnxModel } from '../pipeline/onnx/model.js';
 import { segmentScan } from '../pipeline/infer/core.js';
 import { OnnxBackend, type OnnxAdaBN } from '../pipeline/infer/onnx.js';
 

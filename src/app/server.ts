@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConvLoraError } from '../errors.js';
-import { describeOnnx } from '../pipeline/onnx-model.js';
+import { describeOnnx } from '../pipeline/onnx/model.js';
 
 /** A model the page may choose: ONNX bytes from `convlora export` and what the page shows about it. */
 export interface AppModel {

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 import type { ExperimentResult } from '../pipeline/experiment.js';
-import type { Domain } from '../data/cc359.js';
+import type { Domain } from '../data/scans/cc359.js';
 import { barChart, overlayGrid } from '../viz/index.js';
 
 export async function writeFigures(r: ExperimentResult, out: string): Promise<string[]> {

@@ -1,13 +1,13 @@
 /** Options shared by the pipeline commands: config files, devices, progress reporting. */
-import { joinDataParallel, leaveDataParallel, type DataParallel } from '../pipeline/parallel.js';
+import { joinDataParallel, leaveDataParallel, type DataParallel } from '../pipeline/dist/parallel.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConvLoraError } from '../errors.js';
 import { resolveDevice, setThreads } from '../engine/runtime.js';
 import type { Device } from '../engine/tensor.js';
 import type { PipelineEvent, Reporter } from '../pipeline/events.js';
-import { checkDomain } from '../pipeline/dataset.js';
-import type { Domain } from '../data/cc359.js';
+import { checkDomain } from '../pipeline/train/dataset.js';
+import type { Domain } from '../data/scans/cc359.js';
 import type { CliIO, OptionSpec } from './command.js';
 import { numberOpt, stringOpt } from './command.js';
 import { Progress, formatSeconds } from './progress.js';
@@ -95,7 +95,7 @@ export function progressReporter(io: CliIO, quiet = false): Reporter {
 
 /**
  * Run a training command as one rank of a data-parallel job when it was launched as one (torchrun,
- * `srun`, `convlora launch`: pipeline/parallel.ts), else as a single process. The group is left after
+ * `srun`, `convlora launch`: pipeline/dist/parallel.ts), else as a single process. The group is left after
  * a final barrier on success, so no rank exits while rank 0 still writes.
  */
 export async function withDataParallel<T>(io: CliIO, run: (dp: DataParallel | null) => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 /** Options naming a user's own scans (`--scans`, `--bids`, `--scanner`, ...), shared by adapt and evaluate. */
 import { ConvLoraError } from '../errors.js';
-import { checkDomainName } from '../data/names.js';
+import { checkDomainName } from '../data/scans/names.js';
 import type { ScanSource } from '../pipeline/scans.js';
 import { stringOpt, type OptionSpec } from './command.js';
 

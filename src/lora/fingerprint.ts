@@ -82,8 +82,8 @@ export function statisticsLayers(model: SegmentationNet): [string, BatchNorm2d][
     e[1] instanceof BatchNorm2d && blocks.some((b) => e[0].startsWith(`${b}.`)));
 }
 
-export { headSpan } from '../data/head-span.js';
-import { headSpan } from '../data/head-span.js';
+export { headSpan } from '../data/image/head-span.js';
+import { headSpan } from '../data/image/head-span.js';
 
 /**
  * `count` evenly spaced slice indices inside the head (headSpan), so that statistics are taken from the

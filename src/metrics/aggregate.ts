@@ -1,5 +1,5 @@
 import { ConvLoraError } from '../errors.js';
-import { evaluateMasks, type EvaluateOptions, type MaskMetrics } from './evaluate.js';
+import { evaluateMasks, type EvaluateOptions, type MaskMetrics } from './mask-metrics.js';
 import type { MaskData } from './surfels.js';
 
 /** Metrics of one evaluated volume. */

@@ -4,10 +4,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
-import { CC359_DOMAINS } from '../data/cc359.js';
-import { readNifti, type NiftiVolume } from '../data/nifti.js';
+import { CC359_DOMAINS } from '../data/scans/cc359.js';
+import { readNifti, type NiftiVolume } from '../data/nifti/index.js';
 import { ConvLoraError } from '../errors.js';
-import { evaluateMasks, type MaskMetrics } from './evaluate.js';
+import { evaluateMasks, type MaskMetrics } from './mask-metrics.js';
 import type { CaseMetrics } from './aggregate.js';
 
 /** A mask pair on one grid, as the metric API takes it (C order). */

@@ -1,4 +1,4 @@
-export { squaredEdt } from './edt.js';
+export { squaredEdt } from '../geometry/edt.js';
 export { surfelAreaTable3d, contourLengthTable2d } from './lookup-tables.js';
 export { NEIGHBOUR_CODE_TO_NORMALS } from './normals-3d.js';
 export { binarize, unionBox, neighbourCodes, type MaskData, type BinaryMask, type BoundingBox } from './surfels.js';
@@ -11,7 +11,7 @@ export {
   averageSurfaceDistance,
   averageSymmetricSurfaceDistance,
 } from './surface-dice.js';
-export { evaluateMasks, dice, type MaskMetrics, type EvaluateOptions } from './evaluate.js';
+export { evaluateMasks, dice, type MaskMetrics, type EvaluateOptions } from './mask-metrics.js';
 export {
   aggregate,
   summarize,

@@ -1,5 +1,5 @@
 import { ConvLoraError, checkNumber, describe, invalidArg } from '../errors.js';
-import { squaredEdtAt } from './edt.js';
+import { squaredEdtAt } from '../geometry/edt.js';
 import { squaredDistancesNear } from './nearest.js';
 import { contourLengthTable2d, surfelAreaTable3d } from './lookup-tables.js';
 import { binarize, neighbourCodes, unionBox, type BinaryMask, type MaskData } from './surfels.js';

@@ -13,7 +13,7 @@ export const META_KEY = 'convlora';
 
 /**
  * What a safetensors file's convlora metadata is: the one parser of that JSON for models, heads and
- * adapters (loadModel, pipeline/models.ts, lora/adapter.ts, pipeline/adapter-list.ts).
+ * adapters (loadModel, pipeline/models.ts, lora/adapter.ts, pipeline/infer/adapter-list.ts).
  *   'adapter'  an adapter config (format "convlora-adapter")
  *   'network'  a model or head description (a string `kind` and a numeric `filters`); its `arch` (the
  *              model zoo's architecture name) is filled in as DEFAULT_NETWORK_ARCH when the file has none

@@ -26,7 +26,7 @@ export interface OnnxValueInfo { name: string; dims: readonly OnnxDim[] }
 /**
  * Metadata key of a statistics graph (`statistics: true`): JSON list of its BatchNorm layers, each with
  * the output names of its batch mean and unbiased variance and the initializer names of the inference
- * graph's running statistics they re-estimate (test-time AdaBN outside libtorch, pipeline/onnx-adabn.ts).
+ * graph's running statistics they re-estimate (test-time AdaBN outside libtorch, pipeline/onnx/adabn.ts).
  */
 export const ADABN_LAYERS_KEY = 'convlora.adabn_layers';
 

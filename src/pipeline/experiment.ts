@@ -7,21 +7,21 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { checkInt } from '../errors.js';
 import type { Device } from '../engine/tensor.js';
-import { CC359_DOMAINS, type Domain, type ScanData } from '../data/cc359.js';
+import { CC359_DOMAINS, type Domain, type ScanData } from '../data/scans/cc359.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { AdapterRegistry, saveAdapter } from '../lora/adapter.js';
 import type { Blocks } from '../lora/placement.js';
 import type { AdaBNMode } from '../lora/adapter.js';
-import { adaptDomain, headFor, type AdaptMethod } from './adapt.js';
-import { checkData, loadScans, openDomain } from './dataset.js';
-import { orientationWarning, trainSource } from './source.js';
-import { trainHead } from './heads.js';
+import { adaptDomain, headFor, type AdaptMethod } from './train/adapt.js';
+import { checkData, loadScans, openDomain } from './train/dataset.js';
+import { orientationWarning, trainSource } from './train/source.js';
+import { trainHead } from './train/early-head.js';
 import { loadHead, loadUnet, type HeadKind } from './models.js';
-import { scoreScans, TOLERANCE_MM } from './score.js';
-import { runSlices, maskOfLogits } from './predict.js';
+import { scoreScans, TOLERANCE_MM } from './train/score.js';
+import { runSlices, maskOfLogits } from './infer/predict.js';
 import type { SegmentationNet } from '../models/zoo.js';
 import { silent, type Reporter } from './events.js';
-import type { DataParallel } from './parallel.js';
+import type { DataParallel } from './dist/parallel.js';
 import type { Module } from '../nn/module.js';
 
 export interface MethodSpec { label: string; method: AdaptMethod | 'source'; blocks?: Blocks; adabn?: AdaBNMode }
@@ -74,7 +74,7 @@ export interface ExperimentOptions {
   resume?: boolean;
   report?: Reporter;
   /**
-   * Run over a process group (pipeline/parallel.ts): the source U-Net and the heads train data-parallel
+   * Run over a process group (pipeline/dist/parallel.ts): the source U-Net and the heads train data-parallel
    * over all ranks, then the (target, method, seed) jobs are dealt out round-robin, each job on one rank,
    * and the rows and figure masks are gathered so that every rank returns the whole result (rank 0 writes it).
    */

@@ -15,7 +15,7 @@ export interface ModelInfo {
   /** Median voxel size (mm, file axes) of the training volumes; `segment --conform` resamples inputs to it. */
   spacing?: number[];
   epoch?: number;
-  /** Views the network was trained on (data/views.ts): 1 (axis 0, the default) or 3. */
+  /** Views the network was trained on (data/image/views.ts): 1 (axis 0, the default) or 3. */
   views?: 1 | 3;
   /** Views `segment` predicts and fuses (chosen on validation): 1 (axis 0) or `views`. Default 1. */
   inferenceViews?: 1 | 3;

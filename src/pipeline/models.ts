@@ -73,4 +73,4 @@ export async function saveNetwork(path: string, model: Module, info: ModelInfo):
   await saveModel(path, model, info);
 }
 
-export { modelGrid } from '../data/conform.js';
+export { modelGrid } from '../data/image/conform.js';

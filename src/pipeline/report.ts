@@ -1,7 +1,7 @@
 /** Experiment reports: results.json, a Markdown table in the paper's layout, figures. */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
-import type { Domain } from '../data/cc359.js';
+import type { Domain } from '../data/scans/cc359.js';
 import { PAPER_SDS, type ExperimentResult } from './experiment.js';
 
 const DOMAIN_LABEL: Record<Domain, string> = { GE_15: 'GE 1.5', GE_3: 'GE 3', Philips_15: 'Philips 1.5', Philips_3: 'Philips 3', Siemens_15: 'Siemens 1.5', Siemens_3: 'Siemens 3' };

@@ -6,14 +6,14 @@
  */
 import { basename } from 'node:path';
 import { ConvLoraError } from '../errors.js';
-import { listBidsScans, groupByScanner } from '../data/bids.js';
-import { DEFAULT_CONFORM, prepareForModel, type ConformMode, type ModelGrid, type PreparedScan } from '../data/conform.js';
-import { checkDomainName } from '../data/names.js';
-import { readNifti, type NiftiVolume } from '../data/nifti.js';
-import { checkOneScanner, readScanHeader, summarizeHeaders, type ScanHeader } from '../data/scan-check.js';
-import { listScanFiles, type UserScan } from '../data/scans.js';
-import { scannerKey, type ScannerKeyOptions } from '../data/sidecar.js';
-import type { AdaptScan } from './adapt.js';
+import { listBidsScans, groupByScanner } from '../data/scans/bids.js';
+import { DEFAULT_CONFORM, prepareForModel, type ConformMode, type ModelGrid, type PreparedScan } from '../data/image/conform.js';
+import { checkDomainName } from '../data/scans/names.js';
+import { readNifti, type NiftiVolume } from '../data/nifti/index.js';
+import { checkOneScanner, readScanHeader, summarizeHeaders, type ScanHeader } from '../data/scans/check.js';
+import { listScanFiles, type UserScan } from '../data/scans/folder.js';
+import { scannerKey, type ScannerKeyOptions } from '../data/scans/sidecar.js';
+import type { AdaptScan } from './train/adapt.js';
 
 /** Where a user's scans are: `scans` (folders, files or patterns) or `bids` (a dataset root), not both. */
 export interface ScanSource extends ScannerKeyOptions {
@@ -21,7 +21,7 @@ export interface ScanSource extends ScannerKeyOptions {
   bids?: string;
   /** The BIDS scanner group; may be left out when the dataset has one scanner. */
   scanner?: string;
-  /** A folder of masks (scans.ts findMask); default: `<stem>_mask.nii[.gz]` beside each scan. */
+  /** A folder of masks (data/scans/folder.ts findMask); default: `<stem>_mask.nii[.gz]` beside each scan. */
   masks?: string;
   /** Refuse a plain folder of several scanners (default true; evaluation may score a mixed folder). */
   oneScanner?: boolean;
@@ -55,7 +55,7 @@ async function headersOf(scans: readonly UserScan[]): Promise<ScanHeader[]> {
 
 /**
  * List and check a user's scans of one scanner (no voxel decoding): coded errors name the file or folder
- * (scans.ts, bids.ts, scan-check.ts). A plain folder must hold one scanner (scan-check.ts rule); a BIDS
+ * (data/scans/: folder.ts, bids.ts, check.ts). A plain folder must hold one scanner (data/scans/check.ts rule); a BIDS
  * dataset is grouped by its sidecars and `scanner` picks the group.
  */
 export async function openScanSet(src: ScanSource): Promise<ScanSet> {
@@ -120,7 +120,7 @@ export const HEAD_AREA = 0.05;
  * phantoms (seeds 11 and 13) it keeps a span within 1-3 slices of the scaled CC359 range at each end
  * (GE_3 range 6-44: spans 4-46 to 8-42; Philips_3 range 5-39: 2-42 to 6-37), and drops the slices of air
  * beyond the head, which `segment` also sees but which bias re-estimated statistics
- * (test/pipeline/adapt-scans.test.ts). `images` is [S, H, W] in [0, 1] (min-max over the scan).
+ * (test/pipeline/train/adapt-scans.test.ts). `images` is [S, H, W] in [0, 1] (min-max over the scan).
  */
 export function headSlices(images: Float32Array, shape: readonly [number, number, number]): number[] {
   const [S, H, W] = shape, plane = H * W;

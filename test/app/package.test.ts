@@ -9,8 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { phantomVolume } from '../../src/data/phantom.js';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { phantomVolume } from '../../src/data/simulation/phantom.js';
+import { readNifti, writeNifti } from '../../src/data/nifti/index.js';
 import { dice } from '../../src/metrics/index.js';
 import { tempDir } from '../helpers/tmp.js';
 

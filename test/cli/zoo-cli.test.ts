@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { generatePhantomDataset } from '../../src/data/phantom.js';
+import { generatePhantomDataset } from '../../src/data/simulation/phantom.js';
 import { loadAdapter, disposeAdapter } from '../../src/lora/adapter.js';
 import { loadUnet, loadHead } from '../../src/pipeline/models.js';
 import { planPlacement } from '../../src/lora/placement.js';

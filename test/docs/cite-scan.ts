@@ -3,9 +3,9 @@
  * reader who clones the repository can follow every citation (issue 26, item 4).
  *
  * What counts as a citation:
- * - a path under a top-level folder of the repository (`docs/method.md`, `src/data/conform.ts`,
+ * - a path under a top-level folder of the repository (`docs/method.md`, `src/data/image/conform.ts`,
  *   `test/fixtures/models/`), anywhere in a comment or a Markdown file. Inside src/ a path may be relative
- *   to src/ (`data/conform.ts`), and a benchmark may be named without its extension (`bench/engine`);
+ *   to src/ (`data/image/conform.ts`), and a benchmark may be named without its extension (`bench/engine`);
  *   `{a,b}` and `*` are expanded, and a path that ends in a placeholder (`zoo-<arch>.json`) must match the
  *   start of a file name;
  * - a bare Markdown file name (`segment.md`), resolved beside the citing file, at the root or in docs/;

@@ -11,7 +11,7 @@ import { afterEach, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { ConvLoraError } from '../../src/errors.js';
 import { allReduce, barrier, broadcast, destroyProcessGroup, distAvailable, initProcessGroup, launchEnv, native, tensor } from '../../src/engine/index.js';
-import { freePort } from '../../src/pipeline/launch.js';
+import { freePort } from '../../src/pipeline/dist/launch.js';
 import { repoRoot } from './helpers.js';
 
 const engineUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'engine', 'index.js')).href;

@@ -1,5 +1,5 @@
 /**
- * One run of data-parallel training for test/pipeline/data-parallel.test.ts, as a single process or as
+ * One run of data-parallel training for test/pipeline/dist/data-parallel.test.ts, as a single process or as
  * one rank of several (the launch variables decide, as for the CLI). Rank 0 (or the single process)
  * writes what the test compares: the per-step losses and the resulting tensors, as JSON.
  *
@@ -9,15 +9,15 @@
  */
 import { promises as fsp } from 'node:fs';
 import { loadSafetensors } from '../../src/nn/safetensors.js';
-import { trainSource } from '../../src/pipeline/source.js';
-import { trainHead } from '../../src/pipeline/heads.js';
+import { trainSource } from '../../src/pipeline/train/source.js';
+import { trainHead } from '../../src/pipeline/train/early-head.js';
 import { join } from 'node:path';
-import { adaptDomain } from '../../src/pipeline/adapt.js';
-import { loadScans, openDomain } from '../../src/pipeline/dataset.js';
+import { adaptDomain } from '../../src/pipeline/train/adapt.js';
+import { loadScans, openDomain } from '../../src/pipeline/train/dataset.js';
 import { createHead, loadUnet } from '../../src/pipeline/models.js';
 import { AdapterRegistry, disposeAdapter } from '../../src/lora/adapter.js';
 import { manualSeed } from '../../src/engine/runtime.js';
-import { joinDataParallel, leaveDataParallel } from '../../src/pipeline/parallel.js';
+import { joinDataParallel, leaveDataParallel } from '../../src/pipeline/dist/parallel.js';
 import type { PipelineEvent } from '../../src/pipeline/events.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 

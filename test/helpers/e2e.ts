@@ -1,4 +1,4 @@
-// The small end-to-end settings of test/pipeline/segment.test.ts (64^3 phantoms, 14 a scanner, 8 filters, 12
+// The small end-to-end settings of test/pipeline/infer/segment.test.ts (64^3 phantoms, 14 a scanner, 8 filters, 12
 // source and 12 ESH epochs, training seed 1): the cheapest source model + ESH whose adapters measurably help
 // on a phantom target. Tests that need a trained model reuse them rather than training longer.
 //
@@ -7,9 +7,9 @@
 // with seed 11 the source model is already good there (mean SDS 0.757) and ConvLoRA + AdaBN lowers it
 // (0.719 explicit, 0.703 implicit; ConvLoRA alone 0.776); with seed 13 it is not (0.721) and ConvLoRA +
 // AdaBN raises it to 0.821 (explicit) / 0.817 (implicit).
-import { generatePhantomDataset } from '../../src/data/phantom.js';
-import { trainSource } from '../../src/pipeline/source.js';
-import { trainHead } from '../../src/pipeline/heads.js';
+import { generatePhantomDataset } from '../../src/data/simulation/phantom.js';
+import { trainSource } from '../../src/pipeline/train/source.js';
+import { trainHead } from '../../src/pipeline/train/early-head.js';
 
 export const E2E = { target: 'Philips_3' as const, size: 64, volumes: 14, filters: 8, sourceEpochs: 12, headEpochs: 12, adaptEpochs: 5, batch: 32, seed: 13 };
 

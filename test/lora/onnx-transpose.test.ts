@@ -7,7 +7,7 @@ import { Conv2d, ConvTranspose2d, LeakyReLU, MaxPool2d, ReLU, Sequential } from 
 import { injectAdapters, loraLayers } from '../../src/lora/placement.js';
 import { LORA_EMITTERS } from '../../src/lora/onnx.js';
 import { networkToOnnx } from '../../src/models/onnx-net.js';
-import { loadOnnxRuntime } from '../../src/pipeline/onnx-session.js';
+import { loadOnnxRuntime } from '../../src/pipeline/onnx/session.js';
 import { manualSeed, noGrad } from '../../src/engine/runtime.js';
 import { randn, uniform } from '../../src/engine/create.js';
 import * as ops from '../../src/engine/ops.js';

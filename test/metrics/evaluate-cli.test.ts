@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
-import { writeNifti, type NiftiData } from '../../src/data/nifti.js';
+import { writeNifti, type NiftiData } from '../../src/data/nifti/index.js';
 import { caseIdOf, domainOfCase } from '../../src/metrics/index.js';
 import { boxMask } from './boxes.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeNifti, type NiftiData } from '../../src/data/nifti.js';
+import { writeNifti, type NiftiData } from '../../src/data/nifti/index.js';
 import { caseIdOf } from '../../src/metrics/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';

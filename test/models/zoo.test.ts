@@ -14,7 +14,7 @@ import { planPlacement } from '../../src/lora/placement.js';
 import { selectBatchNorms } from '../../src/lora/adabn.js';
 import { statisticsLayers } from '../../src/lora/fingerprint.js';
 import { loadUnet, saveNetwork } from '../../src/pipeline/models.js';
-import { trainSource } from '../../src/pipeline/source.js';
+import { trainSource } from '../../src/pipeline/train/source.js';
 import { uniform } from '../../src/engine/create.js';
 import { noGrad } from '../../src/engine/runtime.js';
 import { liveTensors, tidy, type Tensor } from '../../src/engine/tensor.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatePhantomDataset } from '../../src/data/phantom.js';
+import { generatePhantomDataset } from '../../src/data/simulation/phantom.js';
 import { cell, TABLE2 } from '../../src/pipeline/experiment.js';
 import { fmt } from '../../src/pipeline/report.js';
 import { runCli } from '../helpers/cli.js';

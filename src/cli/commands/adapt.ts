@@ -1,15 +1,15 @@
 import { dirname, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
-import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod, type AdaptSelection } from '../../pipeline/adapt.js';
+import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod, type AdaptSelection } from '../../pipeline/train/adapt.js';
 import { PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
-import { checkData, loadScans, openDomain } from '../../pipeline/dataset.js';
+import { checkData, loadScans, openDomain } from '../../pipeline/train/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
-import { orientationWarning } from '../../pipeline/source.js';
+import { orientationWarning } from '../../pipeline/train/source.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter, type AdaBNMode } from '../../lora/adapter.js';
 import type { Blocks } from '../../lora/placement.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
-import { adaptScans, HOLD_OUT } from '../../pipeline/adapt-scans.js';
+import { adaptScans, HOLD_OUT } from '../../pipeline/train/adapt-scans.js';
 import { SCAN_OPTIONS, scanNameOpt, scanSourceOpts } from '../scan-opts.js';
 
 function slicesOpt(v: Record<string, unknown>): 'head' | 'all' {

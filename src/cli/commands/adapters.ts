@@ -1,6 +1,6 @@
 import { ConvLoraError } from '../../errors.js';
 import { renderColumns } from '../../metrics/format.js';
-import { listAdapters } from '../../pipeline/adapter-list.js';
+import { listAdapters } from '../../pipeline/infer/adapter-list.js';
 import { stringOpt, type Command } from '../command.js';
 import { setupDevice } from '../pipeline-opts.js';
 

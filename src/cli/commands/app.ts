@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConvLoraError } from '../../errors.js';
-import { bundledModel } from '../../pipeline/bundled.js';
-import { isOnnxPath } from '../../pipeline/onnx-session.js';
-import { adapterFiles } from '../../pipeline/segment.js';
+import { bundledModel } from '../../pipeline/infer/bundled.js';
+import { isOnnxPath } from '../../pipeline/onnx/session.js';
+import { adapterFiles } from '../../pipeline/infer/segment.js';
 import { modelId, startAppServer, type AppModel } from '../../app/server.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, applyConfig } from '../pipeline-opts.js';
@@ -30,7 +30,7 @@ export async function appModels(models: readonly string[], adapters: string | un
   }
   const files = adapters === undefined ? [] : await adapterFiles(adapters);
   for (const m of models) {
-    const { onnxBytes, statisticsPath } = await import('../../pipeline/export.js');
+    const { onnxBytes, statisticsPath } = await import('../../pipeline/onnx/export.js');
     if (isOnnxPath(m)) {
       const sp = statisticsPath(m);
       out.push({ id: modelId(m), label: basename(m), bytes: await readModelFile(m), statistics: existsSync(sp) ? await readModelFile(sp) : null });

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConvLoraError } from '../../errors.js';
-import { generatePhantomDataset } from '../../data/phantom.js';
-import { readDatasetInfo } from '../../data/cc359.js';
+import { generatePhantomDataset } from '../../data/simulation/phantom.js';
+import { readDatasetInfo } from '../../data/scans/cc359.js';
 import { runExperiment, TABLE1, type MethodSpec } from '../../pipeline/experiment.js';
 import { markdownTable, paperTable, wins, writeReport } from '../../pipeline/report.js';
 import { formatSeconds, Progress } from '../progress.js';

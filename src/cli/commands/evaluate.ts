@@ -6,7 +6,7 @@ import { evaluateMaskDirs, evaluateMaskFiles, pairMaskDirs } from '../../metrics
 import { formatAggregate, formatCases, formatValue } from '../../metrics/format.js';
 import { numberOpt, stringOpt, type CliIO, type Command } from '../command.js';
 import { Progress } from '../progress.js';
-import { evaluateModel, evaluateScans } from '../../pipeline/evaluate.js';
+import { evaluateModel, evaluateScans } from '../../pipeline/evaluate-model.js';
 import { SCAN_OPTIONS, scanSourceOpts } from '../scan-opts.js';
 
 import { setupDevice, cliDomain } from '../pipeline-opts.js';

@@ -1,5 +1,5 @@
 import { ConvLoraError } from '../../errors.js';
-import { exportOnnx, mergeCheckpoint } from '../../pipeline/export.js';
+import { exportOnnx, mergeCheckpoint } from '../../pipeline/onnx/export.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ConvLoraError } from '../../errors.js';
-import { launchRanks } from '../../pipeline/launch.js';
+import { launchRanks } from '../../pipeline/dist/launch.js';
 import { numberOpt, type Command } from '../command.js';
 
 /** This CLI's entry point (dist/src/cli/main.js), which every rank runs. */

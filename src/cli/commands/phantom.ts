@@ -1,7 +1,7 @@
 import { ConvLoraError } from '../../errors.js';
-import { CC359_DOMAINS, isDomain } from '../../data/cc359.js';
-import { DEFAULT_PHANTOM_SIZE, PHANTOM_ANATOMIES, generatePhantomDataset, type PhantomAnatomy } from '../../data/phantom.js';
-import { SCANNER_MODELS, type ScannerModel } from '../../data/physics-scanners.js';
+import { CC359_DOMAINS, isDomain } from '../../data/scans/cc359.js';
+import { DEFAULT_PHANTOM_SIZE, PHANTOM_ANATOMIES, generatePhantomDataset, type PhantomAnatomy } from '../../data/simulation/phantom.js';
+import { SCANNER_MODELS, type ScannerModel } from '../../data/simulation/physics-scanners.js';
 import { Progress } from '../progress.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 

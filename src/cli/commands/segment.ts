@@ -1,11 +1,11 @@
 import { ConvLoraError } from '../../errors.js';
-import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/segment.js';
-import { parseShard, shardFromEnv } from '../../pipeline/shard.js';
-import { bundledModel, resolveModel } from '../../pipeline/bundled.js';
+import { isDirectory, segmentDirectory, segmentFile, type SegmentResult } from '../../pipeline/infer/segment.js';
+import { parseShard, shardFromEnv } from '../../pipeline/dist/shard.js';
+import { bundledModel, resolveModel } from '../../pipeline/infer/bundled.js';
 import { Progress } from '../progress.js';
 import { stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, setupDevice, applyConfig } from '../pipeline-opts.js';
-import { ENGINES, type Engine } from '../../pipeline/onnx-session.js';
+import { ENGINES, type Engine } from '../../pipeline/onnx/session.js';
 import { numberOpt } from '../command.js';
 
 function orientationLine(r: SegmentResult): string | null {

@@ -1,9 +1,9 @@
 import { ConvLoraError } from '../../errors.js';
-import { trainSource } from '../../pipeline/source.js';
-import { trainHead } from '../../pipeline/heads.js';
-import { trainOnHeads } from '../../pipeline/train-heads.js';
-import { simulatedSet, type RandomizedBatching } from '../../pipeline/randomized.js';
-import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulated-subjects.js';
+import { trainSource } from '../../pipeline/train/source.js';
+import { trainHead } from '../../pipeline/train/early-head.js';
+import { trainOnHeads } from '../../pipeline/train/source-heads.js';
+import { simulatedSet, type RandomizedBatching } from '../../pipeline/train/randomized.js';
+import { ANATOMY_KINDS, type AnatomyKind } from '../../data/simulation/simulated-subjects.js';
 import { Progress } from '../progress.js';
 import { architectures, DEFAULT_ARCH, modelSpec } from '../../models/zoo.js';
 

@@ -3,7 +3,7 @@
  * description, a fit to each scan, and logits of batches of slices. libtorch (torch.ts) and
  * onnxruntime, node or web (onnx.ts), implement it; nothing here imports either.
  */
-import type { ModelGrid, PreparedScan } from '../../data/conform.js';
+import type { ModelGrid, PreparedScan } from '../../data/image/conform.js';
 import type { ModelInfo } from '../model-info.js';
 
 /** What test-time AdaBN used: scans, slices, batches of the estimate and its shuffle seed. */

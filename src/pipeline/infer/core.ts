@@ -2,7 +2,7 @@
  * The one segmentation chain of `segment` (CLI and library, both engines) and the browser app, with no
  * Node module and no engine: a backend (backend.ts) gives logits of batches of slices and fits itself to
  * a scan; everything else is here, in small steps:
- *   1. prepare:  orient, conform, slice every view the model was trained on (data/conform.ts);
+ *   1. prepare:  orient, conform, slice every view the model was trained on (data/image/conform.ts);
  *   2. fit:      the backend's fit to the scan (adapter choice, test-time AdaBN);
  *   3. predict:  logits of each view `segment` uses (the model's `inferenceViews`, view 0 alone by default);
  *   4. map back: the views' probabilities fused and taken onto the scan's own grid (conform.ts), the mask
@@ -13,11 +13,11 @@ import { checkInt, ConvLoraError } from '../../errors.js';
 import {
   DEFAULT_CLEANUP, DEFAULT_CONFORM, fusedMaskToInput, fusedProbabilitiesToInput, maskToInput, prepareForModel, probabilitiesToInput,
   type ConformMode, type PreparedScan,
-} from '../../data/conform.js';
-import { cleanBrainMask } from '../../data/morphology.js';
-import type { NiftiVolume } from '../../data/nifti-bytes.js';
-import { maskChecks, spacingWarning } from '../segment-checks.js';
-import { probabilities, runSlicesAsync } from '../slices.js';
+} from '../../data/image/conform.js';
+import { cleanBrainMask } from '../../data/image/morphology.js';
+import type { NiftiVolume } from '../../data/nifti/bytes.js';
+import { maskChecks, spacingWarning } from './segment-checks.js';
+import { probabilities, runSlicesAsync } from './slices.js';
 import type { FitOutcome, ScanBackend } from './backend.js';
 
 export interface ScanOptions {

@@ -2,14 +2,14 @@
  * The onnxruntime backend of the segmentation chain (core.ts), for onnxruntime-node (`segment --engine
  * onnx`) and onnxruntime-web (the browser app) alike: an exported model, and for a model that predicts
  * with test-time AdaBN its statistics graph. Its fit to a scan re-estimates the statistics with that
- * graph (onnx-adabn.ts) and opens a copy of the model holding them, used until release().
+ * graph (pipeline/onnx/adabn.ts) and opens a copy of the model holding them, used until release().
  * No Node module.
  */
-import type { PreparedScan } from '../../data/conform.js';
-import type { ModelGrid } from '../../data/conform.js';
+import type { PreparedScan } from '../../data/image/conform.js';
+import type { ModelGrid } from '../../data/image/conform.js';
 import type { ModelInfo } from '../model-info.js';
-import { adaptToViews } from '../onnx-adabn.js';
-import type { OnnxModel } from '../onnx-model.js';
+import { adaptToViews } from '../onnx/adabn.js';
+import type { OnnxModel } from '../onnx/model.js';
 import { NO_STATISTICS_GRAPH, type FitOutcome, type ScanBackend } from './backend.js';
 
 /** What test-time AdaBN outside libtorch needs: the statistics graph, the model's bytes, and how to open patched bytes. */

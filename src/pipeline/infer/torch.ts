@@ -5,18 +5,18 @@
  * used that way (its record, or asked), or when the choice falls back to it; or a folder's statistics,
  * estimated once by adaptToScans.
  */
-import type { PreparedScan } from '../../data/conform.js';
+import type { PreparedScan } from '../../data/image/conform.js';
 import type { Device } from '../../engine/tensor.js';
 import { snapshotBatchNorm, type BatchNormSnapshot } from '../../lora/adabn.js';
 import type { AdapterRegistry } from '../../lora/adapter.js';
 import { bnInputStatistics, statisticSlices } from '../../lora/fingerprint.js';
 import { asSegmentationNet, type SegmentationNet } from '../../models/zoo.js';
-import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from '../adapter-choice.js';
-import type { ModelGrid } from '../../data/conform.js';
+import { chooseAdapter, sourceDistance, type AdapterChoice, type Candidate } from './adapter-choice.js';
+import type { ModelGrid } from '../../data/image/conform.js';
 import type { ModelInfo } from '../model-info.js';
-import { runSlices } from '../predict.js';
-import { distributionWarning, fallbackWarning } from '../segment-checks.js';
-import { testTimeAdaBN, type TestTimeResult } from '../test-time.js';
+import { runSlices } from './predict.js';
+import { distributionWarning, fallbackWarning } from './segment-checks.js';
+import { testTimeAdaBN, type TestTimeResult } from './test-time.js';
 import type { FitOutcome, ScanBackend } from './backend.js';
 
 export interface TorchBackendOptions {

@@ -3,12 +3,12 @@
 // what is tested, with answers derived by hand. No engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ModelGrid, PreparedScan } from '../../../src/data/conform.js';
-import { fusedMaskToInput, maskToInput, prepareForModel } from '../../../src/data/conform.js';
-import type { Affine } from '../../../src/data/nifti-affine.js';
+import type { ModelGrid, PreparedScan } from '../../../src/data/image/conform.js';
+import { fusedMaskToInput, maskToInput, prepareForModel } from '../../../src/data/image/conform.js';
+import type { Affine } from '../../../src/data/nifti/affine.js';
 import type { FitOutcome, ScanBackend } from '../../../src/pipeline/infer/backend.js';
 import { inferenceViews, segmentScan } from '../../../src/pipeline/infer/core.js';
-import { maskChecks } from '../../../src/pipeline/segment-checks.js';
+import { maskChecks } from '../../../src/pipeline/infer/segment-checks.js';
 
 const RAS2: Affine = [[2, 0, 0, -40], [0, 2, 0, -40], [0, 0, 2, -40], [0, 0, 0, 1]];
 

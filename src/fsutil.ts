@@ -32,3 +32,16 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
     throw new ConvLoraError('E_IO', `Could not write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * Whether `path` is a directory. A path that cannot be read (missing, no permission) is not a directory,
+ * unless `mustExist`: then it is E_IO naming the path and the reason, for an input the caller cannot go on without.
+ */
+export async function isDirectory(path: string, opts: { mustExist?: boolean } = {}): Promise<boolean> {
+  try {
+    return (await fsp.stat(path)).isDirectory();
+  } catch (err) {
+    if (opts.mustExist !== true) return false;
+    throw new ConvLoraError('E_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ConvLoraError } from '../../errors.js';
 import { bundledModel } from '../../pipeline/infer/bundled.js';
 import { isOnnxPath } from '../../pipeline/onnx/session.js';
-import { adapterFiles } from '../../pipeline/infer/segment.js';
+import { adapterFiles } from '../../pipeline/infer/adapter-list.js';
 import { modelId, startAppServer, type AppModel } from '../../app/server.js';
 import { numberOpt, stringOpt, type Command } from '../command.js';
 import { COMMON_OPTIONS, applyConfig } from '../pipeline-opts.js';

@@ -1,6 +1,6 @@
-import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
+import { isDirectory } from '../../fsutil.js';
 import { aggregate, type AggregateRow, type CaseMetrics } from '../../metrics/aggregate.js';
 import { evaluateMaskDirs, evaluateMaskFiles, pairMaskDirs } from '../../metrics/files.js';
 import { formatAggregate, formatCases, formatValue } from '../../metrics/format.js';
@@ -20,14 +20,6 @@ function summaryJson(row: AggregateRow): Record<string, unknown> {
   const metric = (k: 'surfaceDice' | 'dice' | 'hd95' | 'assd'): Record<string, unknown> =>
     ({ n: row[k].n, mean: num(row[k].mean), std: num(row[k].std) });
   return { domain: row.domain, cases: row.cases, surfaceDice: metric('surfaceDice'), dice: metric('dice'), hd95: metric('hd95'), assd: metric('assd') };
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await fsp.stat(path)).isDirectory();
-  } catch (err) {
-    throw new ConvLoraError('E_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /** One predicted mask file against one GT mask file. */
@@ -169,7 +161,7 @@ export const evaluateCommand: Command = {
     const gt = stringOpt(values, 'gt', true);
     const tolerance = numberOpt(values, 'tolerance', 1, { min: 0 });
     const json = values.json === true;
-    const [predIsDir, gtIsDir] = await Promise.all([isDirectory(pred), isDirectory(gt)]);
+    const [predIsDir, gtIsDir] = await Promise.all([isDirectory(pred, { mustExist: true }), isDirectory(gt, { mustExist: true })]);
     if (predIsDir !== gtIsDir) {
       throw new ConvLoraError('E_USAGE', `Expected --pred and --gt to be both files or both directories but --${predIsDir ? 'pred' : 'gt'} is a directory`);
     }

@@ -10,9 +10,9 @@
  * one before; files that cannot be so ordered are an error (BIDS forbids them), as is a scan with no
  * applicable file. The scanner key of each scan comes from the merged fields (sidecar.ts).
  */
-import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
+import { isDirectory } from '../../fsutil.js';
 import { findMask, listFolder, niftiStem, type UserScan } from './folder.js';
 import { readSidecars, scannerKey, type ScannerKeyOptions } from './sidecar.js';
 
@@ -49,10 +49,6 @@ export function parseBidsName(stem: string): { entities: Record<string, string>;
   return { entities, suffix };
 }
 
-async function isDir(path: string): Promise<boolean> {
-  return fsp.stat(path).then((s) => s.isDirectory(), () => false);
-}
-
 /**
  * The T1w sidecar files of one folder that apply to a scan with these entities, in reading order (fewer
  * entities first). Throws E_DATA/E_DATA_SIDECAR for two that cannot be ordered (neither's entities a
@@ -86,7 +82,7 @@ export async function listBidsScans(root: string, opts: BidsOptions = {}): Promi
   const top = await listFolder(root, 'BIDS dataset');
   if (opts.masks !== undefined) await listFolder(opts.masks, 'masks folder');
   const subjects: string[] = [];
-  for (const n of top) if (/^sub-[A-Za-z0-9]+$/.test(n) && (await isDir(join(root, n)))) subjects.push(n);
+  for (const n of top) if (/^sub-[A-Za-z0-9]+$/.test(n) && (await isDirectory(join(root, n)))) subjects.push(n);
   if (subjects.length === 0) throw dataError('E_DATA_EMPTY', `${root} is not a BIDS dataset: it has no sub-<label> folders`);
   const listings = new Map<string, string[]>([[root, top]]);
   const list = async (dir: string): Promise<string[]> => {
@@ -98,10 +94,10 @@ export async function listBidsScans(root: string, opts: BidsOptions = {}): Promi
   for (const sub of subjects) {
     const subDir = join(root, sub);
     const levels: string[][] = [[root, subDir]];
-    for (const n of await list(subDir)) if (/^ses-[A-Za-z0-9]+$/.test(n) && (await isDir(join(subDir, n)))) levels.push([root, subDir, join(subDir, n)]);
+    for (const n of await list(subDir)) if (/^ses-[A-Za-z0-9]+$/.test(n) && (await isDirectory(join(subDir, n)))) levels.push([root, subDir, join(subDir, n)]);
     for (const dirs of levels) {
       const anat = join(dirs[dirs.length - 1]!, 'anat');
-      if (!(await isDir(anat))) continue;
+      if (!(await isDirectory(anat))) continue;
       for (const name of (await list(anat)).filter((n) => T1W_RE.test(n) && !n.startsWith('.'))) {
         scans.push(await bidsScan(join(anat, name), [...dirs, anat], list, opts));
       }

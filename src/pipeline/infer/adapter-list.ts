@@ -3,6 +3,10 @@
  * adapter's domain and scanner, method, trainable parameters, selected epoch and its agreement, and,
  * given the base model, whether it was trained on that model. A file that is not an adapter is listed
  * with the coded reason, not thrown.
+ *
+ * "The adapters in a folder" means one thing everywhere (`convlora adapters`, `segment --adapters`,
+ * `convlora app --adapters`): the files of the folder and of its sub-folders two levels down, hidden ones
+ * skipped, whose header holds an adapter config (listAdapters; adapterFiles keeps those).
  */
 import { join, relative } from 'node:path';
 import { promises as fsp } from 'node:fs';
@@ -83,6 +87,20 @@ function notAdapter(metadata: Record<string, string>): string | null {
   const kind = meta.value !== null && typeof meta.value === 'object' ? (meta.value as { kind?: unknown }).kind : undefined;
   if (typeof kind === 'string') return `a convlora ${kind === 'unet2d' ? 'U-Net' : kind} checkpoint, not an adapter`;
   return `no "${META_KEY}" adapter config in its metadata`;
+}
+
+/**
+ * The adapter files a folder holds (listAdapters' entries that are adapters, in its order), or the list
+ * given. Throws E_DATA when there are none; files that are not adapters are left out (listAdapters names them).
+ */
+export async function adapterFiles(adapters: string | readonly string[]): Promise<string[]> {
+  if (typeof adapters !== 'string') {
+    if (adapters.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one adapter file for `adapters` but received none');
+    return [...adapters];
+  }
+  const files = (await listAdapters(adapters)).filter((l) => l.adapter !== null).map((l) => join(adapters, l.file));
+  if (files.length === 0) throw new ConvLoraError('E_DATA', `No .safetensors adapter files in ${adapters}`);
+  return files;
 }
 
 /** Every file under `dir` (two folder levels), adapters summarized, the others with their reason. */

@@ -19,7 +19,7 @@
  * and the rest go on.
  */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { checkShard, shardItems, type Shard } from '../dist/shard.js';
 import { ConvLoraError, checkInt, invalidArg } from '../../errors.js';
@@ -31,6 +31,7 @@ import { loadUnet, modelGrid } from '../models.js';
 import { OnnxSession, openOnnxWithStatistics, ENGINES, type Engine } from '../onnx/session.js';
 import type { AdapterChoice, Candidate } from './adapter-choice.js';
 import type { TestTimeResult } from './test-time.js';
+import { adapterFiles } from './adapter-list.js';
 import { checkScanOptions, segmentScan } from './core.js';
 import { OnnxBackend } from './onnx.js';
 import { TorchBackend } from './torch.js';
@@ -249,18 +250,6 @@ export class Segmenter {
   }
 }
 
-/** The `.safetensors` files of a folder (sorted by name), or the list given. Throws E_DATA when there are none. */
-export async function adapterFiles(adapters: string | readonly string[]): Promise<string[]> {
-  if (typeof adapters !== 'string') {
-    if (adapters.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one adapter file for `adapters` but received none');
-    return [...adapters];
-  }
-  const names = await readdir(adapters).catch((err: Error) => { throw new ConvLoraError('E_IO', `Cannot read the adapter folder ${adapters}: ${err.message}`, { cause: err }); });
-  const files = names.filter((n) => n.endsWith('.safetensors')).sort().map((n) => join(adapters, n));
-  if (files.length === 0) throw new ConvLoraError('E_DATA', `No .safetensors adapter files in ${adapters}`);
-  return files;
-}
-
 export async function segmentFile(o: SegmentOptions): Promise<SegmentResult> {
   if (!isPath(o?.input)) invalidArg('input', 'a scan file path', o?.input);
   if (!isPath(o.output)) invalidArg('output', 'an output file path', o.output);
@@ -357,9 +346,4 @@ export async function segmentDirectory(o: SegmenterOptions & { inputDir: string;
     s.dispose();
   }
   return { results, failures, skipped, scans: assigned.length };
-}
-
-/** True when `path` is an existing directory. */
-export async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((st) => st.isDirectory(), () => false);
 }

@@ -1,3 +1,8 @@
+/**
+ * Grid geometry below both data/ and metrics/: the one exact Euclidean distance transform of the project,
+ * used by the surface metrics (metrics/surface-distance.ts) and by the morphology of binary volumes
+ * (data/image/morphology.ts distanceMap). Imports nothing but the error helpers.
+ */
 import { invalidArg } from '../errors.js';
 
 /**

@@ -4,6 +4,7 @@
  * masks hold 0 or 1. Connectivity is 6 (face neighbours) throughout.
  */
 import { ConvLoraError } from '../../errors.js';
+import { squaredEdt } from '../../geometry/edt.js';
 
 type Dims = readonly [number, number, number];
 
@@ -99,55 +100,17 @@ export function touchesBorder(mask: Uint8Array, dims: Dims): boolean {
 }
 
 /**
- * Exact 1D squared distance transform of `f` (lower envelope of parabolas, Felzenszwalb & Huttenlocher
- * 2012), in place over a strided line: d(p) = min_q (w (p - q)^2 + f(q)), w = voxel size squared.
- */
-function edt1d(a: Float64Array, start: number, stride: number, len: number, w: number, f: Float64Array, v: Int32Array, z: Float64Array): void {
-  for (let q = 0; q < len; q++) f[q] = a[start + q * stride]!;
-  let k = -1; // index of the rightmost parabola of the envelope; -1: no finite site yet
-  for (let q = 0; q < len; q++) {
-    if (f[q] === Infinity) continue;
-    if (k < 0) { k = 0; v[0] = q; z[0] = -Infinity; z[1] = Infinity; continue; }
-    let s: number;
-    for (;;) {
-      const r = v[k]!;
-      s = (f[q]! + w * q * q - (f[r]! + w * r * r)) / (2 * w * (q - r));
-      if (s > z[k]!) break; // z[0] is -Infinity, so k never drops below 0
-      k--;
-    }
-    k++;
-    v[k] = q;
-    z[k] = s;
-    z[k + 1] = Infinity;
-  }
-  if (k < 0) return; // no site on this line: it stays infinite
-  k = 0;
-  for (let q = 0; q < len; q++) {
-    while (z[k + 1]! < q) k++;
-    const r = v[k]!;
-    a[start + q * stride] = w * (q - r) * (q - r) + f[r]!;
-  }
-}
-
-/**
  * Euclidean distance (mm) from every voxel centre to the nearest voxel centre where `mask` is 1
  * (0 on the mask; Infinity everywhere when the mask is empty). `spacing` is the voxel size in mm.
- * [nx * ny * nz] Float32Array.
+ * [nx * ny * nz] Float32Array. The exact transform of geometry/edt.ts, which the surface metrics use too:
+ * a file-order volume is a C-order grid of shape [nz, ny, nx].
  */
 export function distanceMap(mask: Uint8Array, dims: Dims, spacing: readonly [number, number, number]): Float32Array {
-  const n = checkMask('mask', mask, dims);
+  checkMask('mask', mask, dims);
   const [nx, ny, nz] = dims;
-  const a = new Float64Array(n);
-  for (let v = 0; v < n; v++) a[v] = mask[v] === 1 ? 0 : Infinity;
-  const m = Math.max(nx, ny, nz);
-  const f = new Float64Array(m), v = new Int32Array(m), z = new Float64Array(m + 1);
-  const [sx, sy, sz] = spacing;
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) edt1d(a, nx * (j + ny * k), 1, nx, sx * sx, f, v, z);
-  for (let k = 0; k < nz; k++) for (let i = 0; i < nx; i++) edt1d(a, i + nx * ny * k, nx, ny, sy * sy, f, v, z);
-  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) edt1d(a, i + nx * j, nx * ny, nz, sz * sz, f, v, z);
-  const out = new Float32Array(n);
-  for (let q = 0; q < n; q++) out[q] = Math.sqrt(a[q]!);
-  return out;
+  const feature = Uint8Array.from(mask, (v) => (v === 1 ? 1 : 0)); // only 1 is the mask (squaredEdt takes any nonzero)
+  const squared = squaredEdt(feature, [nz, ny, nx], [spacing[2], spacing[1], spacing[0]]);
+  return Float32Array.from(squared, (d) => Math.sqrt(d));
 }
 
 /**

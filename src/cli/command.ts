@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConvLoraError } from '../errors.js';
+import type { NumberOption } from '../options.js';
 
 /** Streams a command writes to: data on stdout, messages and progress on stderr. */
 export interface CliIO {
@@ -62,6 +63,15 @@ export function numberOpt(values: Record<string, unknown>, name: string, fallbac
     throw new ConvLoraError('E_USAGE', `Expected ${what}${bound} for --${name} but received ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+/**
+ * Parse a numeric flag against its entry in the library's options table (default, integer, minimum), so the
+ * CLI and the library accept the same values; usage error naming the flag. `fallback` overrides the table's
+ * default where it depends on another option (LoRA alpha defaults to the rank).
+ */
+export function tableOpt(values: Record<string, unknown>, name: string, entry: NumberOption, fallback = entry.default): number {
+  return numberOpt(values, name, fallback, entry);
 }
 
 /** Whether colour may be used on a stream (NO_COLOR and non-TTY respected). */

@@ -19,7 +19,8 @@
  * Merging adds delta into W once and remembers the original W: merge and unmerge are idempotent and
  * unmerge restores the original exactly (the authors' reload path merged twice; that cannot happen here).
  */
-import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
+import { ConvLoraError, describe } from '../errors.js';
+import { optionValue, type OptionTable } from '../options.js';
 import { kaimingUniform, zeros } from '../engine/create.js';
 import * as ops from '../engine/ops.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
@@ -30,6 +31,28 @@ import { Conv2d, ConvTranspose2d } from '../nn/layers.js';
 export type LoraLayout = 'loralib' | 'peft';
 export interface LoraConfig { rank: number; alpha: number; layout: LoraLayout }
 export const PAPER_LORA: LoraConfig = { rank: 2, alpha: 2, layout: 'loralib' };
+export const LORA_LAYOUTS: readonly LoraLayout[] = ['loralib', 'peft'];
+
+/** LoRA's numeric options: the paper's rank 2, and alpha, whose default is the rank (so alpha / rank = 1). */
+export const LORA_OPTIONS = {
+  rank: { default: PAPER_LORA.rank, min: 1, integer: true },
+  alpha: { default: PAPER_LORA.alpha, min: 0 },
+} as const satisfies OptionTable;
+
+/**
+ * A LoRA config validated and defaulted in one place (LORA_OPTIONS; alpha defaults to the rank, the layout
+ * to the authors' 'loralib'), for every caller: placement, the layers, adaptation settings. E_INVALID_ARG
+ * names `${prefix}rank`, `${prefix}alpha` or `${prefix}layout` and the value received.
+ */
+export function loraConfig(o: { rank?: unknown; alpha?: unknown; layout?: unknown } = {}, prefix = ''): LoraConfig {
+  const rank = optionValue(`${prefix}rank`, o.rank, LORA_OPTIONS.rank);
+  const alpha = optionValue(`${prefix}alpha`, o.alpha ?? rank, LORA_OPTIONS.alpha);
+  const layout = o.layout ?? PAPER_LORA.layout;
+  if (typeof layout !== 'string' || !(LORA_LAYOUTS as readonly string[]).includes(layout)) {
+    throw new ConvLoraError('E_INVALID_ARG', `Expected one of ${LORA_LAYOUTS.join(', ')} for \`${prefix}layout\` but received ${describe(layout)}`);
+  }
+  return { rank, alpha, layout: layout as LoraLayout };
+}
 
 interface Adapter { a: Tensor; b: Tensor; config: LoraConfig }
 
@@ -59,14 +82,10 @@ export abstract class LoRAConvLayer<B extends Conv2d | ConvTranspose2d = Conv2d 
   /** Shapes of A and B for this conv under a config; validates rank and layout against the geometry. */
   adapterShapes(cfg: LoraConfig): { a: number[]; b: number[] } {
     const { inChannels: cin, outChannels: cout, kernelSize: k, groups: g } = this.base;
-    const r = checkInt('rank', cfg.rank, 1);
-    checkNumber('alpha', cfg.alpha, 0);
-    if (cfg.layout === 'loralib') return { a: [r * k, cin * k], b: [(cout / g) * k, r * k] };
-    if (cfg.layout === 'peft') {
-      if (g !== 1) throw new ConvLoraError('E_INVALID_ARG', `The 'peft' layout supports groups = 1 only but the conv has groups ${g}`);
-      return this.peftShapes(r);
-    }
-    throw new ConvLoraError('E_INVALID_ARG', `Expected 'loralib' or 'peft' for \`layout\` but received ${describe(cfg.layout)}`);
+    const { rank: r, layout } = loraConfig(cfg);
+    if (layout === 'loralib') return { a: [r * k, cin * k], b: [(cout / g) * k, r * k] };
+    if (g !== 1) throw new ConvLoraError('E_INVALID_ARG', `The 'peft' layout supports groups = 1 only but the conv has groups ${g}`);
+    return this.peftShapes(r);
   }
 
   /** Add a fresh adapter (identity: B = 0) and make it active. */

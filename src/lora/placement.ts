@@ -8,11 +8,11 @@
  *   leading BN of a down block): 3,954 / 11,634 / 26,994 / 57,714 at rank 2.
  * - any other network: injectAdapters, by name pattern (PEFT's target_modules).
  */
-import { ConvLoraError, checkInt, checkNumber, describe } from '../errors.js';
+import { ConvLoraError, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../nn/layers.js';
 import { DEFAULT_ARCH, modelSpec, specOf, type ModelSpec } from '../models/zoo.js';
-import { LoRAConv2d, LoRAConvLayer, loraLayerFor, PAPER_LORA, type LoraConfig } from './convlora.js';
+import { LoRAConv2d, LoRAConvLayer, loraConfig, loraLayerFor, PAPER_LORA, type LoraConfig } from './convlora.js';
 
 export type Method = 'udas' | 'udas-convlora' | 'convlora';
 export const METHODS: readonly Method[] = ['udas', 'udas-convlora', 'convlora'];
@@ -111,8 +111,7 @@ export interface InjectOptions {
  * replays on a fresh copy of the model) and the LoRA config. E_INVALID_ARG when nothing matches.
  */
 export function injectAdapters(model: Module, o: InjectOptions): { placement: Placement; lora: LoraConfig; layers: LoRAConvLayer[] } {
-  const rank = checkInt('rank', o.rank ?? PAPER_LORA.rank, 1);
-  const lora: LoraConfig = { rank, alpha: checkNumber('alpha', o.alpha ?? rank, 0), layout: o.layout ?? PAPER_LORA.layout };
+  const lora = loraConfig(o);
   const matcher = (pattern: RegExp | string[]) => (p: string): boolean => (pattern instanceof RegExp ? pattern.test(p) : pattern.some((s) => p === s || p.endsWith(`.${s}`)));
   const isTarget = matcher(o.targetModules);
   const mods = model.namedModules();

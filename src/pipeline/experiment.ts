@@ -5,19 +5,19 @@
  */
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { checkInt } from '../errors.js';
+import { optionValue, type OptionTable } from '../options.js';
 import type { Device } from '../engine/tensor.js';
 import { CC359_DOMAINS, type Domain, type ScanData } from '../data/scans/cc359.js';
 import { aggregate } from '../metrics/aggregate.js';
 import { AdapterRegistry, saveAdapter } from '../lora/adapter.js';
 import type { Blocks } from '../lora/placement.js';
 import type { AdaBNMode } from '../lora/adapter.js';
-import { adaptDomain, headFor, type AdaptMethod } from './train/adapt.js';
+import { ADAPT_OPTIONS, adaptDomain, headFor, type AdaptMethod } from './train/adapt.js';
 import { checkData, loadScans, openDomain } from './train/dataset.js';
-import { orientationWarning, trainSource } from './train/source.js';
-import { trainHead } from './train/early-head.js';
-import { loadHead, loadUnet, type HeadKind } from './models.js';
-import { scoreScans, TOLERANCE_MM } from './train/score.js';
+import { orientationWarning, SOURCE_DEFAULTS, SOURCE_OPTIONS, trainSource } from './train/source.js';
+import { HEAD_OPTIONS, trainHead } from './train/early-head.js';
+import { loadHead, loadUnet, type HeadKind, type ModelInfo } from './models.js';
+import { scoreScans } from './train/score.js';
 import { runSlices, maskOfLogits } from './infer/predict.js';
 import type { SegmentationNet } from '../models/zoo.js';
 import { silent, type Reporter } from './events.js';
@@ -99,109 +99,168 @@ export function cell(values: number[]): Cell {
   return { mean, sd: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length), n: v.length };
 }
 
+/**
+ * The protocol's numeric options: each stage's own table entry (SOURCE_OPTIONS, HEAD_OPTIONS, ADAPT_OPTIONS),
+ * so `experiment` and `train-source` cannot disagree on a default, and the paper's 16 initial filters.
+ */
+export const EXPERIMENT_OPTIONS = {
+  sourceEpochs: SOURCE_OPTIONS.epochs, headEpochs: HEAD_OPTIONS.epochs, adaptEpochs: ADAPT_OPTIONS.epochs,
+  filters: { default: 16, min: 1, integer: true },
+  batchSize: SOURCE_OPTIONS.batchSize, tolerance: SOURCE_OPTIONS.tolerance,
+} as const satisfies OptionTable;
+
+/** The paper's seeds (Table 1 reports mean +- sd over them). */
+export const PAPER_SEEDS: readonly number[] = [42, 123, 12345];
+
+/** An experiment's settings, validated and defaulted once (EXPERIMENT_OPTIONS). */
+interface ExperimentSettings {
+  source: Domain; targets: Domain[]; device: Device; seed0: number;
+  sourceEpochs: number; headEpochs: number; adaptEpochs: number; filters: number; batchSize: number; tolerance: number;
+}
+
+function experimentSettings(o: ExperimentOptions): ExperimentSettings {
+  const E = EXPERIMENT_OPTIONS;
+  const source = o.source ?? SOURCE_DEFAULTS.source;
+  return {
+    source, targets: o.targets ?? CC359_DOMAINS.filter((d) => d !== source), device: o.device ?? 'cpu', seed0: o.seeds[0] ?? SOURCE_DEFAULTS.seed,
+    sourceEpochs: optionValue('sourceEpochs', o.sourceEpochs, E.sourceEpochs), headEpochs: optionValue('headEpochs', o.headEpochs, E.headEpochs),
+    adaptEpochs: optionValue('adaptEpochs', o.adaptEpochs, E.adaptEpochs), filters: optionValue('filters', o.filters, E.filters),
+    batchSize: optionValue('batchSize', o.batchSize, E.batchSize), tolerance: optionValue('tolerance', o.tolerance, E.tolerance),
+  };
+}
+
+/** The networks every job shares: the source U-Net in an adapter registry, and the early heads. */
+interface ExperimentRun {
+  o: ExperimentOptions; s: ExperimentSettings; dp: DataParallel | null; main: boolean; report: Reporter;
+  model: SegmentationNet; unetInfo: ModelInfo; registry: AdapterRegistry; heads: Map<HeadKind, Module>;
+}
+
+/** What the jobs produce. Jobs are numbered in the single-process order and dealt out round-robin over the ranks. */
+interface Jobs { job: number; rows: JobRow[]; masks: JobMask[]; examples: ExperimentResult['examples']; sourceTest: number }
+
+/** One target's test volumes, and the example whose masks the figure shows. */
+interface TargetTest { target: Domain; test: ScanData[]; example: ExperimentResult['examples'][number] }
+
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
+  const s = experimentSettings(o);
   const dp = o.parallel ?? null;
-  dp?.checkDevice(o.device ?? 'cpu');
+  dp?.checkDevice(s.device);
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
-  const device = o.device ?? 'cpu';
-  const source = o.source ?? 'GE_3';
-  const targets = o.targets ?? CC359_DOMAINS.filter((d) => d !== source);
-  const tolerance = o.tolerance ?? TOLERANCE_MM;
-  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
-  report({ type: 'stage', stage: 'experiment', message: `checking every volume of ${[source, ...targets].join(', ')} in ${o.data}` });
-  await checkData(o.data, [source, ...targets]);
-
-  let unetPath = o.unet;
-  const seed0 = o.seeds[0] ?? 42;
-  if (unetPath === undefined) {
-    unetPath = (await trainSource({ data: o.data, out: o.out, source, epochs: o.sourceEpochs ?? 100, batchSize, seed: seed0, filters: o.filters ?? 16, device, resume: o.resume ?? false, tolerance, report, parallel: dp })).checkpoint;
-  }
-  const heads = new Set(o.methods.map((m) => (m.method === 'source' ? null : headFor(m.method))).filter((k): k is HeadKind => k !== null));
-  const headPaths = new Map<HeadKind, string>();
-  for (const kind of heads) {
-    const path = join(unetPath, '..', `${kind}.safetensors`);
-    if (o.unet !== undefined && existsSync(path)) headPaths.set(kind, path);
-    else headPaths.set(kind, (await trainHead({ data: o.data, unet: unetPath, out: join(unetPath, '..'), kind, source, epochs: o.headEpochs ?? 20, batchSize, seed: seed0, device, resume: o.resume ?? false, tolerance, report, parallel: dp })).checkpoint);
-  }
-  const { model, info: unetInfo } = await loadUnet(unetPath, device);
+  report({ type: 'stage', stage: 'experiment', message: `checking every volume of ${[s.source, ...s.targets].join(', ')} in ${o.data}` });
+  await checkData(o.data, [s.source, ...s.targets]);
+  const { unet, heads } = await sourceModels(o, s, report, dp);
+  const { model, info: unetInfo } = await loadUnet(unet, s.device);
   const registry = new AdapterRegistry(model);
   const loadedHeads = new Map<HeadKind, Module>();
-  for (const [k, p] of headPaths) loadedHeads.set(k, (await loadHead(p, device, unetInfo)).head);
-  const rows: (ResultRow & { job: number })[] = [];
-  const examples: ExperimentResult['examples'] = [];
-  // The figure's mask of each (target, label) comes from its first job, as in one process.
-  const masks: { target: Domain; label: string; job: number; mask: Uint8Array }[] = [];
-  let sourceTest = NaN;
-  // Jobs in the single-process order, dealt out round-robin over the ranks.
-  let job = -1;
-  const mine = (): boolean => { job += 1; return dp === null || job % dp.worldSize === dp.rank; };
+  for (const [k, p] of heads) loadedHeads.set(k, (await loadHead(p, s.device, unetInfo)).head);
+  const run: ExperimentRun = { o, s, dp, main, report, model, unetInfo, registry, heads: loadedHeads };
+  const jobs: Jobs = { job: -1, rows: [], masks: [], examples: [], sourceTest: NaN };
   try {
-    // The source model on its own domain's test volumes: the reference the domain shift is measured from.
-    const sd = await openDomain(o.data, source, 'source');
-    if (main) sourceTest = aggregate(scoreScans(model, await loadScans(sd.split.test, sd.info), device, batchSize, tolerance)).overall.surfaceDice.mean;
-    report({ type: 'stage', stage: 'experiment', message: `${source} (source) Source: SDS ${sourceTest.toFixed(4)} on its own test volumes` });
-    for (const target of targets) {
-      const d = await openDomain(o.data, target, 'target');
-      const train = await loadScans(d.split.train, d.info);
-      const val = await loadScans(d.split.val, d.info);
-      const test = await loadScans(d.split.test, d.info);
-      const warning = orientationWarning(unetInfo.orientation, [...train, ...val, ...test], target);
-      if (warning !== null) report({ type: 'stage', stage: 'experiment', message: warning });
-      const example = { target, scan: test[0]!, masks: {} as Record<string, Uint8Array> };
-      examples.push(example);
-      const score = (label: string, seed: number, bestEpoch: number | null, t0: number, adapter: string | null): void => {
-        const cases = scoreScans(model, test, device, batchSize, tolerance);
-        const s = aggregate(cases).overall;
-        rows.push({ target, label, seed, surfaceDice: s.surfaceDice.mean, dice: s.dice.mean, bestEpoch, seconds: (Date.now() - t0) / 1000, adapter, job });
-        report({ type: 'stage', stage: 'experiment', message: `${target} ${label} seed ${seed}: SDS ${s.surfaceDice.mean.toFixed(4)}, Dice ${s.dice.mean.toFixed(4)}` });
-        if (!masks.some((m) => m.target === target && m.label === label)) masks.push({ target, label, job, mask: predictMask(model, example.scan, device, batchSize) });
-      };
-      for (const spec of o.methods) {
-        if (spec.method === 'source') {
-          if (!mine()) continue;
-          registry.activate(null);
-          score(spec.label, seed0, null, Date.now(), null);
-          continue;
-        }
-        for (const seed of o.seeds) {
-          if (!mine()) continue;
-          const t0 = Date.now();
-          const kind = headFor(spec.method);
-          const r = await adaptDomain(registry, kind === null ? null : loadedHeads.get(kind)!, train, val, d.info, {
-            target, method: spec.method, blocks: spec.blocks ?? 'all', adabn: spec.adabn ?? 'none', epochs: o.adaptEpochs ?? 5, batchSize, seed, device, tolerance, report,
-          });
-          const file = join(o.out, 'adapters', target, `${spec.label.replace(/[^A-Za-z0-9]+/g, '-')}-seed${seed}.safetensors`);
-          await saveAdapter(file, r.adapter);
-          registry.add('current', r.adapter);
-          registry.activate('current', { merge: true });
-          score(spec.label, seed, r.bestEpoch, t0, file);
-          registry.activate(null);
-        }
-      }
-    }
+    jobs.sourceTest = await sourceTestScore(run);
+    for (const target of s.targets) await runTarget(run, jobs, target);
   } finally {
     for (const h of loadedHeads.values()) h.dispose();
     registry.dispose();
     model.dispose();
   }
-  const all = dp === null ? { rows, masks, sourceTest } : gather(dp, rows, masks, sourceTest);
+  return collect(run, jobs, unet);
+}
+
+/** The source U-Net (trained unless given) and the heads the methods need (trained unless found beside a given U-Net). */
+async function sourceModels(o: ExperimentOptions, s: ExperimentSettings, report: Reporter, dp: DataParallel | null): Promise<{ unet: string; heads: Map<HeadKind, string> }> {
+  const common = { data: o.data, source: s.source, batchSize: s.batchSize, seed: s.seed0, device: s.device, resume: o.resume ?? false, tolerance: s.tolerance, report, parallel: dp };
+  const unet = o.unet ?? (await trainSource({ ...common, out: o.out, epochs: s.sourceEpochs, filters: s.filters })).checkpoint;
+  const kinds = new Set(o.methods.map((m) => (m.method === 'source' ? null : headFor(m.method))).filter((k): k is HeadKind => k !== null));
+  const heads = new Map<HeadKind, string>();
+  for (const kind of kinds) {
+    const path = join(unet, '..', `${kind}.safetensors`);
+    if (o.unet !== undefined && existsSync(path)) heads.set(kind, path);
+    else heads.set(kind, (await trainHead({ ...common, unet, out: join(unet, '..'), kind, epochs: s.headEpochs })).checkpoint);
+  }
+  return { unet, heads };
+}
+
+/** The source model on its own domain's test volumes: the reference the domain shift is measured from (rank 0). */
+async function sourceTestScore(run: ExperimentRun): Promise<number> {
+  const { o, s } = run;
+  const sd = await openDomain(o.data, s.source, 'source');
+  const sourceTest = run.main ? aggregate(scoreScans(run.model, await loadScans(sd.split.test, sd.info), s.device, s.batchSize, s.tolerance)).overall.surfaceDice.mean : NaN;
+  run.report({ type: 'stage', stage: 'experiment', message: `${s.source} (source) Source: SDS ${sourceTest.toFixed(4)} on its own test volumes` });
+  return sourceTest;
+}
+
+/** Whether the next job is this rank's (every rank counts every job). */
+function mine(run: ExperimentRun, jobs: Jobs): boolean {
+  jobs.job += 1;
+  return run.dp === null || jobs.job % run.dp.worldSize === run.dp.rank;
+}
+
+/** Every method (and seed) on one target: adapt on its training volumes, select on val, score on test. */
+async function runTarget(run: ExperimentRun, jobs: Jobs, target: Domain): Promise<void> {
+  const { o, s } = run;
+  const d = await openDomain(o.data, target, 'target');
+  const train = await loadScans(d.split.train, d.info);
+  const val = await loadScans(d.split.val, d.info);
+  const test = await loadScans(d.split.test, d.info);
+  const warning = orientationWarning(run.unetInfo.orientation, [...train, ...val, ...test], target);
+  if (warning !== null) run.report({ type: 'stage', stage: 'experiment', message: warning });
+  const t: TargetTest = { target, test, example: { target, scan: test[0]!, masks: {} as Record<string, Uint8Array> } };
+  jobs.examples.push(t.example);
+  for (const spec of o.methods) {
+    if (spec.method === 'source') {
+      if (!mine(run, jobs)) continue;
+      run.registry.activate(null);
+      scoreJob(run, jobs, t, spec.label, s.seed0, null, Date.now(), null);
+      continue;
+    }
+    for (const seed of o.seeds) {
+      if (!mine(run, jobs)) continue;
+      const t0 = Date.now();
+      const kind = headFor(spec.method);
+      const r = await adaptDomain(run.registry, kind === null ? null : run.heads.get(kind)!, train, val, d.info, {
+        target, method: spec.method, blocks: spec.blocks ?? 'all', adabn: spec.adabn ?? 'none', epochs: s.adaptEpochs, batchSize: s.batchSize, seed, device: s.device, tolerance: s.tolerance, report: run.report,
+      });
+      const file = join(o.out, 'adapters', target, `${spec.label.replace(/[^A-Za-z0-9]+/g, '-')}-seed${seed}.safetensors`);
+      await saveAdapter(file, r.adapter);
+      run.registry.add('current', r.adapter);
+      run.registry.activate('current', { merge: true });
+      scoreJob(run, jobs, t, spec.label, seed, r.bestEpoch, t0, file);
+      run.registry.activate(null);
+    }
+  }
+}
+
+/** The network as it is now on the target's test volumes; the figure's mask of each (target, label) from its first job. */
+function scoreJob(run: ExperimentRun, jobs: Jobs, t: TargetTest, label: string, seed: number, bestEpoch: number | null, t0: number, adapter: string | null): void {
+  const { s } = run;
+  const a = aggregate(scoreScans(run.model, t.test, s.device, s.batchSize, s.tolerance)).overall;
+  jobs.rows.push({ target: t.target, label, seed, surfaceDice: a.surfaceDice.mean, dice: a.dice.mean, bestEpoch, seconds: (Date.now() - t0) / 1000, adapter, job: jobs.job });
+  run.report({ type: 'stage', stage: 'experiment', message: `${t.target} ${label} seed ${seed}: SDS ${a.surfaceDice.mean.toFixed(4)}, Dice ${a.dice.mean.toFixed(4)}` });
+  if (!jobs.masks.some((m) => m.target === t.target && m.label === label)) {
+    jobs.masks.push({ target: t.target, label, job: jobs.job, mask: predictMask(run.model, t.example.scan, s.device, s.batchSize) });
+  }
+}
+
+/** Every rank's rows and masks in job order, the figure's masks, the table of mean +- sd over seeds, the settings. */
+function collect(run: ExperimentRun, jobs: Jobs, unet: string): ExperimentResult {
+  const { o, s, dp } = run;
+  const all = dp === null ? { rows: jobs.rows, masks: jobs.masks, sourceTest: jobs.sourceTest } : gather(dp, jobs.rows, jobs.masks, jobs.sourceTest);
   all.rows.sort((a, b) => a.job - b.job);
   all.masks.sort((a, b) => a.job - b.job);
   for (const m of all.masks) {
-    const ex = examples.find((e) => e.target === m.target)!;
+    const ex = jobs.examples.find((e) => e.target === m.target)!;
     if (ex.masks[m.label] === undefined) ex.masks[m.label] = m.mask;
   }
-  rows.splice(0, rows.length, ...all.rows);
-  sourceTest = all.sourceTest;
+  const rows = all.rows;
   const table: ExperimentResult['table'] = {};
   for (const spec of o.methods) {
     table[spec.label] = {};
-    for (const t of targets) table[spec.label]![t] = cell(rows.filter((r) => r.label === spec.label && r.target === t).map((r) => r.surfaceDice));
+    for (const t of s.targets) table[spec.label]![t] = cell(rows.filter((r) => r.label === spec.label && r.target === t).map((r) => r.surfaceDice));
   }
-  const settings = { data: o.data, source, targets, seeds: o.seeds, unet: unetPath, sourceEpochs: o.sourceEpochs ?? 100, headEpochs: o.headEpochs ?? 20,
-    adaptEpochs: o.adaptEpochs ?? 5, filters: o.filters ?? 16, batchSize, tolerance, device, methods: o.methods, sourceTestSurfaceDice: sourceTest };
-  return { settings, rows: rows.map(({ job: _j, ...r }) => r), table, examples };
+  const settings = { data: o.data, source: s.source, targets: s.targets, seeds: o.seeds, unet, sourceEpochs: s.sourceEpochs, headEpochs: s.headEpochs,
+    adaptEpochs: s.adaptEpochs, filters: s.filters, batchSize: s.batchSize, tolerance: s.tolerance, device: s.device, methods: o.methods, sourceTestSurfaceDice: all.sourceTest };
+  return { settings, rows: rows.map(({ job: _j, ...r }) => r), table, examples: jobs.examples };
 }
 
 type JobRow = ResultRow & { job: number };

@@ -1,13 +1,15 @@
 import { dirname, join } from 'node:path';
 import { ConvLoraError } from '../../errors.js';
-import { adaptDomain, ADAPT_DEFAULTS, checkAdaptSettings, headFor, type AdaptMethod, type AdaptSelection } from '../../pipeline/train/adapt.js';
-import { PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
+import { adaptDomain, ADAPT_DEFAULTS, ADAPT_OPTIONS, checkAdaptSettings, headFor, type AdaptMethod, type AdaptOptions, type AdaptSelection } from '../../pipeline/train/adapt.js';
+import type { DataParallel } from '../../pipeline/dist/parallel.js';
+import type { Domain } from '../../data/scans/cc359.js';
+import { LORA_OPTIONS, PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
 import { checkData, loadScans, openDomain } from '../../pipeline/train/dataset.js';
 import { loadHead, loadUnet } from '../../pipeline/models.js';
 import { orientationWarning } from '../../pipeline/train/source.js';
 import { AdapterRegistry, disposeAdapter, saveAdapter, type AdaBNMode } from '../../lora/adapter.js';
 import type { Blocks } from '../../lora/placement.js';
-import { numberOpt, stringOpt, type Command } from '../command.js';
+import { numberOpt, stringOpt, tableOpt, type CliIO, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
 import { adaptScans, HOLD_OUT } from '../../pipeline/train/adapt-scans.js';
 import { SCAN_OPTIONS, scanNameOpt, scanSourceOpts } from '../scan-opts.js';
@@ -16,6 +18,50 @@ function slicesOpt(v: Record<string, unknown>): 'head' | 'all' {
   const s = stringOpt(v, 'slices') ?? 'head';
   if (s !== 'head' && s !== 'all') throw new ConvLoraError('E_USAGE', `Expected head or all for --slices but received ${JSON.stringify(s)}`);
   return s;
+}
+
+type Values = Parameters<Command['run']>[0];
+type ScanAdaptOptions = Parameters<typeof adaptScans>[0];
+
+/** `--scans` / `--bids`: a user's scanner, its scans checked and prepared as `segment` prepares them, a seeded share held out. */
+async function adaptOnScans(v: Values, io: CliIO, o: Omit<ScanAdaptOptions, 'holdOut' | 'slices' | 'slicesPerScan'>, dp: DataParallel | null): Promise<number> {
+  const main = dp === null || dp.main;
+  const r = await adaptScans({ ...o, holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v),
+    ...(stringOpt(v, 'slices-per-scan') === undefined ? {} : { slicesPerScan: numberOpt(v, 'slices-per-scan', 1, { integer: true, min: 1 }) }) });
+  const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method: o.method, train: r.train, selection: r.selection, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
+  if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model (the base model${o.adabn === 'none' ? '' : ' with the scanner\'s AdaBN statistics'})\n`);
+  if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
+  return 0;
+}
+
+/** `--data --target`: a CC359-layout domain's training and validation split; the adapter written by rank 0. */
+async function adaptOnDomain(v: Values, io: CliIO, settings: Omit<AdaptOptions, 'target'>, target: Domain, f: { data: string; unet: string; head: string | undefined; out: string }, dp: DataParallel | null): Promise<number> {
+  const main = dp === null || dp.main;
+  const { method } = settings;
+  const device = settings.device ?? 'cpu';
+  await checkData(f.data, [target]);
+  const d = await openDomain(f.data, target, 'target');
+  const train = await loadScans(d.split.train, d.info);
+  const val = await loadScans(d.split.val, d.info);
+  const { model, info } = await loadUnet(f.unet, device);
+  const warning = orientationWarning(info.orientation, [...train, ...val], target);
+  if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
+  const registry = new AdapterRegistry(model);
+  const head = f.head === undefined ? null : (await loadHead(f.head, device, info)).head;
+  try {
+    const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
+    try {
+      if (main) await saveAdapter(f.out, r.adapter);
+    } finally { disposeAdapter(r.adapter); }
+    const res = { adapter: f.out, target, method, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
+    if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model\n`);
+    if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${f.out}\n`);
+    return 0;
+  } finally {
+    head?.dispose();
+    registry.dispose();
+    model.dispose();
+  }
 }
 
 export const adaptCommand: Command = {
@@ -27,8 +73,8 @@ export const adaptCommand: Command = {
     '       convlora adapt --bids DIR [--scanner KEY] [--by-sequence] [--name NAME] --unet unet.safetensors [options]',
     'options: [--method convlora|udas-convlora|udas|self-training|adabn|teacher] [--blocks 1|1-2|1-3|all] [--adabn] [--adabn-mode implicit|explicit]',
     '  [--select agreement|last|consistency|confidence] (epoch choice; with a label-free criterion the starting model is kept unless an epoch beats it)',
-    '  [--head head.safetensors] [--out adapter.safetensors] [--epochs 5] [--lr 1e-4] [--batch-size 32] [--seed 42] [--rank 2] [--alpha 2]',
-    '  [--layout loralib|peft] [--detach-target] [--tolerance 1] [--held-out 0.1] [--slices head|all] [--slices-per-scan N] [--device cpu|cuda] [--config FILE] [--json]',
+    `  [--head head.safetensors] [--out adapter.safetensors] [--epochs ${ADAPT_DEFAULTS.epochs}] [--lr ${ADAPT_DEFAULTS.lr.toExponential()}] [--batch-size ${ADAPT_DEFAULTS.batchSize}] [--seed ${ADAPT_DEFAULTS.seed}] [--rank ${PAPER_LORA.rank}] [--alpha ${PAPER_LORA.alpha}]`,
+    `  [--layout loralib|peft] [--detach-target] [--tolerance ${ADAPT_DEFAULTS.tolerance}] [--held-out 0.1] [--slices head|all] [--slices-per-scan N] [--device cpu|cuda] [--config FILE] [--json]`,
     '',
     'With --scans or --bids the scans need no masks (none is read). Each is prepared as `segment` prepares it',
     '(the model\'s orientation, resampled when its voxel size is over 25 % from the model\'s, every slice); adaptation',
@@ -67,55 +113,24 @@ export const adaptCommand: Command = {
       const kind = headFor(method);
       const headPath = stringOpt(v, 'head') ?? (kind === null ? undefined : join(dirname(unetPath), `${kind}.safetensors`));
       const outFor = (name: string): string => stringOpt(v, 'out') ?? join(dirname(unetPath), 'adapters', `${name}-${method}${v.adabn === true ? '-adabn' : ''}.safetensors`);
-      const rank = numberOpt(v, 'rank', PAPER_LORA.rank, { integer: true, min: 1 });
+      const rank = tableOpt(v, 'rank', LORA_OPTIONS.rank);
+      const T = ADAPT_OPTIONS;
       const settings = {
         method, blocks, adabn: v.adabn === true ? mode : 'none', device,
-        epochs: numberOpt(v, 'epochs', D.epochs, { integer: true, min: 0 }), lr: numberOpt(v, 'lr', D.lr, { min: 0 }),
-        batchSize: numberOpt(v, 'batch-size', D.batchSize, { integer: true, min: 1 }), seed: numberOpt(v, 'seed', D.seed, { integer: true, min: 0 }),
-        lora: { rank, alpha: numberOpt(v, 'alpha', rank, { min: 0 }), layout }, detachTarget: v['detach-target'] === true,
-        tolerance: numberOpt(v, 'tolerance', D.tolerance, { min: 0 }),
+        epochs: tableOpt(v, 'epochs', T.epochs), lr: tableOpt(v, 'lr', T.lr), batchSize: tableOpt(v, 'batch-size', T.batchSize), seed: tableOpt(v, 'seed', T.seed),
+        lora: { rank, alpha: tableOpt(v, 'alpha', LORA_OPTIONS.alpha, rank), layout }, detachTarget: v['detach-target'] === true,
+        tolerance: tableOpt(v, 'tolerance', T.tolerance),
         ...(stringOpt(v, 'select') === undefined ? {} : { select: stringOpt(v, 'select') as AdaptSelection }),
         report: progressReporter(io, v.quiet === true), parallel: dp,
       } as const;
-      const main = dp === null || dp.main;
       if (v.scans !== undefined || v.bids !== undefined) {
-        const r = await adaptScans({ ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor,
-          ...scanNameOpt(v), holdOut: numberOpt(v, 'held-out', HOLD_OUT, { min: 0 }), slices: slicesOpt(v),
-          ...(stringOpt(v, 'slices-per-scan') === undefined ? {} : { slicesPerScan: numberOpt(v, 'slices-per-scan', 1, { integer: true, min: 1 }) }) });
-        const res = { adapter: r.adapter, name: r.name, scanner: r.scanner, method, train: r.train, selection: r.selection, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
-        if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model (the base model${settings.adabn === 'none' ? '' : ' with the scanner\'s AdaBN statistics'})\n`);
-        if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n` : `${r.adapter}\n`);
-        return 0;
+        return adaptOnScans(v, io, { ...settings, ...scanSourceOpts(v), unet: unetPath, ...(headPath === undefined ? {} : { head: headPath }), out: outFor, ...scanNameOpt(v) }, dp);
       }
       for (const flag of ['scanner', 'name', 'by-sequence', 'held-out', 'slices', 'slices-per-scan']) {
         if (v[flag] !== undefined) throw new ConvLoraError('E_USAGE', `--${flag} goes with --scans or --bids, not --data`);
       }
       const target = cliDomain(stringOpt(v, 'target', true), 'target');
-      const data = stringOpt(v, 'data', true);
-      const out = outFor(target);
-      await checkData(data, [target]);
-      const d = await openDomain(data, target, 'target');
-      const train = await loadScans(d.split.train, d.info);
-      const val = await loadScans(d.split.val, d.info);
-      const { model, info } = await loadUnet(unetPath, device);
-      const warning = orientationWarning(info.orientation, [...train, ...val], target);
-      if (warning !== null && v.quiet !== true) io.stderr.write(`${warning}\n`);
-      const registry = new AdapterRegistry(model);
-      const head = headPath === undefined ? null : (await loadHead(headPath, device, info)).head;
-      try {
-        const r = await adaptDomain(registry, head, train, val, d.info, { ...settings, target });
-        try {
-          if (main) await saveAdapter(out, r.adapter);
-        } finally { disposeAdapter(r.adapter); }
-        const res = { adapter: out, target, method, select: r.select, kept: r.kept, bestEpoch: r.bestEpoch, history: r.history };
-        if (main && r.kept === 'start' && v.quiet !== true) io.stderr.write(`guard: no epoch beat the starting model by ${r.select}; the adapter reproduces the starting model\n`);
-        if (main) io.stdout.write(v.json === true ? `${JSON.stringify(res, null, 2)}\n` : `${out}\n`);
-        return 0;
-      } finally {
-        head?.dispose();
-        registry.dispose();
-        model.dispose();
-      }
+      return adaptOnDomain(v, io, settings, target, { data: stringOpt(v, 'data', true), unet: unetPath, head: headPath, out: outFor(target) }, dp);
     });
   },
 };

@@ -3,11 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConvLoraError } from '../../errors.js';
 import { generatePhantomDataset } from '../../data/simulation/phantom.js';
 import { readDatasetInfo } from '../../data/scans/cc359.js';
-import { runExperiment, TABLE1, type MethodSpec } from '../../pipeline/experiment.js';
+import { defaultsOf } from '../../options.js';
+import { EXPERIMENT_OPTIONS, PAPER_SEEDS, runExperiment, TABLE1, type MethodSpec } from '../../pipeline/experiment.js';
+import { SOURCE_OPTIONS } from '../../pipeline/train/source.js';
 import { markdownTable, paperTable, wins, writeReport } from '../../pipeline/report.js';
 import { formatSeconds, Progress } from '../progress.js';
 import { writeFigures } from '../figures.js';
-import { numberOpt, stringOpt, type Command } from '../command.js';
+import { numberOpt, stringOpt, tableOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice } from '../pipeline-opts.js';
 
 /** The demo's methods: the paper's method, its two ingredients alone, and the unadapted source model. */
@@ -19,10 +21,11 @@ const DEMO_METHODS: MethodSpec[] = [
   { label: 'ConvLoRA + AdaBN', method: 'convlora', blocks: 'all', adabn: 'implicit' },
 ];
 
+const E = EXPERIMENT_OPTIONS, P = defaultsOf(EXPERIMENT_OPTIONS);
 /** Reduced settings that fit 10 minutes on a 2-core CPU (stated in the output). */
-export const DEMO_QUICK = { size: 64, volumes: 16, filters: 8, sourceEpochs: 20, headEpochs: 20, adaptEpochs: 5, batchSize: 32, seeds: [42] };
+export const DEMO_QUICK = { size: 64, volumes: 16, filters: 8, sourceEpochs: 20, headEpochs: P.headEpochs, adaptEpochs: P.adaptEpochs, batchSize: P.batchSize, seeds: [SOURCE_OPTIONS.seed.default] };
 /** --full: every method of Table 1, three seeds, the paper's epochs, 256 x 256 phantoms. */
-export const DEMO_FULL = { size: 256, volumes: 20, filters: 16, sourceEpochs: 100, headEpochs: 20, adaptEpochs: 5, batchSize: 32, seeds: [42, 123, 12345] };
+export const DEMO_FULL = { size: 256, volumes: 20, filters: P.filters, sourceEpochs: P.sourceEpochs, headEpochs: P.headEpochs, adaptEpochs: P.adaptEpochs, batchSize: P.batchSize, seeds: [...PAPER_SEEDS] };
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -39,9 +42,9 @@ export const demoCommand: Command = {
     const base = v.full === true ? DEMO_FULL : DEMO_QUICK;
     const s = {
       ...base, size: numberOpt(v, 'size', base.size, { integer: true, min: 16 }), volumes: numberOpt(v, 'volumes', base.volumes, { integer: true, min: 13 }),
-      sourceEpochs: numberOpt(v, 'source-epochs', base.sourceEpochs, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', base.headEpochs, { integer: true, min: 1 }),
-      adaptEpochs: numberOpt(v, 'adapt-epochs', base.adaptEpochs, { integer: true, min: 0 }),
-      filters: numberOpt(v, 'filters', base.filters, { integer: true, min: 1 }),
+      sourceEpochs: tableOpt(v, 'source-epochs', E.sourceEpochs, base.sourceEpochs), headEpochs: tableOpt(v, 'head-epochs', E.headEpochs, base.headEpochs),
+      adaptEpochs: tableOpt(v, 'adapt-epochs', E.adaptEpochs, base.adaptEpochs),
+      filters: tableOpt(v, 'filters', E.filters, base.filters),
     };
     if (s.size % 8 !== 0) throw new ConvLoraError('E_USAGE', `Expected a multiple of 8 for --size (the U-Net halves the slices three times) but received ${s.size}`);
     const scanners = stringOpt(v, 'scanners') ?? 'levels';
@@ -78,7 +81,7 @@ export const demoCommand: Command = {
     const methods = v.full === true ? TABLE1 : DEMO_METHODS;
     const seedRaw = stringOpt(v, 'seed');
     const r = await runExperiment({
-      data, out, methods, seeds: seedRaw === undefined ? s.seeds : [numberOpt(v, 'seed', 42, { integer: true, min: 0 })],
+      data, out, methods, seeds: seedRaw === undefined ? s.seeds : [tableOpt(v, 'seed', SOURCE_OPTIONS.seed)],
       sourceEpochs: s.sourceEpochs, headEpochs: s.headEpochs, adaptEpochs: s.adaptEpochs, filters: s.filters, batchSize: s.batchSize,
       tolerance, device, report: progressReporter(io, v.quiet === true),
     });

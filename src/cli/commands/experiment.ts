@@ -1,9 +1,10 @@
 import { ConvLoraError } from '../../errors.js';
-import { runExperiment, TABLE1, TABLE2 } from '../../pipeline/experiment.js';
+import { defaultsOf } from '../../options.js';
+import { EXPERIMENT_OPTIONS, PAPER_SEEDS, runExperiment, TABLE1, TABLE2 } from '../../pipeline/experiment.js';
 import { markdownTable, paperTable, writeReport } from '../../pipeline/report.js';
 
 import { writeFigures } from '../figures.js';
-import { numberOpt, stringOpt, type Command } from '../command.js';
+import { stringOpt, tableOpt, type Command } from '../command.js';
 import { applyConfig, COMMON_OPTIONS, progressReporter, setupDevice, cliDomain, withDataParallel } from '../pipeline-opts.js';
 
 export function parseSeeds(raw: string | undefined, fallback: number[]): number[] {
@@ -15,10 +16,12 @@ export function parseSeeds(raw: string | undefined, fallback: number[]): number[
   return seeds;
 }
 
+const E = EXPERIMENT_OPTIONS, D = defaultsOf(EXPERIMENT_OPTIONS);
+
 export const experimentCommand: Command = {
   name: 'experiment',
   summary: 'Run the paper\'s protocol (Table 1 or 2) over all targets and seeds; write results.json, table.md, figures',
-  usage: 'convlora experiment --data DIR --out DIR [--table 1|2] [--seeds 42,123,12345] [--targets GE_15,...] [--unet unet.safetensors] [--source-epochs 100] [--head-epochs 20] [--adapt-epochs 5] [--filters 16] [--batch-size 32] [--tolerance 1] [--device cpu|cuda] [--resume] [--config FILE] [--json]',
+  usage: `convlora experiment --data DIR --out DIR [--table 1|2] [--seeds ${PAPER_SEEDS.join(',')}] [--targets GE_15,...] [--unet unet.safetensors] [--source-epochs ${D.sourceEpochs}] [--head-epochs ${D.headEpochs}] [--adapt-epochs ${D.adaptEpochs}] [--filters ${D.filters}] [--batch-size ${D.batchSize}] [--tolerance ${D.tolerance}] [--device cpu|cuda] [--resume] [--config FILE] [--json]`,
   options: {
     ...COMMON_OPTIONS, data: { type: 'string' }, out: { type: 'string' }, table: { type: 'string' }, seeds: { type: 'string' }, targets: { type: 'string' },
     unet: { type: 'string' }, 'source-epochs': { type: 'string' }, 'head-epochs': { type: 'string' }, 'adapt-epochs': { type: 'string' },
@@ -35,11 +38,11 @@ export const experimentCommand: Command = {
       const unet = stringOpt(v, 'unet');
       const out = stringOpt(v, 'out', true);
       const r = await runExperiment({
-        data: stringOpt(v, 'data', true), out, methods: table === '1' ? TABLE1 : TABLE2, seeds: parseSeeds(stringOpt(v, 'seeds'), [42, 123, 12345]),
+        data: stringOpt(v, 'data', true), out, methods: table === '1' ? TABLE1 : TABLE2, seeds: parseSeeds(stringOpt(v, 'seeds'), [...PAPER_SEEDS]),
         ...(targets === undefined ? {} : { targets }), ...(unet === undefined ? {} : { unet }),
-        sourceEpochs: numberOpt(v, 'source-epochs', 100, { integer: true, min: 1 }), headEpochs: numberOpt(v, 'head-epochs', 20, { integer: true, min: 1 }),
-        adaptEpochs: numberOpt(v, 'adapt-epochs', 5, { integer: true, min: 0 }), filters: numberOpt(v, 'filters', 16, { integer: true, min: 1 }),
-        batchSize: numberOpt(v, 'batch-size', 32, { integer: true, min: 1 }), tolerance: numberOpt(v, 'tolerance', 1, { min: 0 }),
+        sourceEpochs: tableOpt(v, 'source-epochs', E.sourceEpochs), headEpochs: tableOpt(v, 'head-epochs', E.headEpochs),
+        adaptEpochs: tableOpt(v, 'adapt-epochs', E.adaptEpochs), filters: tableOpt(v, 'filters', E.filters),
+        batchSize: tableOpt(v, 'batch-size', E.batchSize), tolerance: tableOpt(v, 'tolerance', E.tolerance),
         device, resume: v.resume === true, report: progressReporter(io, v.quiet === true), parallel: dp,
       });
       // Every rank holds the gathered result; rank 0 writes it.

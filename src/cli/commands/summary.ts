@@ -3,12 +3,13 @@ import { UdasHead } from '../../models/esh.js';
 import { createHead } from '../../pipeline/models.js';
 import { architectures, DEFAULT_ARCH, modelSpec } from '../../models/zoo.js';
 import { applyPlacement, checkBlocks, checkMethod, formatSummary, paramSummary, planPlacement } from '../../lora/placement.js';
-import { stringOpt, numberOpt, type Command } from '../command.js';
+import { LORA_OPTIONS, loraConfig } from '../../lora/convlora.js';
+import { stringOpt, numberOpt, tableOpt, type Command } from '../command.js';
 
 export const summaryCommand: Command = {
   name: 'summary',
   summary: 'Print total and trainable parameters of a method (checks the paper\'s counts)',
-  usage: `convlora summary [--arch ${architectures().join('|')}] --method udas|udas-convlora|convlora [--blocks 1|1-2|1-3|all] [--rank 2] [--filters 16] [--json]`,
+  usage: `convlora summary [--arch ${architectures().join('|')}] --method udas|udas-convlora|convlora [--blocks 1|1-2|1-3|all] [--rank ${LORA_OPTIONS.rank.default}] [--filters 16] [--json]`,
   options: { arch: { type: 'string' }, method: { type: 'string' }, blocks: { type: 'string' }, rank: { type: 'string' }, filters: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, _pos, io) {
     const usage = (e: unknown): never => { throw new ConvLoraError('E_USAGE', (e as Error).message); };
@@ -20,13 +21,13 @@ export const summaryCommand: Command = {
       method = checkMethod(stringOpt(values, 'method') ?? 'convlora');
       blocks = checkBlocks(stringOpt(values, 'blocks') ?? 'all');
     } catch (e) { return usage(e); }
-    const rank = numberOpt(values, 'rank', 2, { integer: true, min: 1 });
+    const rank = tableOpt(values, 'rank', LORA_OPTIONS.rank);
     const filters = numberOpt(values, 'filters', spec.defaultFilters, { integer: true, min: 1 });
     const model = spec.create({ filters });
     const head = createHead(method === 'udas' || method === 'udas-convlora' ? 'udas' : 'esh', filters, 'cpu', spec.arch);
     try {
       const placement = planPlacement(model, method, blocks);
-      applyPlacement(model, placement, 'default', { rank, alpha: rank, layout: 'loralib' });
+      applyPlacement(model, placement, 'default', loraConfig({ rank }));
       const s = paramSummary(model);
       const out = {
         arch: spec.arch, method, blocks: method === 'convlora' ? blocks : method === 'udas-convlora' ? '1' : null, rank,

@@ -11,6 +11,7 @@ import type { ModelInfo } from '../model-info.js';
 import { adaptToViews } from '../onnx/adabn.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { NO_STATISTICS_GRAPH, type FitOutcome, type ScanBackend } from './backend.js';
+import { TEST_TIME_OPTIONS } from './slices.js';
 
 /** What test-time AdaBN outside libtorch needs: the statistics graph, the model's bytes, and how to open patched bytes. */
 export interface OnnxAdaBN {
@@ -55,7 +56,7 @@ export class OnnxBackend implements ScanBackend<never> {
     if (!this.recordsAdaBN || this.o.useAdaBN === false) return { ...base, adabn: null, warnings: [] };
     const a = this.o.adabn;
     if (a === undefined || a === null) return { ...base, adabn: null, warnings: [NO_STATISTICS_GRAPH] };
-    const seed = this.o.seed ?? 42;
+    const seed = this.o.seed ?? TEST_TIME_OPTIONS.seed.default;
     const budget = this.info.adabnSlices;
     const fitted = await adaptToViews(a.stats, a.bytes, prep.views, a.open, { seed, ...(typeof budget === 'number' ? { maxSlices: budget } : {}), ...(this.o.what === undefined ? {} : { what: this.o.what }) });
     this.#fitted = fitted.model;

@@ -1,5 +1,6 @@
 /** Engine-free work on slice logits (no Node module, no libtorch): shared by `segment` and the browser app. */
 import { checkInt } from '../../errors.js';
+import type { OptionTable } from '../../options.js';
 import { headSpan } from '../../data/image/head-span.js';
 import { Rng, hashSeed } from '../../data/rng.js';
 
@@ -34,6 +35,15 @@ export async function runSlicesAsync(images: Float32Array, shape: readonly [numb
   }
   return out;
 }
+
+/**
+ * Test-time AdaBN's numeric options, one table for libtorch (test-time.ts) and onnxruntime
+ * (pipeline/onnx/adabn.ts), so both engines estimate alike: batches of the source model's training batch size.
+ */
+export const TEST_TIME_OPTIONS = {
+  batchSize: { default: 32, min: 1, integer: true },
+  seed: { default: 42, min: 0, integer: true },
+} as const satisfies OptionTable;
 
 /** Slices of one or more views [S, H, W] (a scan's views, or several scans of one scanner). */
 export interface SliceStack { images: Float32Array; shape: readonly [number, number, number] }

@@ -11,15 +11,16 @@
  * (on the seed-42 demo phantoms, statistics over every slice gave test-time AdaBN a Surface Dice of
  * 0.45-0.68 per target, over the head's slices 0.75-0.92; docs/segment.md).
  */
-import { checkInt, ConvLoraError } from '../../errors.js';
+import { ConvLoraError } from '../../errors.js';
+import { optionValue } from '../../options.js';
 import { tensor } from '../../engine/create.js';
 import type { Device, Tensor } from '../../engine/tensor.js';
 import type { Module } from '../../nn/module.js';
 import { reestimateBatchNorm } from '../../lora/adabn.js';
-import { adabnSlicePlan, gatherSlices } from './slices.js';
+import { adabnSlicePlan, gatherSlices, TEST_TIME_OPTIONS } from './slices.js';
 
 /** Seed of the slice shuffle: fixed, so the same scans give the same statistics and masks every run. */
-export const TEST_TIME_SEED = 42;
+export const TEST_TIME_SEED = TEST_TIME_OPTIONS.seed.default;
 
 export interface TestTimeOptions {
   /** Slices per batch (default 32, the source model's training batch size). */
@@ -43,8 +44,8 @@ export interface TestTimeResult { scans: number; slices: number; batches: number
  * (an active adapter's included) are kept; to undo, restore the model (AdapterRegistry.activate).
  */
 export function testTimeAdaBN(model: Module, scans: readonly { images: Float32Array; shape: readonly [number, number, number] }[], o: TestTimeOptions = {}): TestTimeResult {
-  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
-  const seed = checkInt('seed', o.seed ?? TEST_TIME_SEED, 0);
+  const batchSize = optionValue('batchSize', o.batchSize, TEST_TIME_OPTIONS.batchSize);
+  const seed = optionValue('seed', o.seed, TEST_TIME_OPTIONS.seed);
   if (scans.length === 0) throw new ConvLoraError('E_INVALID_ARG', 'Expected at least one scan for test-time AdaBN but received none');
   const [, H, W] = scans[0]!.shape;
   for (const s of scans) {

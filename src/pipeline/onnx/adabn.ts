@@ -8,10 +8,11 @@
  * they are written into a copy of the inference graph's running-statistics initializers. No Node module.
  */
 import onnxProto from 'onnx-proto';
-import { ConvLoraError, checkInt } from '../../errors.js';
+import { ConvLoraError } from '../../errors.js';
+import { optionValue } from '../../options.js';
 import { ADABN_LAYERS_KEY } from '../../nn/onnx.js';
 import type { OnnxModel } from './model.js';
-import { adabnSlicePlan, gatherSlices, type SliceStack } from '../infer/slices.js';
+import { adabnSlicePlan, gatherSlices, TEST_TIME_OPTIONS, type SliceStack } from '../infer/slices.js';
 
 const { onnx } = onnxProto;
 
@@ -42,8 +43,8 @@ export async function estimateStatistics(stats: Pick<OnnxModel, 'runOutputs' | '
  */
 export async function estimateStatisticsOf(stats: Pick<OnnxModel, 'runOutputs' | 'summary'>, stacks: readonly SliceStack[],
   o: OnnxAdaBNOptions = {}): Promise<{ values: Map<string, Float32Array>; slices: number; batches: number }> {
-  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
-  const seed = checkInt('seed', o.seed ?? 42, 0);
+  const batchSize = optionValue('batchSize', o.batchSize, TEST_TIME_OPTIONS.batchSize);
+  const seed = optionValue('seed', o.seed, TEST_TIME_OPTIONS.seed);
   const layers = adabnLayers(stats.summary.metadata);
   const [, H, W] = stacks[0]!.shape;
   const refs = adabnSlicePlan(stacks, { seed, ...(o.maxSlices === undefined ? {} : { maxSlices: o.maxSlices }) });

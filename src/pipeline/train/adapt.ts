@@ -12,7 +12,8 @@
  * selection without labels: the epoch whose head/final agreement on target validation volumes is best,
  * starting from the agreement before adaptation. Output: one domain adapter file.
  */
-import { checkInt, checkNumber, ConvLoraError, invalidArg } from '../../errors.js';
+import { checkInt, ConvLoraError, invalidArg } from '../../errors.js';
+import { defaultsOf, optionValue, type OptionTable } from '../../options.js';
 import { tensor } from '../../engine/create.js';
 import * as ops from '../../engine/ops.js';
 import { Adam } from '../../engine/optim.js';
@@ -25,7 +26,7 @@ import { asSegmentationNet, headInput, specOf, type SegmentationNet } from '../.
 import type { Module } from '../../nn/module.js';
 import { AdapterRegistry, extractAdapter, disposeAdapter, type AdaBNMode, type AdapterConfig, type AdapterTrainingData, type DomainAdapter } from '../../lora/adapter.js';
 import { applyPlacement, checkBlocks, loraLayers, planPlacement, type Blocks, type Placement } from '../../lora/placement.js';
-import { PAPER_LORA, type LoraConfig } from '../../lora/convlora.js';
+import { loraConfig, type LoraConfig } from '../../lora/convlora.js';
 import { reestimateBatchNorm } from '../../lora/adabn.js';
 import { fingerprintScans } from '../../lora/fingerprint.js';
 import { Batches, ScanBatches, type BatchScan, type BatchSource } from './dataset.js';
@@ -44,10 +45,22 @@ export const ADAPT_METHODS: readonly AdaptMethod[] = ['adabn', 'self-training', 
 export type AdaptSelection = 'agreement' | 'last' | 'consistency' | 'confidence';
 export const ADAPT_SELECTIONS: readonly AdaptSelection[] = ['agreement', 'last', 'consistency', 'confidence'];
 
+/**
+ * Adaptation's numeric options (docs/method.md §5: 5 epochs of Adam at 1e-4 on batches of 32): one table for
+ * the library, the CLI and config files. 0 epochs is allowed: AdaBN alone, or the starting model.
+ */
+export const ADAPT_OPTIONS = {
+  epochs: { default: 5, min: 0, integer: true },
+  lr: { default: 1e-4, min: 0 },
+  batchSize: { default: 32, min: 1, integer: true },
+  seed: { default: 42, min: 0, integer: true },
+  /** Surface Dice tolerance (mm) of the agreement used for model selection: the paper's 1 mm. */
+  tolerance: { default: TOLERANCE_MM, min: 0 },
+} as const satisfies OptionTable;
+
 /** The method's adaptation defaults (docs/method.md §5): one place, read by the library and the CLI's usage. */
-export const ADAPT_DEFAULTS = { method: 'convlora' as AdaptMethod, blocks: 'all' as Blocks, adabn: 'none' as AdaBNMode, epochs: 5, lr: 1e-4, batchSize: 32, seed: 42, tolerance: 1 } as const;
+export const ADAPT_DEFAULTS = { method: 'convlora' as AdaptMethod, blocks: 'all' as Blocks, adabn: 'none' as AdaBNMode, ...defaultsOf(ADAPT_OPTIONS) } as const;
 const ADABN_MODES: readonly AdaBNMode[] = ['none', 'implicit', 'explicit'];
-const LAYOUTS: readonly LoraConfig['layout'][] = ['loralib', 'peft'];
 
 /**
  * Validate an adaptation's method, blocks, AdaBN mode and LoRA settings (E_INVALID_ARG naming the
@@ -62,11 +75,7 @@ export function checkAdaptSettings(o: { method?: unknown; blocks?: unknown; adab
   if (o.method !== undefined) one('method', o.method, ADAPT_METHODS);
   if (o.blocks !== undefined) checkBlocks(o.blocks);
   if (o.adabn !== undefined) one('adabn', o.adabn, ADABN_MODES);
-  if (o.lora !== undefined) {
-    checkInt('lora.rank', o.lora.rank as number, 1);
-    checkNumber('lora.alpha', o.lora.alpha as number, 0);
-    one('lora.layout', o.lora.layout, LAYOUTS);
-  }
+  if (o.lora !== undefined) loraConfig(o.lora, 'lora.');
 }
 
 /** Which early head a method trains against (null: none). */
@@ -145,14 +154,14 @@ function placementFor(unet: SegmentationNet, method: AdaptMethod, blocks: Blocks
 /** An adaptation's settings, validated and defaulted once (ADAPT_DEFAULTS): the one options table of this stage. */
 export interface AdaptSettings {
   target: string; method: AdaptMethod; blocks: Blocks; adabn: AdaBNMode; epochs: number; lr: number; batchSize: number; seed: number;
-  lora: LoraConfig; device: Device; select: AdaptSelection; kind: HeadKind | null; perScan: boolean; maxSlices?: number;
+  tolerance: number; lora: LoraConfig; device: Device; select: AdaptSelection; kind: HeadKind | null; perScan: boolean; maxSlices?: number;
 }
 
 /** Validate and default every option of adaptDomain (E_INVALID_ARG naming the option); `hasHead`: whether a head was given. */
 export function adaptSettings(o: AdaptOptions, hasHead: boolean, hasVal: boolean): AdaptSettings {
   const target = checkDomainName(o.target, 'target');
   checkAdaptSettings({ method: o.method, ...(o.blocks === undefined ? {} : { blocks: o.blocks }), ...(o.adabn === undefined ? {} : { adabn: o.adabn }), ...(o.lora === undefined ? {} : { lora: o.lora }) });
-  const D = ADAPT_DEFAULTS;
+  const D = ADAPT_DEFAULTS, T = ADAPT_OPTIONS;
   const method = o.method, adabn: AdaBNMode = o.adabn ?? D.adabn;
   const kind = headFor(method);
   if (kind !== null && !hasHead) throw new ConvLoraError('E_INVALID_ARG', `Method ${method} needs the ${kind} head`);
@@ -165,9 +174,9 @@ export function adaptSettings(o: AdaptOptions, hasHead: boolean, hasVal: boolean
   }
   return {
     target, method, blocks: o.blocks ?? D.blocks, adabn, kind, select, perScan,
-    epochs: checkInt('epochs', o.epochs ?? D.epochs, 0), lr: checkNumber('lr', o.lr ?? D.lr, 0),
-    batchSize: checkInt('batchSize', o.batchSize ?? D.batchSize, 1), seed: checkInt('seed', o.seed ?? D.seed, 0),
-    lora: o.lora ?? PAPER_LORA, device: o.device ?? 'cpu',
+    epochs: optionValue('epochs', o.epochs, T.epochs), lr: optionValue('lr', o.lr, T.lr),
+    batchSize: optionValue('batchSize', o.batchSize, T.batchSize), seed: optionValue('seed', o.seed, T.seed),
+    tolerance: optionValue('tolerance', o.tolerance, T.tolerance), lora: loraConfig(o.lora, 'lora.'), device: o.device ?? 'cpu',
     ...(o.adabnSlices === undefined ? {} : { maxSlices: checkInt('adabnSlices', o.adabnSlices, 1) }),
   };
 }
@@ -275,7 +284,7 @@ function selectionScore(a: Adaptation, val: readonly AdaptScan[]): number {
   const opts = { perScan: s.perScan, ...(s.maxSlices === undefined ? {} : { maxSlices: s.maxSlices }) };
   if (s.select === 'consistency') return perturbationConsistency(unet, val, s.device, opts);
   if (s.select === 'confidence') return meanConfidence(unet, val, s.device, opts);
-  return s.select === 'agreement' && s.kind !== null ? agreement(unet, a.head!, s.kind, val, s.device, s.batchSize, a.o.tolerance ?? TOLERANCE_MM) : NaN;
+  return s.select === 'agreement' && s.kind !== null ? agreement(unet, a.head!, s.kind, val, s.device, s.batchSize, s.tolerance) : NaN;
 }
 
 /** The benchmark hook: the network as it would be kept, in eval mode. */

@@ -5,7 +5,7 @@
  * baseline); which feature that is, its channels and stride, is the network's spec's (models/zoo.ts).
  */
 import { join } from 'node:path';
-import { checkInt, checkNumber } from '../../errors.js';
+import { defaultsOf, optionValue, type OptionTable } from '../../options.js';
 import { tensor } from '../../engine/create.js';
 import * as ops from '../../engine/ops.js';
 import { Adam } from '../../engine/optim.js';
@@ -42,15 +42,37 @@ export interface TrainHeadOptions {
 
 export interface HeadEpoch { epoch: number; loss: number; valSurfaceDice: number; best: boolean }
 
+/**
+ * Stage 2's numeric options (docs/method.md §5): the head trains 20 epochs with the source model's Adam
+ * settings; one table for the library, the CLI and config files.
+ */
+export const HEAD_OPTIONS = {
+  epochs: { default: 20, min: 1, integer: true },
+  batchSize: { default: 32, min: 1, integer: true },
+  lr: { default: 1e-3, min: 0 },
+  seed: { default: 42, min: 0, integer: true },
+  /** Surface Dice tolerance (mm) for picking the best epoch: the paper's 1 mm. */
+  tolerance: { default: TOLERANCE_MM, min: 0 },
+} as const satisfies OptionTable;
+
+export const HEAD_DEFAULTS = { kind: 'esh' as HeadKind, ...defaultsOf(HEAD_OPTIONS) };
+
+/** A head training's settings, validated and defaulted once (HEAD_OPTIONS). */
+export interface HeadSettings { kind: HeadKind; epochs: number; batchSize: number; lr: number; seed: number; tolerance: number; device: Device }
+
+/** Validate and default every option of trainHead (E_INVALID_ARG naming the option). */
+export function headSettings(o: TrainHeadOptions): HeadSettings {
+  const T = HEAD_OPTIONS;
+  return {
+    kind: o.kind ?? HEAD_DEFAULTS.kind, epochs: optionValue('epochs', o.epochs, T.epochs), batchSize: optionValue('batchSize', o.batchSize, T.batchSize),
+    lr: optionValue('lr', o.lr, T.lr), seed: optionValue('seed', o.seed, T.seed), tolerance: optionValue('tolerance', o.tolerance, T.tolerance), device: o.device ?? 'cpu',
+  };
+}
+
 export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: string; history: HeadEpoch[]; bestEpoch: number }> {
-  const kind = o.kind ?? 'esh';
-  const epochs = checkInt('epochs', o.epochs ?? 20, 1);
-  const batchSize = checkInt('batchSize', o.batchSize ?? 32, 1);
-  const lr = checkNumber('lr', o.lr ?? 1e-3, 0);
-  const seed = checkInt('seed', o.seed ?? 42, 0);
-  const device = o.device ?? 'cpu';
+  const { kind, epochs, batchSize, lr, seed, tolerance, device } = headSettings(o);
   const dp = o.parallel ?? null;
-  dp?.checkDevice(o.device ?? 'cpu');
+  dp?.checkDevice(device);
   const main = dp === null || dp.main;
   const report = main ? o.report ?? silent : silent;
   const stage = `train-${kind}`;
@@ -67,6 +89,7 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
   const opt = new Adam(head.parameters(), { lr });
   const checkpoint = join(o.out, `${kind}.safetensors`);
   const fingerprint = { data: o.data, unet: o.unet, kind, batchSize, lr, seed };
+  const meta = { kind: 'head' as const, head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source };
   try {
     const { history, start } = await resumeRun<HeadEpoch>(runDir, o.resume === true, fingerprint, head, opt,
       (message) => report({ type: 'stage', stage, message }));
@@ -86,21 +109,19 @@ export async function trainHead(o: TrainHeadOptions): Promise<{ checkpoint: stri
         dp!.barrier();
         continue;
       }
-      const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, o.tolerance ?? TOLERANCE_MM);
+      const sds = headSurfaceDice(unet, head, kind, val, device, batchSize, tolerance);
       const isBest = sds > best;
       if (isBest) {
         best = sds;
-        await saveNetwork(checkpoint, head, { kind: 'head', head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source, epoch: epoch + 1, valSurfaceDice: sds });
+        await saveNetwork(checkpoint, head, { ...meta, epoch: epoch + 1, valSurfaceDice: sds });
       }
       history.push({ epoch: epoch + 1, loss, valSurfaceDice: sds, best: isBest });
       await writeRunState(runDir, { stage, fingerprint, epochsDone: epoch + 1, history }, head, opt);
       report({ type: 'epoch-end', stage, epoch: epoch + 1, epochs, loss, metric: sds, metricName: 'val SDS', best: isBest, seconds: (Date.now() - t0) / 1000 });
       dp?.barrier();
     }
-    if (main && !history.some((h) => h.best)) {
-      // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.
-      await saveNetwork(checkpoint, head, { kind: 'head', head: kind, arch: spec.arch, filters: info.filters, size: d.info.size, source, epoch: epochs, valSurfaceDice: NaN });
-    }
+    // Validation SDS undefined in every epoch (empty masks): keep the last epoch rather than nothing.
+    if (main && !history.some((h) => h.best)) await saveNetwork(checkpoint, head, { ...meta, epoch: epochs, valSurfaceDice: NaN });
     const bestEpoch = history.reduce((b, h) => (h.best ? h.epoch : b), 0);
     dp?.barrier(); // the checkpoint is written before any rank reads it
     return { checkpoint, history, bestEpoch };

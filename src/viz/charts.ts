@@ -62,86 +62,118 @@ export interface BarChartOptions {
 
 const seriesColor = (i: number): Rgb => SERIES_COLORS[i % SERIES_COLORS.length]!;
 
+/** A chart being drawn: the document, the value axis (range, ticks, value -> y) and the plot's right edge. */
+interface Frame {
+  svg: Svg; yMin: number; yMax: number; step: number; decimals: number; plotRight: number;
+  yOf: (v: number) => number;
+  /** y of a value clamped to the axis range. */
+  clampY: (v: number) => number;
+}
+
 /** Render a grouped bar chart of BAR_CHART.width x BAR_CHART.height; returns the SVG document's text. */
 export function barChart(opts: BarChartOptions): string {
   const { groups, series } = validate(opts);
   const L = BAR_CHART;
-  const F = L.font;
   const [yMin, yMax] = axisRange(opts);
   const { step, decimals } = niceStep((yMax - yMin) / 10);
   const svg = new Svg(L.width, L.height, { title: opts.title, background: L.background });
   const yOf = (v: number): number => L.plotBottom - ((v - yMin) / (yMax - yMin)) * (L.plotBottom - L.plotTop);
-  const clampY = (v: number): number => yOf(Math.min(yMax, Math.max(yMin, v)));
-
   const labels = series.map((s) => s.label);
   const legend = legendLayout(labels);
   const plotRight = L.width - L.plotRightMargin - (legend.side ? legend.width + 20 : 0);
+  const f: Frame = { svg, yMin, yMax, step, decimals, plotRight, yOf, clampY: (v) => yOf(Math.min(yMax, Math.max(yMin, v))) };
+  drawTitle(svg, opts.title);
+  drawValueAxis(f, opts.yLabel);
+  const groupW = (plotRight - L.plotLeft) / groups.length;
+  drawBars(f, groups, series, groupW, opts.showValues !== false);
+  drawGroupAxis(f, groups, groupW);
+  if (legend.side) drawSideLegend(svg, plotRight + 20, L.plotTop, labels, legend);
+  else drawTopLegend(svg, plotRight, labels);
+  return svg.toString();
+}
 
-  // Title, centred on the whole figure; smaller, then shortened, if it would not fit.
-  const titleSize = textWidth(opts.title, F.title) <= L.width - 40 ? F.title : Math.round(F.title * 0.75);
-  svg.text(L.width / 2, baselineBelow(L.titleTop, titleSize), fitText(opts.title, titleSize, L.width - 20),
+/** The title, centred on the whole figure; smaller, then shortened, if it would not fit. */
+function drawTitle(svg: Svg, title: string): void {
+  const L = BAR_CHART, F = L.font;
+  const titleSize = textWidth(title, F.title) <= L.width - 40 ? F.title : Math.round(F.title * 0.75);
+  svg.text(L.width / 2, baselineBelow(L.titleTop, titleSize), fitText(title, titleSize, L.width - 20),
     { size: titleSize, color: L.text, anchor: 'middle', bold: true, className: 'title' });
+}
 
-  // Gridlines and tick labels (with rounding slack so that yMax itself gets a tick).
+/** Gridlines and tick labels (with rounding slack so that yMax itself gets a tick), and the axis title. */
+function drawValueAxis(f: Frame, yLabel: string | undefined): void {
+  const L = BAR_CHART, F = L.font, { svg, step } = f;
   svg.group({ class: 'y-axis' });
-  for (let k = Math.ceil(yMin / step - 1e-9); k * step <= yMax + step * 1e-9; k++) {
+  for (let k = Math.ceil(f.yMin / step - 1e-9); k * step <= f.yMax + step * 1e-9; k++) {
     const v = k * step;
-    const y = yOf(v);
-    svg.line(L.plotLeft, y, plotRight, y, L.grid, { class: 'grid' });
+    const y = f.yOf(v);
+    svg.line(L.plotLeft, y, f.plotRight, y, L.grid, { class: 'grid' });
     svg.line(L.plotLeft - 5, y, L.plotLeft, y, L.axis);
-    svg.text(L.plotLeft - 10, baselineCentred(y, F.tick), v.toFixed(decimals), { size: F.tick, color: L.text, anchor: 'end', className: 'tick' });
+    svg.text(L.plotLeft - 10, baselineCentred(y, F.tick), v.toFixed(f.decimals), { size: F.tick, color: L.text, anchor: 'end', className: 'tick' });
   }
-  if (opts.yLabel !== undefined && opts.yLabel !== '') {
+  if (yLabel !== undefined && yLabel !== '') {
     const x = 24;
-    svg.text(x, (L.plotTop + L.plotBottom) / 2, opts.yLabel, { size: F.axis, color: L.text, anchor: 'middle', rotate: -90, className: 'axis-label' });
+    svg.text(x, (L.plotTop + L.plotBottom) / 2, yLabel, { size: F.axis, color: L.text, anchor: 'middle', rotate: -90, className: 'axis-label' });
   }
   svg.end();
+}
 
-  // Bars, error bars, values: one group per series.
-  const groupW = (plotRight - L.plotLeft) / groups.length;
+/** Where one series' bars go within their groups. */
+interface BarSlot { barW: number; gap: number; base: number; showValues: boolean; valueText: (v: number) => string }
+
+/** Bars, error bars and values: one SVG group per series. */
+function drawBars(f: Frame, groups: string[], series: BarSeries[], groupW: number, wantValues: boolean): void {
+  const L = BAR_CHART, F = L.font;
   const barW = (groupW * L.groupFill) / series.length;
-  const gap = barW >= 10 ? 2 : 0; // a white seam between neighbouring bars when they are wide enough
-  const base = Math.min(yMax, Math.max(yMin, 0));
-  const valueText = (v: number): string => v.toFixed(decimals + 1);
-  // All values or none, so that a missing label never reads as a missing result.
-  const showValues = opts.showValues !== false &&
-    series.every((s) => s.values.every((v) => !Number.isFinite(v) || textWidth(valueText(v), F.value) <= barW - 2));
+  const valueText = (v: number): string => v.toFixed(f.decimals + 1);
+  const slot: BarSlot = {
+    barW, gap: barW >= 10 ? 2 : 0, // a white seam between neighbouring bars when they are wide enough
+    base: Math.min(f.yMax, Math.max(f.yMin, 0)), valueText,
+    // All values or none, so that a missing label never reads as a missing result.
+    showValues: wantValues && series.every((s) => s.values.every((v) => !Number.isFinite(v) || textWidth(valueText(v), F.value) <= barW - 2)),
+  };
   series.forEach((s, i) => {
-    svg.group({ class: 'series', 'data-series': i, 'data-label': s.label });
-    groups.forEach((group, g) => {
-      const left = L.plotLeft + g * groupW + (groupW * (1 - L.groupFill)) / 2 + i * barW;
-      const x0 = left + gap / 2;
-      const w = barW - gap;
-      const cx = left + barW / 2;
-      const v = s.values[g]!;
-      if (!Number.isFinite(v)) {
-        if (textWidth('n/a', F.value) <= w) svg.text(cx, L.plotBottom - 4, 'n/a', { size: F.value, color: L.axis, anchor: 'middle', className: 'missing' });
-        return;
-      }
-      const yv = clampY(v);
-      const yb = clampY(base);
-      const e = s.errors?.[g];
-      const hasError = e !== undefined && Number.isFinite(e) && e > 0;
-      const tip = `${s.label}, ${group}: ${valueText(v)}${hasError ? ` ± ${valueText(e)}` : ''}`;
-      svg.rect(x0, Math.min(yv, yb), w, Math.abs(yb - yv), seriesColor(i), { class: 'bar', 'data-group': g }, tip);
-      let top = Math.min(yv, yb);
-      if (hasError) {
-        const hi = clampY(v + e);
-        const lo = clampY(v - e);
-        const cap = Math.max(2, Math.min(10, w / 4));
-        svg.line(cx, hi, cx, lo, L.errorBar, { class: 'error' });
-        if (v + e <= yMax) svg.line(cx - cap, hi, cx + cap, hi, L.errorBar, { class: 'error-cap' });
-        if (v - e >= yMin) svg.line(cx - cap, lo, cx + cap, lo, L.errorBar, { class: 'error-cap' });
-        top = Math.min(top, hi);
-      }
-      if (showValues) svg.text(cx, top - 4, valueText(v), { size: F.value, color: L.text, anchor: 'middle', className: 'value' });
-    });
-    svg.end();
+    f.svg.group({ class: 'series', 'data-series': i, 'data-label': s.label });
+    groups.forEach((group, g) => drawBar(f, slot, s, i, group, g, L.plotLeft + g * groupW + (groupW * (1 - L.groupFill)) / 2 + i * barW));
+    f.svg.end();
   });
+}
 
-  // Axes on top of the bars, then group labels below the x axis.
+/** Series `i`'s bar in group `g`, its left edge at `left`: the bar with its tooltip, the error bar, the value ("n/a" when missing). */
+function drawBar(f: Frame, slot: BarSlot, s: BarSeries, i: number, group: string, g: number, left: number): void {
+  const L = BAR_CHART, F = L.font, { svg } = f;
+  const x0 = left + slot.gap / 2;
+  const w = slot.barW - slot.gap;
+  const cx = left + slot.barW / 2;
+  const v = s.values[g]!;
+  if (!Number.isFinite(v)) {
+    if (textWidth('n/a', F.value) <= w) svg.text(cx, L.plotBottom - 4, 'n/a', { size: F.value, color: L.axis, anchor: 'middle', className: 'missing' });
+    return;
+  }
+  const yv = f.clampY(v);
+  const yb = f.clampY(slot.base);
+  const e = s.errors?.[g];
+  const hasError = e !== undefined && Number.isFinite(e) && e > 0;
+  const tip = `${s.label}, ${group}: ${slot.valueText(v)}${hasError ? ` ± ${slot.valueText(e)}` : ''}`;
+  svg.rect(x0, Math.min(yv, yb), w, Math.abs(yb - yv), seriesColor(i), { class: 'bar', 'data-group': g }, tip);
+  let top = Math.min(yv, yb);
+  if (hasError) {
+    const hi = f.clampY(v + e);
+    const lo = f.clampY(v - e);
+    const cap = Math.max(2, Math.min(10, w / 4));
+    svg.line(cx, hi, cx, lo, L.errorBar, { class: 'error' });
+    if (v + e <= f.yMax) svg.line(cx - cap, hi, cx + cap, hi, L.errorBar, { class: 'error-cap' });
+    if (v - e >= f.yMin) svg.line(cx - cap, lo, cx + cap, lo, L.errorBar, { class: 'error-cap' });
+    top = Math.min(top, hi);
+  }
+  if (slot.showValues) svg.text(cx, top - 4, slot.valueText(v), { size: F.value, color: L.text, anchor: 'middle', className: 'value' });
+}
+
+/** The axes, on top of the bars, then the group labels below the x axis (smaller when one does not fit). */
+function drawGroupAxis(f: Frame, groups: string[], groupW: number): void {
+  const L = BAR_CHART, F = L.font, { svg } = f;
   svg.line(L.plotLeft, L.plotTop, L.plotLeft, L.plotBottom, L.axis, { class: 'axis' });
-  svg.line(L.plotLeft, L.plotBottom, plotRight, L.plotBottom, L.axis, { class: 'axis' });
+  svg.line(L.plotLeft, L.plotBottom, f.plotRight, L.plotBottom, L.axis, { class: 'axis' });
   const groupSize = groups.every((gl) => textWidth(gl, F.group) <= groupW - 6) ? F.group : F.groupSmall;
   groups.forEach((gl, g) => {
     const cx = L.plotLeft + (g + 0.5) * groupW;
@@ -149,10 +181,6 @@ export function barChart(opts: BarChartOptions): string {
     svg.text(cx, baselineBelow(L.plotBottom + 10, groupSize), fitText(gl, groupSize, groupW - 4),
       { size: groupSize, color: L.text, anchor: 'middle', className: 'group' });
   });
-
-  if (legend.side) drawSideLegend(svg, plotRight + 20, L.plotTop, labels, legend);
-  else drawTopLegend(svg, plotRight, labels);
-  return svg.toString();
 }
 
 interface LegendLayout { side: boolean; width: number; size: number }

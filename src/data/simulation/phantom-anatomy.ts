@@ -120,6 +120,88 @@ export interface Grid {
   origin: [number, number, number];
 }
 
+/** What every voxel of one rendering shares: the subject, its levels, and the one-voxel ramp of partial volume. */
+interface RenderContext {
+  sub: Subject; L: TissueLevels & { stem: number; deep: number };
+  /** Ramp width: one voxel, in subject millimetres. */
+  h: number;
+  /** Partial-volume fraction inside a surface at signed distance d (mm): 1 inside, 0 outside, linear over h. */
+  fr: (d: number) => number;
+  waveNorm: number; outerOff: number;
+}
+
+/** Signed distances (mm, negative inside) of one point to the anatomy's parts; one object reused for every voxel. */
+interface Parts { eyeDist: number; dCer: number; dCb: number; dStem: number; dCord: number; dBrain: number; dHead: number }
+
+/** The parts' distances at subject point (x, y, z); the cerebrum is carved away from the orbits (orbital roof). */
+function partsAt(c: RenderContext, x: number, y: number, z: number, p: Parts): void {
+  const eyeX = x < 0 ? x + EYE.x : x - EYE.x;
+  p.eyeDist = Math.sqrt(eyeX * eyeX + (y - EYE.y) ** 2 + (z - EYE.z) ** 2);
+  p.dCer = Math.max(cerebrum(x, y, z, c.sub.shape), EYE.orbit + 5 - p.eyeDist);
+  p.dCb = ellipsoid(x, y, z, 0, -48, -36, 50, 30, 24);
+  p.dStem = z > 8 ? 1e9 : Math.max(cylinder(x, y, 0, -14 + 0.25 * (z + 20), 11, 13), z - 5, FORAMEN_Z - 12 - z);
+  p.dCord = z > FORAMEN_Z + 5 ? 1e9 : Math.max(cylinder(x, y, 0, -24, 7, 8), z - FORAMEN_Z);
+  p.dBrain = Math.min(p.dCer, p.dCb, p.dStem, p.dCord);
+  p.dHead = Math.min(
+    p.dBrain - c.outerOff,
+    z > 10 ? 1e9 : ellipsoid(x, y, z, 0, 50, -44, 54, 46, 48),
+    y < 80 ? 1e9 : ellipsoid(x, y, z, 0, 96, -38, 10, 14, 18),
+    z > -36 ? 1e9 : Math.max(cylinder(x, y, 0, -12, 50, 50), z + 40),
+  );
+}
+
+/** The level from the skin inwards: skin, scalp, muscle, the skull's tables and marrow, CSF, the eyes in orbital fat. */
+function headLevel(c: RenderContext, p: Parts): number {
+  const { L, sub, fr } = c;
+  let v: number;
+  if (L.skin === undefined) v = L.scalp * fr(p.dHead);
+  else {
+    v = L.skin * fr(p.dHead);
+    v += (L.scalp - v) * fr(p.dHead + SKIN_MM);
+  }
+  v += (L.muscle - v) * fr(p.dHead + sub.scalp);
+  const dIn = p.dBrain - sub.csf;
+  v += (L.bone - v) * fr(dIn - sub.skull);
+  v += (L.marrow - v) * fr(dIn - 0.7 * sub.skull);
+  v += (L.bone - v) * fr(dIn - 0.3 * sub.skull);
+  v += (L.csf - v) * fr(dIn);
+  v += (L.orbitFat - v) * fr(p.eyeDist - EYE.orbit);
+  v += (L.vitreous - v) * fr(p.eyeDist - EYE.r);
+  return v;
+}
+
+/** Brain tissue over level `v`: grey matter first, then sulci, white matter, cerebellar folia, deep nuclei, ventricles. */
+function brainLevel(c: RenderContext, p: Parts, x: number, y: number, z: number, v: number): number {
+  const { L, sub, fr, h } = c, w = sub.waves, vs = sub.ventricles;
+  v += (L.gm - v) * fr(Math.min(p.dCer, p.dCb));
+  v += (L.stem - v) * fr(Math.min(p.dStem, p.dCord));
+  if (p.dCer < 0.5 * h) {
+    const depth = -p.dCer;
+    let g = 0;
+    if (depth < sub.cortex + sub.gyralDepth + h) {
+      for (let q = 0; q < SULCI * 4; q += 4) g += Math.sin(w[q]! * x + w[q + 1]! * y + w[q + 2]! * z + w[q + 3]!);
+      g *= c.waveNorm;
+      // CSF clefts where |g| is small, down to the sulcal fundus.
+      const cleft = fr(Math.abs(g) * 4 - 1.2 * h) * fr(depth - sub.cortex - sub.gyralDepth);
+      v += (L.csf - v) * cleft * 0.9;
+    }
+    const wmDepth = sub.cortex + sub.gyralDepth * Math.max(0, 1 - Math.abs(g));
+    v += (L.wm - v) * fr(p.dCer + wmDepth);
+  }
+  if (p.dCb < 0.5 * h) {
+    const folia = Math.abs(Math.sin(0.55 * z + 0.2 * y));
+    v += (L.csf - v) * 0.5 * fr(folia * 6 - h) * fr(-p.dCb - 8);
+    v += (L.wm - v) * 0.8 * fr(ellipsoid(x, y, z, 0, -44, -34, 24, 14, 12));
+  }
+  if (p.dCer < -12) {
+    const ax = x < 0 ? -x : x;
+    v += (L.deep - v) * fr(Math.min(ellipsoid(ax, y, z, 11, -8, 4, 9, 14, 9), ellipsoid(ax, y, z, 21, 12, 5, 7, 15, 10)));
+    const dVent = Math.min(ellipsoid(ax, y, z, 5 + 2 * vs, 2, 14, 4.5 * vs, 26, 8 * vs), ellipsoid(x, y, z, 0, -2, 2, 1.5 * vs, 11, 7));
+    v += (L.csf - v) * fr(dVent);
+  }
+  return v;
+}
+
 /**
  * Render a subject on a grid: tissue levels mixed by partial volume (before contrast curve, bias,
  * noise) and the brain mask. Arrays are file order (x fastest).
@@ -130,15 +212,14 @@ export function renderSubject(sub: Subject, grid: Grid, levels: TissueLevels): {
   const [ox, oy, oz] = grid.origin;
   const n = nx * ny * nz;
   const intensity = new Float32Array(n), mask = new Uint8Array(n);
-  const L = scaleLevels(levels, sub.contrast);
   const mean = (sub.scale[0] + sub.scale[1] + sub.scale[2]) / 3;
-  const h = (sx + sy + sz) / 3 / mean; // ramp width: one voxel, in subject millimetres
-  const fr = (d: number): number => (d <= -0.5 * h ? 1 : d >= 0.5 * h ? 0 : 0.5 - d / h);
+  const h = (sx + sy + sz) / 3 / mean;
+  const c: RenderContext = {
+    sub, L: scaleLevels(levels, sub.contrast), h, fr: (d: number): number => (d <= -0.5 * h ? 1 : d >= 0.5 * h ? 0 : 0.5 - d / h),
+    waveNorm: 1 / Math.sqrt(SULCI / 2), outerOff: sub.csf + sub.skull + sub.scalp,
+  };
   const [r0, r1, r2, r3, r4, r5, r6, r7, r8] = sub.rot as [number, number, number, number, number, number, number, number, number];
-  const w = sub.waves;
-  const waveNorm = 1 / Math.sqrt(SULCI / 2);
-  const vs = sub.ventricles;
-  const outerOff = sub.csf + sub.skull + sub.scalp;
+  const p: Parts = { eyeDist: 0, dCer: 0, dCb: 0, dStem: 0, dCord: 0, dBrain: 0, dHead: 0 };
   let at = 0;
   for (let k = 0; k < nz; k++) {
     const wz = oz + k * sz - sub.center[2];
@@ -152,64 +233,10 @@ export function renderSubject(sub: Subject, grid: Grid, levels: TissueLevels): {
         // Cheap reject of air: outside a box-like ellipsoid around the cranium and face, and off the neck.
         const qy = (y - 8) / 125, qz = (z - 2) / 105, qx = x / 100;
         if (qx * qx + qy * qy + qz * qz > 1 && (z > -36 || (x * x + (y + 12) * (y + 12) > 3600))) continue;
-        // Brain parts; the cerebrum is carved away from the orbits (orbital roof).
-        const eyeX = x < 0 ? x + EYE.x : x - EYE.x;
-        const eyeDist = Math.sqrt(eyeX * eyeX + (y - EYE.y) ** 2 + (z - EYE.z) ** 2);
-        const dCer = Math.max(cerebrum(x, y, z, sub.shape), EYE.orbit + 5 - eyeDist);
-        const dCb = ellipsoid(x, y, z, 0, -48, -36, 50, 30, 24);
-        const dStem = z > 8 ? 1e9 : Math.max(cylinder(x, y, 0, -14 + 0.25 * (z + 20), 11, 13), z - 5, FORAMEN_Z - 12 - z);
-        const dCord = z > FORAMEN_Z + 5 ? 1e9 : Math.max(cylinder(x, y, 0, -24, 7, 8), z - FORAMEN_Z);
-        const dBrain = Math.min(dCer, dCb, dStem, dCord);
-        const dHead = Math.min(
-          dBrain - outerOff,
-          z > 10 ? 1e9 : ellipsoid(x, y, z, 0, 50, -44, 54, 46, 48),
-          y < 80 ? 1e9 : ellipsoid(x, y, z, 0, 96, -38, 10, 14, 18),
-          z > -36 ? 1e9 : Math.max(cylinder(x, y, 0, -12, 50, 50), z + 40),
-        );
-        if (dHead >= 0.5 * h) continue; // air
-        let v: number;
-        if (L.skin === undefined) v = L.scalp * fr(dHead);
-        else {
-          v = L.skin * fr(dHead);
-          v += (L.scalp - v) * fr(dHead + SKIN_MM);
-        }
-        v += (L.muscle - v) * fr(dHead + sub.scalp);
-        const dIn = dBrain - sub.csf;
-        v += (L.bone - v) * fr(dIn - sub.skull);
-        v += (L.marrow - v) * fr(dIn - 0.7 * sub.skull);
-        v += (L.bone - v) * fr(dIn - 0.3 * sub.skull);
-        v += (L.csf - v) * fr(dIn);
-        v += (L.orbitFat - v) * fr(eyeDist - EYE.orbit);
-        v += (L.vitreous - v) * fr(eyeDist - EYE.r);
-        // Brain tissue: grey matter first, then sulci, white matter, deep nuclei, ventricles.
-        v += (L.gm - v) * fr(Math.min(dCer, dCb));
-        v += (L.stem - v) * fr(Math.min(dStem, dCord));
-        if (dCer < 0.5 * h) {
-          const depth = -dCer;
-          let g = 0;
-          if (depth < sub.cortex + sub.gyralDepth + h) {
-            for (let q = 0; q < SULCI * 4; q += 4) g += Math.sin(w[q]! * x + w[q + 1]! * y + w[q + 2]! * z + w[q + 3]!);
-            g *= waveNorm;
-            // CSF clefts where |g| is small, down to the sulcal fundus.
-            const cleft = fr(Math.abs(g) * 4 - 1.2 * h) * fr(depth - sub.cortex - sub.gyralDepth);
-            v += (L.csf - v) * cleft * 0.9;
-          }
-          const wmDepth = sub.cortex + sub.gyralDepth * Math.max(0, 1 - Math.abs(g));
-          v += (L.wm - v) * fr(dCer + wmDepth);
-        }
-        if (dCb < 0.5 * h) {
-          const folia = Math.abs(Math.sin(0.55 * z + 0.2 * y));
-          v += (L.csf - v) * 0.5 * fr(folia * 6 - h) * fr(-dCb - 8);
-          v += (L.wm - v) * 0.8 * fr(ellipsoid(x, y, z, 0, -44, -34, 24, 14, 12));
-        }
-        if (dCer < -12) {
-          const ax = x < 0 ? -x : x;
-          v += (L.deep - v) * fr(Math.min(ellipsoid(ax, y, z, 11, -8, 4, 9, 14, 9), ellipsoid(ax, y, z, 21, 12, 5, 7, 15, 10)));
-          const dVent = Math.min(ellipsoid(ax, y, z, 5 + 2 * vs, 2, 14, 4.5 * vs, 26, 8 * vs), ellipsoid(x, y, z, 0, -2, 2, 1.5 * vs, 11, 7));
-          v += (L.csf - v) * fr(dVent);
-        }
-        intensity[at] = v;
-        mask[at] = Math.min(dCer, dCb, z > FORAMEN_Z ? dStem : Infinity) < 0 ? 1 : 0;
+        partsAt(c, x, y, z, p);
+        if (p.dHead >= 0.5 * h) continue; // air
+        intensity[at] = brainLevel(c, p, x, y, z, headLevel(c, p));
+        mask[at] = Math.min(p.dCer, p.dCb, z > FORAMEN_Z ? p.dStem : Infinity) < 0 ? 1 : 0;
       }
     }
   }

@@ -144,28 +144,25 @@ function checkGrid(grid: RenderGrid): void {
   if (n > DEFAULT_MAX_VOXELS) throw new ConvLoraError('E_INVALID_ARG', `Expected a grid of at most ${DEFAULT_MAX_VOXELS} voxels but received ${grid.dims.join(' x ')} = ${n}`);
 }
 
-/** Render `template` in `pose` onto `grid`. Fractions [TISSUES.length, n], brain [n] (TissueVolume). */
-export function renderColin27(template: Template, pose: ColinPose, grid: RenderGrid, opts: RenderOptions = {}): TissueVolume {
-  checkGrid(grid);
+/**
+ * How a grid's voxels sample the padded template: the map from world offsets (mm, from `center`) to
+ * template-aligned offsets (M = S^-1 R^T), the padded voxel index of the template centre, the step of one
+ * grid column, and each sample's offset within a voxel (padded-template voxels) with their largest reach.
+ */
+interface Sampling { center: Vec3; ts: Vec3; My: (v: Vec3) => Vec3; base: Vec3; stepI: Vec3; off: Float64Array; ns: number; reach: number }
+
+function sampling(template: Template, pose: ColinPose, grid: RenderGrid, opts: RenderOptions): Sampling {
   const center = opts.center ?? template.center;
   center.forEach((c, a) => { if (!Number.isFinite(c)) invalidArg(`center[${a}]`, 'a finite position (mm)', c); });
   const ts = template.spacing;
   const samples = opts.samples ?? (grid.spacing.map((s, a) => Math.max(1, Math.ceil(s / ts[a]! - 1e-6))) as Vec3);
   samples.forEach((s, a) => checkInt(`samples[${a}]`, s, 1));
-  const P = prepare(template);
-  const [nx, ny, nz] = grid.dims;
-  const n = nx * ny * nz;
-  const fractions = new Uint8Array(TISSUES.length * n), brain = new Uint8Array(n);
-
   // M = S^-1 R^T: world offset from `center` (mm) -> template-aligned offset y (mm).
   const R = pose.rotation, S = pose.scale;
   const M = [0, 1, 2].map((r) => [0, 1, 2].map((c) => R[c * 3 + r]! / S[r]!));
   const My = (v: Vec3): Vec3 => [0, 1, 2].map((r) => M[r]![0]! * v[0] + M[r]![1]! * v[1] + M[r]![2]! * v[2]) as Vec3;
   // Padded template voxel index of template world point c + y is base + y / ts.
   const base = [0, 1, 2].map((a) => (template.center[a]! - template.origin[a]!) / ts[a]! + 1) as Vec3;
-  const stepI = My([grid.spacing[0], 0, 0]);
-
-  // Sample offsets within a voxel, in padded-template voxels.
   const ns = samples[0] * samples[1] * samples[2];
   const off = new Float64Array(3 * ns);
   let reach = 0;
@@ -173,34 +170,78 @@ export function renderColin27(template: Template, pose: ColinPose, grid: RenderG
     const d = My([((a + 0.5) / samples[0] - 0.5) * grid.spacing[0], ((b + 0.5) / samples[1] - 0.5) * grid.spacing[1], ((c + 0.5) / samples[2] - 0.5) * grid.spacing[2]]);
     for (let q = 0; q < 3; q++) { off[3 * m + q] = d[q]! / ts[q]!; reach = Math.max(reach, Math.abs(d[q]! / ts[q]!)); }
   }
+  return { center, ts, My, base, stepI: My([grid.spacing[0], 0, 0]), off, ns, reach };
+}
+
+/** Add one trilinear corner's tissues to `acc`; returns its brain weight. */
+function corner(table: CodeTable, acc: Float64Array, c: number, w: number): number {
+  if (c === CODE_AIR) return 0;
+  const ta = table.a[c]!, tb = table.b[c]!;
+  acc[ta] = acc[ta]! + w * table.wa[c]!;
+  acc[tb] = acc[tb]! + w * table.wb[c]!;
+  return w * table.brain[c]!;
+}
+
+/** The tissue weights of one voxel's samples around padded-template point (qx, qy, qz), summed into `acc` (zeroed here); returns the brain weight. */
+function sampleVoxel(P: Prepared, s: Sampling, qx: number, qy: number, qz: number, acc: Float64Array): number {
+  const { padded, pdims, table } = P, off = s.off;
+  const [px, py, pz] = pdims;
+  const pplane = px * py;
+  acc.fill(0);
+  let brainW = 0;
+  for (let m = 0; m < s.ns; m++) {
+    const fx = qx + off[3 * m]!, fy = qy + off[3 * m + 1]!, fz = qz + off[3 * m + 2]!;
+    if (!(fx >= 0 && fy >= 0 && fz >= 0 && fx < px - 1 && fy < py - 1 && fz < pz - 1)) continue; // air
+    const ix = Math.floor(fx), iy = Math.floor(fy), iz = Math.floor(fz);
+    const wx = fx - ix, wy = fy - iy, wz = fz - iz;
+    const o = ix + px * iy + pplane * iz;
+    const ux = 1 - wx, uy = 1 - wy, uz = 1 - wz;
+    brainW += corner(table, acc, padded[o]!, ux * uy * uz) + corner(table, acc, padded[o + 1]!, wx * uy * uz)
+      + corner(table, acc, padded[o + px]!, ux * wy * uz) + corner(table, acc, padded[o + px + 1]!, wx * wy * uz)
+      + corner(table, acc, padded[o + pplane]!, ux * uy * wz) + corner(table, acc, padded[o + pplane + 1]!, wx * uy * wz)
+      + corner(table, acc, padded[o + pplane + px]!, ux * wy * wz) + corner(table, acc, padded[o + pplane + px + 1]!, wx * wy * wz);
+  }
+  return brainW;
+}
+
+/** Voxel `v`'s brain label and tissue fractions (of `n` voxels) from its summed weights over `ns` samples. */
+function storeVoxel(out: Pick<TissueVolume, 'fractions' | 'brain'>, v: number, n: number, acc: Float64Array, brainW: number, ns: number): void {
+  const inv = 1 / ns;
+  out.brain[v] = brainW * inv >= 0.5 ? 1 : 0;
+  // Cumulative rounding: each fraction is rounded so that the sum rounds like the total (<= 255).
+  let cum = 0, prev = 0;
+  for (let t = 0; t < TISSUES.length; t++) {
+    cum += acc[t]!;
+    const r = Math.min(255, Math.round(cum * inv * 255));
+    if (r !== prev) out.fractions[t * n + v] = r - prev;
+    prev = r;
+  }
+}
+
+/** Render `template` in `pose` onto `grid`. Fractions [TISSUES.length, n], brain [n] (TissueVolume). */
+export function renderColin27(template: Template, pose: ColinPose, grid: RenderGrid, opts: RenderOptions = {}): TissueVolume {
+  checkGrid(grid);
+  const s = sampling(template, pose, grid, opts);
+  const { center, ts, base, stepI } = s;
+  const P = prepare(template);
+  const [nx, ny, nz] = grid.dims;
+  const n = nx * ny * nz;
+  const fractions = new Uint8Array(TISSUES.length * n), brain = new Uint8Array(n);
   // Skipping air. Every sample lies within reach + 1 voxels (per axis) of the voxel's mapped centre q
   // (trilinear reads one voxel on), and q within maxDisp of the undisplaced centre u (B-spline weights
   // are >= 0 and sum to 1, so |d| <= the largest coefficient on each axis). A voxel whose u has no
   // tissue within reach + 1 + maxDisp is air (checked before the warp), then one whose q has none
   // within reach + 1.
   const maxDisp = pose.warp === null ? 0 : pose.warp.coeffs.reduce((m, c) => Math.max(m, Math.abs(c)), 0) / Math.min(...ts);
-  const nearR = reach + 1, farR = reach + 1 + maxDisp;
+  const nearR = s.reach + 1, farR = s.reach + 1 + maxDisp;
   const near = dilatedFor(P, nearR), far = dilatedFor(P, farR);
-
   const dw: DenseWarp | null = pose.warp === null ? null : denseWarp(pose.warp);
   const disp = new Float64Array(3);
   const acc = new Float64Array(TISSUES.length + 1);
-  const { padded, pdims, bdims, table } = P;
+  const { pdims, bdims } = P;
   const [px, py, pz] = pdims;
-  const pplane = px * py;
-  const { a: TA, b: TB, wa: WA, wb: WB, brain: BR } = table;
-  const inv = 1 / ns;
-  /** Add one trilinear corner's tissues to `acc`; returns its brain weight. */
-  const corner = (c: number, w: number): number => {
-    if (c === CODE_AIR) return 0;
-    const ta = TA[c]!, tb = TB[c]!;
-    acc[ta] = acc[ta]! + w * WA[c]!;
-    acc[tb] = acc[tb]! + w * WB[c]!;
-    return w * BR[c]!;
-  };
-
   for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) {
-    const y0 = My([grid.origin[0] - center[0], grid.origin[1] + j * grid.spacing[1] - center[1], grid.origin[2] + k * grid.spacing[2] - center[2]]);
+    const y0 = s.My([grid.origin[0] - center[0], grid.origin[1] + j * grid.spacing[1] - center[1], grid.origin[2] + k * grid.spacing[2] - center[2]]);
     const [i0, i1] = rowSpan(y0, stepI, base, ts, pdims, nx, farR);
     for (let i = i0; i <= i1; i++) {
       const yx = y0[0] + i * stepI[0], yy = y0[1] + i * stepI[1], yz = y0[2] + i * stepI[2];
@@ -209,30 +250,8 @@ export function renderColin27(template: Template, pose: ColinPose, grid: RenderG
       const qx = base[0] + (yx + disp[0]!) / ts[0], qy = base[1] + (yy + disp[1]!) / ts[1], qz = base[2] + (yz + disp[2]!) / ts[2];
       if (qx < -nearR || qy < -nearR || qz < -nearR || qx > px - 1 + nearR || qy > py - 1 + nearR || qz > pz - 1 + nearR) continue;
       if (!blockSet(near, bdims, qx, qy, qz)) continue;
-      acc.fill(0);
-      let brainW = 0;
-      for (let m = 0; m < ns; m++) {
-        const fx = qx + off[3 * m]!, fy = qy + off[3 * m + 1]!, fz = qz + off[3 * m + 2]!;
-        if (!(fx >= 0 && fy >= 0 && fz >= 0 && fx < px - 1 && fy < py - 1 && fz < pz - 1)) continue; // air
-        const ix = Math.floor(fx), iy = Math.floor(fy), iz = Math.floor(fz);
-        const wx = fx - ix, wy = fy - iy, wz = fz - iz;
-        const o = ix + px * iy + pplane * iz;
-        const ux = 1 - wx, uy = 1 - wy, uz = 1 - wz;
-        brainW += corner(padded[o]!, ux * uy * uz) + corner(padded[o + 1]!, wx * uy * uz)
-          + corner(padded[o + px]!, ux * wy * uz) + corner(padded[o + px + 1]!, wx * wy * uz)
-          + corner(padded[o + pplane]!, ux * uy * wz) + corner(padded[o + pplane + 1]!, wx * uy * wz)
-          + corner(padded[o + pplane + px]!, ux * wy * wz) + corner(padded[o + pplane + px + 1]!, wx * wy * wz);
-      }
-      const v = i + nx * (j + ny * k);
-      brain[v] = brainW * inv >= 0.5 ? 1 : 0;
-      // Cumulative rounding: each fraction is rounded so that the sum rounds like the total (<= 255).
-      let cum = 0, prev = 0;
-      for (let t = 0; t < TISSUES.length; t++) {
-        cum += acc[t]!;
-        const r = Math.min(255, Math.round(cum * inv * 255));
-        if (r !== prev) fractions[t * n + v] = r - prev;
-        prev = r;
-      }
+      const brainW = sampleVoxel(P, s, qx, qy, qz, acc);
+      storeVoxel({ fractions, brain }, i + nx * (j + ny * k), n, acc, brainW, s.ns);
     }
   }
   const affine = [

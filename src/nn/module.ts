@@ -50,12 +50,11 @@ export abstract class Module {
   /** The module at a dotted path, or throw E_INVALID_ARG naming the path. */
   getModule(path: string): Module {
     if (path === '') return this;
-    let m: Module | undefined = this;
-    for (const part of path.split('.')) {
-      m = m?.child(part);
-      if (m === undefined) throw new ConvLoraError('E_INVALID_ARG', `No module at path ${JSON.stringify(path)}`);
-    }
-    return m;
+    return path.split('.').reduce<Module>((m, part) => {
+      const c = m.child(part);
+      if (c === undefined) throw new ConvLoraError('E_INVALID_ARG', `No module at path ${JSON.stringify(path)}`);
+      return c;
+    }, this);
   }
 
   /** Replace the child at a dotted path (used to wrap a conv in a LoRA layer). */

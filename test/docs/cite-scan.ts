@@ -131,7 +131,7 @@ export function citedSpans(path: string, src: string): Span[] {
 const PATH = new RegExp(`(?<![\\w./$<{@~-])((?:${TOP.join('|')})/[\\w./*{},-]*)(<?)`, 'g');
 const BARE_MD = /(?<![\w./$<{-])([\w.-]+\.md)\b/g;
 const LINK = /!?\[[^\]]*\]\(([^)\s]+)\)/g;
-const UP = /(?<![\w./-])((?:\.\.\/)+[\w.\/-]*\.md)\b/g;
+const UP = /(?<![\w./-])((?:\.\.\/)+[\w./-]*\.md)\b/g;
 const SECTION = /(?:([\w./-]+\.md)\s+)?§\s?(\d+)(?:\s?-\s?(\d+))?/g;
 
 /** `a{b,c}d` -> [abd, acd]. */

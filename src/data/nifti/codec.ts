@@ -4,7 +4,7 @@
  * Node module is imported here: the browser app uses this file as it is.
  */
 import { ConvLoraError } from '../../errors.js';
-import { NIFTI_DATATYPES, niftiError, parseHeader, type NiftiHeader } from './header.js';
+import { NIFTI_DATATYPES, niftiError, type NiftiHeader } from './header.js';
 
 /** Voxel arrays a NiftiVolume may hold (64-bit integers are widened to Float64Array). */
 export type NiftiData = Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;

@@ -40,7 +40,7 @@ import { ConvLoraError } from '../../errors.js';
 import type { Device } from '../../engine/tensor.js';
 import { asSegmentationNet, type SegmentationNet } from '../../models/zoo.js';
 import type { AdapterRegistry } from '../../lora/adapter.js';
-import { STATISTICS_GRID, bnInputStatistics, gridFeatures, runningStatistics, statisticSlices, type ChannelMoments, type Fingerprint, type LayerStatistics, type ScanStatistics } from '../../lora/fingerprint.js';
+import { STATISTICS_GRID, bnInputStatistics, gridFeatures, runningStatistics, statisticSlices, type ChannelMoments, type Fingerprint, type ScanStatistics } from '../../lora/fingerprint.js';
 
 const EPS = 1e-5;
 

@@ -15,7 +15,6 @@ import { PAPER_LORA } from '../../../src/lora/convlora.js';
 
 const close = (a: number, b: number, tol = 1e-4): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 const layer = (mean: number[], v: number[], grid: number[] = []): LayerStatistics => ({ mean, var: v, grid });
-const moments = (mean: number[], v: number[]): { mean: number[]; var: number[] } => ({ mean, var: v });
 
 test('statisticsDistance: Jeffreys divergence per channel, mean over channels, then over layers', () => {
   const a = [layer([0, 0], [1, 1])];
